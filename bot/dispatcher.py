@@ -1,0 +1,35 @@
+"""The aiogram Dispatcher: routers per feature, cross-cutting concerns as middlewares."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bot.deeplinks import DeepLinks
+from bot.handlers import errors, help, language, start
+from bot.middlewares.ban import BanMiddleware
+from bot.middlewares.identity import IdentityMiddleware
+from db.database import Database
+from services.i18n import Catalog
+
+
+def build_dispatcher(
+    *,
+    db: Database,
+    catalog: Catalog,
+    admin_ids: frozenset[int],
+    webapp_url: str,
+    deep_links: DeepLinks | None = None,
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        storage=MemoryStorage(),
+        db=db,
+        catalog=catalog,
+        admin_ids=admin_ids,
+        webapp_url=webapp_url,
+        deep_links=deep_links or DeepLinks(),
+    )
+    dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids))
+    dispatcher.update.outer_middleware(BanMiddleware())
+    dispatcher.include_routers(start.router, help.router, language.router, errors.router)
+    return dispatcher

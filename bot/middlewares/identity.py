@@ -1,0 +1,53 @@
+"""Every update from a person resolves to one auth.users row before any handler runs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject
+from aiogram.types import User as TelegramUser
+
+from db.database import Database
+from services.i18n import Catalog
+from services.users.schemas import TelegramProfile
+from services.users.service import effective_language, upsert_from_telegram
+
+
+def profile_of(user: TelegramUser) -> TelegramProfile:
+    return TelegramProfile(
+        telegram_id=user.id,
+        username=user.username,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        language_code=user.language_code,
+        is_premium=bool(user.is_premium),
+    )
+
+
+class IdentityMiddleware(BaseMiddleware):
+    """Puts `user`, `is_new_user` and a translator `t` into the handler data."""
+
+    def __init__(self, db: Database, catalog: Catalog, admin_ids: frozenset[int]) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._admin_ids = admin_ids
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
+        if sender is None or sender.is_bot:
+            return await handler(event, data)
+        async with self._db.service() as session:
+            registration = await upsert_from_telegram(
+                session, profile_of(sender), admin_ids=self._admin_ids, via_bot=True
+            )
+        data["user"] = registration.user
+        data["is_new_user"] = registration.created
+        data["t"] = self._catalog.translator(effective_language(registration.user))
+        return await handler(event, data)

@@ -1,0 +1,226 @@
+"""The composition root: settings → database → migrations → services → bot, API, workers.
+
+Every role runs the same wiring; `--role` only chooses which front doors open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.commands import set_command_menu
+from bot.deeplinks import DeepLinks
+from bot.dispatcher import build_dispatcher
+from bot.local_token import local_bot_token
+from bot.settings import BotMode, Settings
+from db.database import Database, create_database
+from db.embedded import EmbeddedPostgres, start_embedded
+from db.migrate import upgrade
+from db.urls import app_url_from_owner
+from integrations.telegram.sender import BotMessageSender
+from services.i18n import Catalog, load_catalog
+from services.notifications.delivery import OutboxDelivery
+from services.notifications.maintenance import purge_delivered
+from webapp_api.app import create_api_app
+from webapp_api.context import ApiContext
+
+log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    ALL = "all"
+    BOT = "bot"
+    API = "api"
+    WORKER = "worker"
+
+
+def platform_version() -> str:
+    try:
+        return version("goodvibe")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+@contextlib.asynccontextmanager
+async def owner_database(settings: Settings) -> AsyncIterator[str]:
+    """The owner URL: DATABASE_URL, or the embedded server started for the duration."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded: EmbeddedPostgres = await asyncio.to_thread(start_embedded, settings.data_dir)
+    try:
+        yield embedded.owner_url
+    finally:
+        await asyncio.to_thread(embedded.stop)
+
+
+def make_bot(token: str, api_base: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    catalog: Catalog
+    bot: Bot | None
+    dispatcher: Dispatcher
+    deep_links: DeepLinks
+    bot_token: str
+    version: str = field(default_factory=platform_version)
+
+    def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
+        context = ApiContext(
+            db=self.db,
+            catalog=self.catalog,
+            bot_token=self.bot_token,
+            init_data_max_age=self.settings.init_data_max_age,
+            admin_ids=self.settings.admin_ids,
+            version=self.version,
+        )
+        app = create_api_app(
+            context,
+            cors_origins=self.settings.cors_origins,
+            max_body_bytes=self.settings.api_max_body_bytes,
+            api=with_api,
+        )
+        if with_webhook and self.bot is not None:
+            secret = self.settings.webhook_secret
+            SimpleRequestHandler(
+                self.dispatcher, self.bot, secret_token=secret.get_secret_value() if secret else None
+            ).register(app, path=self.settings.webhook_path)
+        return app
+
+
+def build_platform(settings: Settings, owner_url: str) -> Platform:
+    app_url = settings.app_database_url or app_url_from_owner(owner_url)
+    db = create_database(app_url, pool_size=settings.db_pool_size)
+    catalog = load_catalog()
+    deep_links = DeepLinks()
+    token = settings.bot_token.get_secret_value() if settings.bot_token else None
+    bot = make_bot(token, settings.telegram_api_base) if token else None
+    dispatcher = build_dispatcher(
+        db=db,
+        catalog=catalog,
+        admin_ids=settings.admin_ids,
+        webapp_url=settings.webapp_url,
+        deep_links=deep_links,
+    )
+    return Platform(
+        settings=settings,
+        db=db,
+        catalog=catalog,
+        bot=bot,
+        dispatcher=dispatcher,
+        deep_links=deep_links,
+        bot_token=token or local_bot_token(settings.data_dir),
+    )
+
+
+async def _serve_http(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, shutdown_timeout=10.0, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("HTTP server on http://%s:%s (API under /api/v1)", host, port)
+    return runner
+
+
+async def _start_bot(platform: Platform, bot: Bot) -> asyncio.Task[None] | None:
+    settings = platform.settings
+    try:
+        await set_command_menu(bot, platform.catalog)
+    except (TelegramNetworkError, TelegramAPIError) as exc:
+        log.warning("could not set the command menu yet: %s", exc)
+    if settings.bot_mode is BotMode.WEBHOOK:
+        assert settings.webhook_base_url is not None and settings.webhook_secret is not None
+        await bot.set_webhook(
+            url=settings.webhook_base_url.rstrip("/") + settings.webhook_path,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=platform.dispatcher.resolve_used_update_types(),
+        )
+        log.info("bot receives updates by webhook at %s", settings.webhook_path)
+        return None
+    await bot.delete_webhook(drop_pending_updates=False)
+    log.info("bot receives updates by long polling from %s", settings.telegram_api_base)
+    return asyncio.create_task(
+        platform.dispatcher.start_polling(
+            bot,
+            handle_signals=False,
+            close_bot_session=False,
+            allowed_updates=platform.dispatcher.resolve_used_update_types(),
+        )
+    )
+
+
+def _scheduler(platform: Platform) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        purge_delivered, "interval", hours=1, args=[platform.db], id="outbox_purge", coalesce=True
+    )
+    return scheduler
+
+
+async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
+    """Run until `stop` is set, then shut down in order: intake first, storage last."""
+    async with owner_database(settings) as owner_url:
+        await upgrade(owner_url)
+        platform = build_platform(settings, owner_url)
+        bot = platform.bot
+        serve_bot = role in (Role.ALL, Role.BOT) and bot is not None
+        serve_api = role in (Role.ALL, Role.API)
+        serve_worker = role in (Role.ALL, Role.WORKER)
+        if bot is None:
+            log.warning(
+                "BOT_TOKEN is not set: the API and workers run without Telegram; "
+                "set BOT_TOKEN (and TELEGRAM_API_BASE for a local Bot API server) to enable the bot"
+            )
+        webhook = serve_bot and settings.bot_mode is BotMode.WEBHOOK
+        runner = None
+        if serve_api or webhook:
+            app = platform.api_app(with_api=serve_api, with_webhook=webhook)
+            runner = await _serve_http(app, settings.api_host, settings.api_port)
+        polling = await _start_bot(platform, bot) if serve_bot and bot is not None else None
+        scheduler = delivery_task = None
+        if serve_worker:
+            scheduler = _scheduler(platform)
+            scheduler.start()
+            if bot is not None:
+                delivery = OutboxDelivery(
+                    platform.db, BotMessageSender(bot), platform.catalog, settings.notify_rate_per_second
+                )
+                delivery_task = asyncio.create_task(delivery.run_forever(stop))
+        log.info("Good Vibe Live %s is up (role %s)", platform.version, role.value)
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            if polling is not None:
+                with contextlib.suppress(RuntimeError):
+                    await platform.dispatcher.stop_polling()
+                await polling
+            if runner is not None:
+                await runner.cleanup()
+            if delivery_task is not None:
+                await delivery_task
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if bot is not None:
+                await bot.session.close()
+            await platform.db.dispose()

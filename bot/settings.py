@@ -1,0 +1,107 @@
+"""Every setting of the platform, read once at the composition root and passed down."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class BotMode(StrEnum):
+    POLLING = "polling"
+    WEBHOOK = "webhook"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    bot_token: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    bot_mode: BotMode = BotMode.POLLING
+    webhook_base_url: str | None = None
+    webhook_secret: SecretStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    webhook_path: str = "/telegram/webhook"
+
+    database_url: str | None = None
+    app_database_url: str | None = None
+    data_dir: Path = Path("./.data")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    webapp_url: str = "http://127.0.0.1:8080/app/"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    init_data_max_age: int = Field(default=86_400, ge=1)
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    redis_url: str | None = None
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+
+    notify_rate_per_second: int = Field(default=30, ge=1, le=1000)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(",", " ").split())
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("telegram_api_base", "webapp_url", "webhook_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("database_url", "app_database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message names it in one line."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+    if settings.bot_mode is BotMode.WEBHOOK and settings.bot_token is not None:
+        if not settings.webhook_base_url:
+            raise SettingsError("invalid setting WEBHOOK_BASE_URL: required when BOT_MODE=webhook")
+        if settings.webhook_secret is None:
+            raise SettingsError("invalid setting WEBHOOK_SECRET: required when BOT_MODE=webhook")
+    return settings

@@ -1,0 +1,153 @@
+"""Users: created or refreshed from every Telegram contact, looked up, banned, localized."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import User
+from services.errors import NotFound, ValidationError
+from services.users.schemas import TelegramProfile
+
+SUPPORTED_LANGUAGES = ("en", "ru")
+DEFAULT_LANGUAGE = "en"
+# last_seen_at is a hint, not an audit trail: refreshing it at most this often keeps a busy
+# user's every update from being a write.
+LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+_PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code", "is_premium", "photo_url")
+
+
+@dataclass(frozen=True)
+class Registration:
+    user: User
+    created: bool
+
+
+def new_referral_code() -> str:
+    """8 URL-safe characters from a CSPRNG: usable in deep links, unrelated to the user id."""
+    return secrets.token_urlsafe(6)
+
+
+def language_for(chosen: str | None, telegram_code: str | None) -> str:
+    """The user's own choice, else their Telegram client's language, else English."""
+    if chosen in SUPPORTED_LANGUAGES:
+        return chosen
+    code = (telegram_code or "").split("-")[0].lower()
+    return code if code in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+
+
+def effective_language(user: User) -> str:
+    return language_for(user.language, user.language_code)
+
+
+async def upsert_from_telegram(
+    session: AsyncSession,
+    profile: TelegramProfile,
+    *,
+    admin_ids: frozenset[int],
+    via_bot: bool = False,
+) -> Registration:
+    """Create the user on first contact, refresh changed profile fields; no write if unchanged.
+
+    Runs in a service-scoped transaction: identity is resolved before there is a user id.
+    `via_bot` says the contact is a bot update, which proves the person has not blocked the bot.
+    """
+    role = "admin" if profile.telegram_id in admin_ids else "user"
+    user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
+    if user is None:
+        created = await _insert(session, profile, role)
+        if created is not None:
+            return Registration(created, True)
+        user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
+        assert user is not None  # a concurrent insert won the race and committed before us
+
+    changes: dict[str, object] = {
+        field: getattr(profile, field)
+        for field in _PROFILE_FIELDS
+        if getattr(user, field) != getattr(profile, field)
+    }
+    if user.role != role:
+        changes["role"] = role
+    if via_bot and user.bot_blocked_at is not None:
+        # Writing to the bot again means they unblocked it.
+        changes["bot_blocked_at"] = None
+    now = datetime.now(user.last_seen_at.tzinfo)
+    if changes or now - user.last_seen_at > LAST_SEEN_GRANULARITY:
+        values = {**changes, "last_seen_at": func.now()}
+        if changes:
+            values["updated_at"] = func.now()
+        refreshed = await session.scalar(
+            update(User).where(User.id == user.id).values(**values).returning(User),
+            execution_options={"populate_existing": True},
+        )
+        assert refreshed is not None
+        user = refreshed
+    return Registration(user, False)
+
+
+async def _insert(session: AsyncSession, profile: TelegramProfile, role: str) -> User | None:
+    for _ in range(3):
+        statement = (
+            insert(User)
+            .values(**profile.model_dump(), referral_code=new_referral_code(), role=role)
+            .on_conflict_do_nothing(index_elements=[User.telegram_id])
+            .returning(User)
+        )
+        try:
+            async with session.begin_nested():
+                return await session.scalar(statement)
+        except IntegrityError as exc:
+            if "referral_code" not in str(exc.orig):
+                raise
+    raise RuntimeError("could not draw a unique referral code in 3 tries")
+
+
+async def get_user(session: AsyncSession, user_id: UUID) -> User:
+    """Raises NotFound."""
+    user = await session.get(User, user_id)
+    if user is None or user.deleted_at is not None:
+        raise NotFound("user not found", code="user_not_found")
+    return user
+
+
+async def set_language(session: AsyncSession, user_id: UUID, language: str) -> User:
+    """Raises ValidationError for a language we do not speak, NotFound for an unknown user."""
+    if language not in SUPPORTED_LANGUAGES:
+        raise ValidationError("unsupported language", code="unsupported_language", language=language)
+    user = await session.scalar(
+        update(User)
+        .where(User.id == user_id)
+        .values(language=language, updated_at=func.now())
+        .returning(User),
+        execution_options={"populate_existing": True},
+    )
+    if user is None:
+        raise NotFound("user not found", code="user_not_found")
+    return user
+
+
+async def mark_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
+    await session.execute(
+        update(User)
+        .where(User.id == user_id, User.bot_blocked_at.is_(None))
+        .values(bot_blocked_at=func.now())
+    )
+
+
+async def clear_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id, User.bot_blocked_at.is_not(None)).values(bot_blocked_at=None)
+    )
+
+
+async def set_banned(session: AsyncSession, user_id: UUID, banned: bool) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(banned_at=func.now() if banned else None)
+    )

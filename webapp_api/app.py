@@ -1,0 +1,55 @@
+"""The Mini App API as an aiohttp application (the bot's webhook joins the same app)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from webapp_api.context import CONTEXT, ApiContext
+from webapp_api.envelope import ok
+from webapp_api.middlewares import SPECS, auth_middleware, cors_middleware, envelope_middleware
+from webapp_api.openapi import build_openapi
+from webapp_api.registry import RouteSpec, Routes
+from webapp_api.routes import health, me
+
+API_PREFIX = "/api/v1"
+ROUTE_MODULES: tuple[Routes, ...] = (health.routes, me.routes)
+
+
+def create_api_app(
+    context: ApiContext,
+    *,
+    cors_origins: tuple[str, ...] = (),
+    max_body_bytes: int = 1_048_576,
+    extra_routes: tuple[Routes, ...] = (),
+    api: bool = True,
+) -> web.Application:
+    """`api=False` gives the bare app (envelope on errors) for a webhook-only process."""
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[envelope_middleware, cors_middleware(cors_origins), auth_middleware],
+    )
+    app[CONTEXT] = context
+    app[SPECS] = {}
+    if not api:
+        return app
+    specs: list[RouteSpec] = [spec for module in (*ROUTE_MODULES, *extra_routes) for spec in module.specs]
+    table: dict[tuple[str, str], RouteSpec] = {}
+    for spec in specs:
+        full = API_PREFIX + spec.path
+        app.router.add_route(spec.method, full, spec.handler)
+        table[(spec.method, full)] = spec
+    document = build_openapi(
+        [RouteSpec(**{**spec.__dict__, "path": API_PREFIX + spec.path}) for spec in specs],
+        title="Good Vibe Live Mini App API",
+        version=context.version,
+    )
+
+    async def openapi(request: web.Request) -> web.StreamResponse:
+        return web.json_response(document)
+
+    app.router.add_get(API_PREFIX + "/openapi.json", openapi)
+    app[SPECS].update(table)
+    return app
+
+
+__all__ = ["API_PREFIX", "create_api_app", "ok"]

@@ -1,0 +1,34 @@
+"""What the API's handlers and middlewares need, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from db.database import Database
+from db.models import User
+from services.i18n import Catalog
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    db: Database
+    catalog: Catalog
+    bot_token: str
+    init_data_max_age: int
+    admin_ids: frozenset[int]
+    version: str
+
+
+CONTEXT = web.AppKey("context", ApiContext)
+USER = "user"
+
+
+def context_of(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]
+
+
+def current_user(request: web.Request) -> User:
+    user: User = request[USER]
+    return user

@@ -1,0 +1,120 @@
+"""Request id, error envelope, CORS and Mini App authentication: once, for every route."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from services.errors import DomainError, Forbidden
+from services.users.service import upsert_from_telegram
+from webapp_api.context import USER, context_of
+from webapp_api.envelope import REQUEST_ID_KEY, fail
+from webapp_api.initdata import init_data_from_header, verify_init_data
+from webapp_api.registry import RouteSpec
+from services.users.schemas import TelegramProfile
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SPECS = web.AppKey("route_specs", dict[tuple[str, str], RouteSpec])
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    sent = request.headers.get("X-Request-ID", "")
+    request[REQUEST_ID_KEY] = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+    try:
+        response = await handler(request)
+    except DomainError as exc:
+        response = fail(request, exc.status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = fail(
+            request,
+            exc.status,
+            _HTTP_CODES.get(exc.status, "http_error"),
+            exc.reason,
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = fail(request, 500, "internal_error", "Internal server error")
+    response.headers["X-Request-ID"] = request[REQUEST_ID_KEY]
+    return response
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    allow_any = "*" in origins
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and (allow_any or origin in origins)
+        if request.method == "OPTIONS" and allowed and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if allowed and origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+def route_spec(request: web.Request) -> RouteSpec | None:
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None:
+        return None
+    return request.app[SPECS].get((route.method, resource.canonical))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    spec = route_spec(request)
+    if spec is None or not spec.auth:
+        return await handler(request)
+    ctx = context_of(request)
+    raw = init_data_from_header(request.headers.get("Authorization"))
+    init_data = verify_init_data(raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age)
+    assert init_data.user is not None
+    tg = init_data.user
+    profile = TelegramProfile(
+        telegram_id=tg.id,
+        username=tg.username,
+        first_name=tg.first_name,
+        last_name=tg.last_name,
+        language_code=tg.language_code,
+        is_premium=bool(tg.is_premium),
+        photo_url=tg.photo_url,
+    )
+    async with ctx.db.service() as session:
+        registration = await upsert_from_telegram(session, profile, admin_ids=ctx.admin_ids)
+    if registration.user.banned_at is not None:
+        raise Forbidden("your access is suspended", code="user_banned")
+    request[USER] = registration.user
+    return await handler(request)

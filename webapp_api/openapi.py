@@ -1,0 +1,97 @@
+"""OpenAPI 3.1 from the route registry and the handlers' own pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from webapp_api.envelope import Envelope, ErrorBody, Meta, Pagination
+from webapp_api.registry import RouteSpec
+
+REF = "#/components/schemas/{model}"
+
+
+class ErrorEnvelope(BaseModel):
+    success: bool
+    data: None = None
+    error: ErrorBody
+    meta: Meta
+
+
+def _response_model(spec: RouteSpec) -> type[BaseModel]:
+    if spec.response is None:
+        return ErrorEnvelope
+    inner: Any = list[spec.response] if spec.paginated else spec.response  # type: ignore[name-defined]
+    return Envelope[inner]  # type: ignore[valid-type]
+
+
+def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
+    models: list[type[BaseModel]] = [ErrorEnvelope, Pagination]
+    for spec in specs:
+        models.append(_response_model(spec))
+        models.extend(m for m in (spec.body, spec.query) if m is not None)
+    unique = list(dict.fromkeys(models))
+    refs, top = models_json_schema([(m, "serialization") for m in unique], ref_template=REF)
+    schema_of = {model: refs[(model, "serialization")] for model in unique}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        operation: dict[str, Any] = {
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
+            "responses": {
+                str(spec.status): {
+                    "description": "Success",
+                    "content": {"application/json": {"schema": schema_of[_response_model(spec)]}},
+                },
+                "default": {
+                    "description": "Error (see error.code"
+                    + (": " + ", ".join(spec.errors) if spec.errors else "")
+                    + ")",
+                    "content": {"application/json": {"schema": schema_of[ErrorEnvelope]}},
+                },
+            },
+        }
+        parameters: list[dict[str, Any]] = [
+            {"name": h.name, "in": "header", "required": h.required, "description": h.description, "schema": {"type": "string"}}
+            for h in spec.headers
+        ]
+        for name in re.findall(r"{(\w+)}", spec.path):
+            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+        if spec.query is not None:
+            for name, field in spec.query.model_fields.items():
+                prop = spec.query.model_json_schema(ref_template=REF)["properties"][name]
+                parameters.append(
+                    {"name": name, "in": "query", "required": field.is_required(), "schema": prop}
+                )
+        if parameters:
+            operation["parameters"] = parameters
+        if spec.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of[spec.body]}},
+            }
+        if spec.auth:
+            operation["security"] = [{"tma": []}]
+        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "securitySchemes": {
+                "tma": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`tma <Telegram.WebApp.initData>`",
+                }
+            },
+        },
+    }

@@ -1,0 +1,43 @@
+"""Input validation at the edge: bad input is a 4xx with a stable code and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+import pydantic
+from aiohttp import web
+
+from services.errors import ValidationError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _details(exc: pydantic.ValidationError) -> dict[str, object]:
+    return {
+        "fields": [
+            {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+    }
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()
+    try:
+        payload = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationError("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(payload, dict):
+        raise ValidationError("request body must be a JSON object", code="invalid_json")
+    try:
+        return model.model_validate(payload)
+    except pydantic.ValidationError as exc:
+        raise ValidationError("request body is invalid", **_details(exc)) from None
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except pydantic.ValidationError as exc:
+        raise ValidationError("query parameters are invalid", **_details(exc)) from None

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from services.errors import DomainError
+from webapp_api.context import context_of
+from webapp_api.envelope import ok
+from webapp_api.registry import Routes
+
+routes = Routes(tag="system")
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    version: str
+
+
+class DatabaseUnavailable(DomainError):
+    code = "database_unavailable"
+    status = 503
+
+
+@routes.route("GET", "/health", summary="Liveness and database reachability", response=Health, auth=False)
+async def health(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    try:
+        async with ctx.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise DatabaseUnavailable("database is unreachable") from exc
+    return ok(request, Health(status="ok", database="ok", version=ctx.version))
