@@ -31,5 +31,7 @@ def build_dispatcher(
     )
     dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids))
     dispatcher.update.outer_middleware(BanMiddleware())
-    dispatcher.include_routers(start.router, help.router, language.router, errors.router)
+    dispatcher.include_routers(
+        *(module.build_router() for module in (start, help, language, errors))
+    )
     return dispatcher

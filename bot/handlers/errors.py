@@ -10,11 +10,9 @@ from aiogram.types import ErrorEvent
 from services.errors import DomainError
 from services.i18n import Translator
 
-router = Router(name="errors")
 log = logging.getLogger(__name__)
 
 
-@router.errors()
 async def on_error(event: ErrorEvent, t: Translator | None = None) -> bool:
     error = event.exception
     if isinstance(error, DomainError):
@@ -34,3 +32,9 @@ async def on_error(event: ErrorEvent, t: Translator | None = None) -> bool:
     elif update.callback_query is not None:
         await update.callback_query.answer(text, show_alert=True)
     return True
+
+
+def build_router() -> Router:
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router

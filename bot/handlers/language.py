@@ -10,9 +10,6 @@ from db.models import User
 from services.i18n import Catalog, Translator
 from services.users.service import SUPPORTED_LANGUAGES, set_language
 
-router = Router(name="language")
-
-
 class LanguageChoice(CallbackData, prefix="lang"):
     code: str
 
@@ -27,12 +24,10 @@ def language_keyboard(catalog: Catalog) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[buttons])
 
 
-@router.message(Command("language"))
 async def choose_language(message: Message, t: Translator, catalog: Catalog) -> None:
     await message.answer(t("language.choose"), reply_markup=language_keyboard(catalog))
 
 
-@router.callback_query(LanguageChoice.filter(F.code.in_(SUPPORTED_LANGUAGES)))
 async def language_chosen(
     query: CallbackQuery, callback_data: LanguageChoice, user: User, db: Database, catalog: Catalog
 ) -> None:
@@ -42,3 +37,12 @@ async def language_chosen(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(done)
+
+
+def build_router() -> Router:
+    router = Router(name="language")
+    router.message.register(choose_language, Command("language"))
+    router.callback_query.register(
+        language_chosen, LanguageChoice.filter(F.code.in_(SUPPORTED_LANGUAGES))
+    )
+    return router

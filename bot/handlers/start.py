@@ -9,16 +9,12 @@ from db.database import Database
 from db.models import User
 from services.i18n import Translator
 
-router = Router(name="start")
-
-
 def open_app_keyboard(t: Translator, webapp_url: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text=t("start.open_app"), web_app=WebAppInfo(url=webapp_url))]]
     )
 
 
-@router.message(CommandStart())
 async def start(
     message: Message,
     command: CommandObject,
@@ -44,3 +40,9 @@ async def start(
     if reply is not None:
         key, params = reply
         await message.answer(t(key, **params))
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    return router
