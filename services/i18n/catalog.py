@@ -1,4 +1,7 @@
-"""Every user-facing text, per language, from `locales/<lang>.json`.
+"""Every user-facing text, per language, from `locales/<lang>/<feature>.json`.
+
+Each feature keeps its own file (keys prefixed with the feature name); a key defined twice in
+one language is an error at load time.
 
 A missing key in a non-default language falls back to English; a key missing everywhere is a
 bug caught by the catalog test, never shown to a user as a raw key.
@@ -46,10 +49,16 @@ class Translator:
 
 
 def load_catalog(directory: Path = LOCALES_DIR) -> Catalog:
-    texts = {
-        path.stem: json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(directory.glob("*.json"))
-    }
+    texts: dict[str, dict[str, str]] = {}
+    for language_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        merged: dict[str, str] = {}
+        for path in sorted(language_dir.glob("*.json")):
+            part: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+            twice = merged.keys() & part.keys()
+            if twice:
+                raise RuntimeError(f"{path}: keys defined twice: {sorted(twice)}")
+            merged.update(part)
+        texts[language_dir.name] = merged
     if DEFAULT_LANGUAGE not in texts:
-        raise RuntimeError(f"no {DEFAULT_LANGUAGE}.json in {directory}")
+        raise RuntimeError(f"no {DEFAULT_LANGUAGE}/ in {directory}")
     return Catalog(texts)
