@@ -6,7 +6,7 @@ from aiohttp import web
 
 from webapp_api.context import CONTEXT, ApiContext
 from webapp_api.envelope import ok
-from webapp_api.middlewares import SPECS, auth_middleware, cors_middleware, envelope_middleware
+from webapp_api.middlewares import MAX_BODY, SPECS, auth_middleware, cors_middleware, envelope_middleware
 from webapp_api.openapi import build_openapi
 from webapp_api.registry import RouteSpec, Routes
 from webapp_api.routes import health, me
@@ -30,6 +30,7 @@ def create_api_app(
     )
     app[CONTEXT] = context
     app[SPECS] = {}
+    app[MAX_BODY] = max_body_bytes
     if not api:
         return app
     specs: list[RouteSpec] = [spec for module in (*ROUTE_MODULES, *extra_routes) for spec in module.specs]

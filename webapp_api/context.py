@@ -22,7 +22,7 @@ class ApiContext:
 
 
 CONTEXT = web.AppKey("context", ApiContext)
-USER = "user"
+USER = web.RequestKey("user", User)
 
 
 def context_of(request: web.Request) -> ApiContext:
@@ -30,5 +30,4 @@ def context_of(request: web.Request) -> ApiContext:
 
 
 def current_user(request: web.Request) -> User:
-    user: User = request[USER]
-    return user
+    return request[USER]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
-REQUEST_ID_KEY = "request_id"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 
 class ErrorBody(BaseModel):
@@ -41,7 +41,7 @@ class Envelope(BaseModel, Generic[T]):
 def _meta(request: web.Request) -> dict[str, Any]:
     return {
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "requestId": request.get(REQUEST_ID_KEY, ""),
+        "requestId": request.get(REQUEST_ID_KEY) or "",
     }
 
 

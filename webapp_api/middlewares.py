@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SPECS = web.AppKey("route_specs", dict[tuple[str, str], RouteSpec])
+MAX_BODY = web.AppKey("max_body_bytes", int)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 _HTTP_CODES = {
@@ -40,6 +41,10 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     sent = request.headers.get("X-Request-ID", "")
     request[REQUEST_ID_KEY] = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
     try:
+        # Refuse an oversized body up front, whether or not the handler would read it.
+        limit = request.app[MAX_BODY]
+        if (request.content_length or 0) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
         response = await handler(request)
     except DomainError as exc:
         response = fail(request, exc.status, exc.code, exc.message, exc.details)
