@@ -20,7 +20,7 @@ class OutboxMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     template: Mapped[str]
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    reply_markup: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reply_markup: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     dedup_key: Mapped[str | None] = mapped_column(unique=True)
     status: Mapped[str] = mapped_column(server_default="pending")
     attempts: Mapped[int] = mapped_column(server_default=text("0"))

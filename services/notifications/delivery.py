@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -104,6 +104,7 @@ class OutboxDelivery:
     catalog: Catalog
     rate_per_second: int = 30
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _limiter: AsyncLimiter = field(init=False)
     _chat_next: dict[int, float] = field(init=False, default_factory=dict)
     _paused_until: float = field(init=False, default=0.0)
@@ -167,7 +168,7 @@ class OutboxDelivery:
             return Blocked("recipient has blocked the bot")
         wait = max(self._chat_next.get(message.chat_id, 0.0), self._paused_until) - self.clock()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
         async with self._limiter:
             body = self.catalog.get(message.language, message.template, **message.params)
             outcome = await self.sender.send_message(message.chat_id, body, message.reply_markup)

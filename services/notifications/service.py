@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,9 @@ async def enqueue(
 
     `dedup_key` makes the enqueue idempotent: a replayed cause notifies once.
     """
-    statement = insert(OutboxMessage).values(
+    # The id is chosen here so no RETURNING is needed: a user transaction has INSERT rights only.
+    statement = insert(OutboxMessage.__table__).values(
+        id=uuid4(),
         chat_id=chat_id,
         template=template,
         params=params or {},
@@ -34,5 +36,7 @@ async def enqueue(
         dedup_key=dedup_key,
     )
     if dedup_key is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=[OutboxMessage.dedup_key])
+        # No conflict target: naming one would need SELECT rights the user role does not have,
+        # and the only other unique column is the fresh random id.
+        statement = statement.on_conflict_do_nothing()
     await session.execute(statement)
