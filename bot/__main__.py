@@ -1,4 +1,4 @@
-"""`python -m bot [--role all|bot|api|worker]` runs the platform; `python -m bot migrate` migrates."""
+"""`python -m bot [--role all|bot|api|worker]` runs the platform; `... migrate` only migrates."""
 
 from __future__ import annotations
 

@@ -11,7 +11,10 @@ MENU = ("start", "help", "language")
 
 
 def menu_for(catalog: Catalog, language: str) -> list[BotCommand]:
-    return [BotCommand(command=name, description=catalog.get(language, f"commands.{name}")) for name in MENU]
+    return [
+        BotCommand(command=name, description=catalog.get(language, f"commands.{name}"))
+        for name in MENU
+    ]
 
 
 async def set_command_menu(bot: Bot, catalog: Catalog) -> None:

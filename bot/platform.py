@@ -103,7 +103,9 @@ class Platform:
         if with_webhook and self.bot is not None:
             secret = self.settings.webhook_secret
             SimpleRequestHandler(
-                self.dispatcher, self.bot, secret_token=secret.get_secret_value() if secret else None
+                self.dispatcher,
+                self.bot,
+                secret_token=secret.get_secret_value() if secret else None,
             ).register(app, path=self.settings.webhook_path)
         return app
 
@@ -203,7 +205,10 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
             scheduler.start()
             if bot is not None:
                 delivery = OutboxDelivery(
-                    platform.db, BotMessageSender(bot), platform.catalog, settings.notify_rate_per_second
+                    platform.db,
+                    BotMessageSender(bot),
+                    platform.catalog,
+                    settings.notify_rate_per_second,
                 )
                 delivery_task = asyncio.create_task(delivery.run_forever(stop))
         log.info("Good Vibe Live %s is up (role %s)", platform.version, role.value)

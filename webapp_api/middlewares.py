@@ -8,14 +8,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from services.errors import DomainError, Forbidden
+from services.users.schemas import TelegramProfile
 from services.users.service import upsert_from_telegram
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
 from webapp_api.initdata import init_data_from_header, verify_init_data
 from webapp_api.registry import RouteSpec
-from services.users.schemas import TelegramProfile
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         # Refuse an oversized body up front, whether or not the handler would read it.
         limit = request.app[MAX_BODY]
         if (request.content_length or 0) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=limit, actual_size=request.content_length or 0
+            )
         response = await handler(request)
     except DomainError as exc:
         response = fail(request, exc.status, exc.code, exc.message, exc.details)
@@ -65,16 +68,22 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
-def cors_middleware(origins: tuple[str, ...]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     allow_any = "*" in origins
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         allowed = origin is not None and (allow_any or origin in origins)
-        if request.method == "OPTIONS" and allowed and "Access-Control-Request-Method" in request.headers:
+        if (
+            request.method == "OPTIONS"
+            and allowed
+            and "Access-Control-Request-Method" in request.headers
+        ):
             response: web.StreamResponse = web.Response(status=204)
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Methods"] = (
+                "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            )
             response.headers["Access-Control-Allow-Headers"] = (
                 "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
             )

@@ -25,7 +25,11 @@ def _response_model(spec: RouteSpec) -> type[BaseModel]:
     if spec.response is None:
         return ErrorEnvelope
     inner: Any = list[spec.response] if spec.paginated else spec.response  # type: ignore[name-defined]
-    return Envelope[inner]  # type: ignore[valid-type]
+    return Envelope[inner]
+
+
+def _operation_id(spec: RouteSpec) -> str:
+    return spec.method.lower() + "_" + re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")
 
 
 def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
@@ -42,7 +46,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
         operation: dict[str, Any] = {
             "summary": spec.summary,
             "tags": [spec.tag],
-            "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
+            "operationId": _operation_id(spec),
             "responses": {
                 str(spec.status): {
                     "description": "Success",
@@ -57,11 +61,19 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
             },
         }
         parameters: list[dict[str, Any]] = [
-            {"name": h.name, "in": "header", "required": h.required, "description": h.description, "schema": {"type": "string"}}
+            {
+                "name": h.name,
+                "in": "header",
+                "required": h.required,
+                "description": h.description,
+                "schema": {"type": "string"},
+            }
             for h in spec.headers
         ]
         for name in re.findall(r"{(\w+)}", spec.path):
-            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            )
         if spec.query is not None:
             for name, field in spec.query.model_fields.items():
                 prop = spec.query.model_json_schema(ref_template=REF)["properties"][name]

@@ -13,13 +13,11 @@ from services.errors import ValidationError
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-def _details(exc: pydantic.ValidationError) -> dict[str, object]:
-    return {
-        "fields": [
-            {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-    }
+def _fields(exc: pydantic.ValidationError) -> list[dict[str, str]]:
+    return [
+        {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
@@ -33,11 +31,11 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(payload)
     except pydantic.ValidationError as exc:
-        raise ValidationError("request body is invalid", **_details(exc)) from None
+        raise ValidationError("request body is invalid", fields=_fields(exc)) from None
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(dict(request.query))
     except pydantic.ValidationError as exc:
-        raise ValidationError("query parameters are invalid", **_details(exc)) from None
+        raise ValidationError("query parameters are invalid", fields=_fields(exc)) from None

@@ -1,4 +1,4 @@
-"""Last line of defence: a domain error becomes its localized message, anything else a polite one."""
+"""Last line of defence: a domain error becomes its localized message, anything else a kind one."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from aiogram.types import Message
 
 from services.i18n import Translator
 
+
 async def help_command(message: Message, t: Translator) -> None:
     await message.answer(t("help.text"))
 

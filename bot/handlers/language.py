@@ -10,6 +10,7 @@ from db.models import User
 from services.i18n import Catalog, Translator
 from services.users.service import SUPPORTED_LANGUAGES, set_language
 
+
 class LanguageChoice(CallbackData, prefix="lang"):
     code: str
 

@@ -9,9 +9,12 @@ from db.database import Database
 from db.models import User
 from services.i18n import Translator
 
+
 def open_app_keyboard(t: Translator, webapp_url: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=t("start.open_app"), web_app=WebAppInfo(url=webapp_url))]]
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t("start.open_app"), web_app=WebAppInfo(url=webapp_url))]
+        ]
     )
 
 

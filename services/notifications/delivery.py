@@ -9,6 +9,7 @@ accepts it, so it is never claimed again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -148,10 +149,8 @@ class OutboxDelivery:
                 log.exception("outbox delivery failed; retrying")
                 claimed = 0
             if claimed == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle_seconds)
-                except TimeoutError:
-                    pass
 
     async def _deliver_chat(self, messages: Sequence[Claimed]) -> None:
         for message in messages:
@@ -183,8 +182,8 @@ class OutboxDelivery:
             if isinstance(outcome, Delivered):
                 await session.execute(
                     text(
-                        "UPDATE ops.outbox SET status = 'sent', sent_at = now(), locked_until = NULL,"
-                        " last_error = NULL WHERE id = :id"
+                        "UPDATE ops.outbox SET status = 'sent', sent_at = now(),"
+                        " locked_until = NULL, last_error = NULL WHERE id = :id"
                     ),
                     {"id": message.id},
                 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,7 @@ async def enqueue(
     `dedup_key` makes the enqueue idempotent: a replayed cause notifies once.
     """
     # The id is chosen here so no RETURNING is needed: a user transaction has INSERT rights only.
-    statement = insert(OutboxMessage.__table__).values(
+    statement = insert(cast(Table, OutboxMessage.__table__)).values(
         id=uuid4(),
         chat_id=chat_id,
         template=template,

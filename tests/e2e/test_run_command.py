@@ -27,7 +27,11 @@ def _free_port() -> int:
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL", "APP_DATABASE_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"BOT_TOKEN", "DATABASE_URL", "APP_DATABASE_URL"}
+    }
     # The code under test is this checkout's, whatever the venv's editable install points at.
     env.update(DATA_DIR=str(data_dir), API_PORT=str(port), LOG_LEVEL="INFO", PYTHONPATH=str(ROOT))
     return env
@@ -37,8 +41,11 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
 def platform(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot"], cwd=tmp_path, env=_env(tmp_path / "data", port),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=_env(tmp_path / "data", port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     yield process, tmp_path / "data", port
     if process.poll() is None:
@@ -46,7 +53,9 @@ def platform(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, in
         process.wait()
 
 
-async def _wait_healthy(port: int, process: subprocess.Popen[bytes], seconds: float = 90) -> dict[str, object]:
+async def _wait_healthy(
+    port: int, process: subprocess.Popen[bytes], seconds: float = 90
+) -> dict[str, object]:
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -69,17 +78,26 @@ async def test_run_command_serves_health_and_me_then_stops_cleanly(
     token = (data_dir / "local_bot_token").read_text().strip()
     signed = sign_init_data(token, {"id": 4242, "first_name": "Local"})
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"tma {signed}"}) as response:
+        async with http.get(
+            f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"tma {signed}"}
+        ) as response:
             body = await response.json()
             assert response.status == 200 and body["data"]["telegram_id"] == 4242
         tampered = signed.replace("Local", "Admin")
-        async with http.get(f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"tma {tampered}"}) as response:
+        async with http.get(
+            f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"tma {tampered}"}
+        ) as response:
             body = await response.json()
             assert response.status == 401 and body["error"]["code"] == "auth_bad_signature"
 
-    second = subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=data_dir.parent, env=_env(data_dir, _free_port()),
-        capture_output=True, timeout=60, check=False,
+    second = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot"],
+        cwd=data_dir.parent,
+        env=_env(data_dir, _free_port()),
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert second.returncode == 1
     assert b"is in use by" in second.stderr
@@ -91,7 +109,14 @@ async def test_run_command_serves_health_and_me_then_stops_cleanly(
 
 def test_bad_setting_fails_at_start_with_one_line(tmp_path: Path) -> None:
     env = _env(tmp_path / "data", _free_port()) | {"API_PORT": "not-a-port"}
-    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "API_PORT" in lines[0]
@@ -99,8 +124,12 @@ def test_bad_setting_fails_at_start_with_one_line(tmp_path: Path) -> None:
 
 def test_migrate_command_runs_alone(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, env=_env(tmp_path / "data", _free_port()),
-        capture_output=True, timeout=120, check=False,
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=tmp_path,
+        env=_env(tmp_path / "data", _free_port()),
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
     assert b"migrations applied" in result.stdout

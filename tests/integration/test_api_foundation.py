@@ -5,8 +5,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api import API_TOKEN, MAX_AGE, api, tma, web_user  # noqa: F401
 from sandbox.initdata import sign_init_data
+from tests.api import API_TOKEN, MAX_AGE, tma, web_user
 
 Client = TestClient[Any, Any]
 
@@ -32,8 +32,14 @@ async def test_me_returns_the_signed_in_user_and_creates_them_once(api: Client) 
     again = await (await api.get("/api/v1/me", headers=tma(user))).json()
     assert_envelope(first, success=True)
     profile = first["data"]
-    assert profile["telegram_id"] == 501 and profile["username"] == "zoe" and profile["first_name"] == "Zoë"
-    assert profile["is_premium"] is True and profile["language"] == "en" and profile["role"] == "user"
+    assert (
+        profile["telegram_id"] == 501
+        and profile["username"] == "zoe"
+        and profile["first_name"] == "Zoë"
+    )
+    assert (
+        profile["is_premium"] is True and profile["language"] == "en" and profile["role"] == "user"
+    )
     assert again["data"]["id"] == profile["id"]
 
 
@@ -67,9 +73,13 @@ async def test_auth_failures_are_401_with_specific_codes(api: Client) -> None:
         assert (status, error["code"]) == (401, code)
     for raw in (future,):
         assert (await _error(api, {"Authorization": f"tma {raw}"}))[1]["code"] == "auth_expired"
-    assert (await _error(api, {"Authorization": f"tma {other_bot}"}))[1]["code"] == "auth_bad_signature"
+    assert (await _error(api, {"Authorization": f"tma {other_bot}"}))[1][
+        "code"
+    ] == "auth_bad_signature"
     assert (await _error(api, {"Authorization": "tma a=1&&b"}))[1]["code"] == "auth_malformed"
-    assert (await _error(api, {"Authorization": "tma auth_date=1&hash=ab"}))[1]["code"] == "auth_malformed"
+    assert (await _error(api, {"Authorization": "tma auth_date=1&hash=ab"}))[1][
+        "code"
+    ] == "auth_malformed"
 
 
 async def test_request_id_is_echoed_or_made(api: Client) -> None:
@@ -110,11 +120,17 @@ async def test_openapi_covers_every_route(api: Client) -> None:
     registered = {
         (route.method, route.resource.canonical)
         for route in api.server.app.router.routes()
-        if route.resource is not None and route.resource.canonical.startswith("/api/v1")
-        and route.method != "HEAD" and not route.resource.canonical.endswith("openapi.json")
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/v1")
+        and route.method != "HEAD"
+        and not route.resource.canonical.endswith("openapi.json")
     }
-    documented = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    documented = {
+        (method.upper(), path) for path, ops in document["paths"].items() for method in ops
+    }
     assert registered == documented
     me = document["paths"]["/api/v1/me"]["get"]
     assert me["security"] == [{"tma": []}]
-    assert me["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
+    assert me["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].startswith(
+        "#/components/schemas/"
+    )

@@ -15,14 +15,23 @@ from services.users.service import upsert_from_telegram
 
 async def _register(db: Database, telegram_id: int, **fields: object) -> User:
     async with db.service() as session:
-        return (await upsert_from_telegram(session, TelegramProfile(telegram_id=telegram_id, **fields), admin_ids=frozenset())).user  # type: ignore[arg-type]
+        return (
+            await upsert_from_telegram(
+                session, TelegramProfile(telegram_id=telegram_id, **fields), admin_ids=frozenset()
+            )
+        ).user  # type: ignore[arg-type]
 
 
 async def test_migrations_upgrade_downgrade_upgrade(owner_url: str) -> None:
     await downgrade(owner_url, "base")
     conn = await asyncpg.connect(asyncpg_dsn(owner_url))
     try:
-        assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname IN ('auth', 'ops')") == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_namespace WHERE nspname IN ('auth', 'ops')"
+            )
+            == 0
+        )
     finally:
         await conn.close()
     await upgrade(owner_url)
@@ -63,7 +72,9 @@ async def test_user_scope_sees_only_own_rows_and_cannot_write_others(db: Databas
         assert result.rowcount == 0  # type: ignore[attr-defined]
     with pytest.raises(DBAPIError, match="permission denied"):
         async with db.user(ann.id) as session:
-            await session.execute(text("UPDATE auth.users SET role = 'admin' WHERE id = :id"), {"id": ann.id})
+            await session.execute(
+                text("UPDATE auth.users SET role = 'admin' WHERE id = :id"), {"id": ann.id}
+            )
     with pytest.raises(DBAPIError, match="permission denied"):
         async with db.user(ann.id) as session:
             await session.execute(text("DELETE FROM auth.users"))
@@ -71,7 +82,9 @@ async def test_user_scope_sees_only_own_rows_and_cannot_write_others(db: Databas
         assert await session.scalar(text("SELECT count(*) FROM auth.users")) == 2
 
 
-async def test_identity_is_transaction_local_and_does_not_leak_through_the_pool(db: Database) -> None:
+async def test_identity_is_transaction_local_and_does_not_leak_through_the_pool(
+    db: Database,
+) -> None:
     ann = await _register(db, 21)
     async with db.user(ann.id) as session:
         assert await session.scalar(text("SELECT current_setting('app.user_id')")) == str(ann.id)
@@ -84,10 +97,14 @@ async def test_identity_is_transaction_local_and_does_not_leak_through_the_pool(
 async def test_upsert_writes_nothing_when_nothing_changed(db: Database) -> None:
     first = await _register(db, 31, first_name="Ann", username="ann")
     async with db.service() as session:
-        xmin_before = await session.scalar(text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.id})
+        xmin_before = await session.scalar(
+            text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.id}
+        )
     again = await _register(db, 31, first_name="Ann", username="ann")
     async with db.service() as session:
-        xmin_after = await session.scalar(text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.id})
+        xmin_after = await session.scalar(
+            text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.id}
+        )
     assert again.id == first.id and xmin_after == xmin_before
     renamed = await _register(db, 31, first_name="Anna", username="ann")
     assert renamed.first_name == "Anna" and renamed.updated_at > first.updated_at

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from aiogram import Bot
@@ -17,7 +16,6 @@ from services.notifications.delivery import OutboxDelivery
 from services.notifications.service import enqueue
 from services.users.schemas import TelegramProfile
 from services.users.service import upsert_from_telegram
-from tests.telegram import bot, botapi  # noqa: F401
 
 
 class Clock:
@@ -41,8 +39,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def delivery(db: Database, bot: Bot, catalog: Catalog, clock: Clock) -> AsyncIterator[OutboxDelivery]:
-    yield OutboxDelivery(db, BotMessageSender(bot), catalog, rate_per_second=30, clock=clock, sleep=clock.sleep)
+async def delivery(
+    db: Database, bot: Bot, catalog: Catalog, clock: Clock
+) -> AsyncIterator[OutboxDelivery]:
+    yield OutboxDelivery(
+        db, BotMessageSender(bot), catalog, rate_per_second=30, clock=clock, sleep=clock.sleep
+    )
 
 
 async def _user(db: Database, telegram_id: int, language: str = "en") -> User:
@@ -53,18 +55,29 @@ async def _user(db: Database, telegram_id: int, language: str = "en") -> User:
 
 async def _notify(db: Database, user: User, body: str, dedup_key: str | None = None) -> None:
     async with db.user(user.id) as session:  # a user's own transaction may enqueue
-        await enqueue(session, chat_id=user.telegram_id, user_id=user.id, template="notify.test", params={"text": body}, dedup_key=dedup_key)
+        await enqueue(
+            session,
+            chat_id=user.telegram_id,
+            user_id=user.id,
+            template="notify.test",
+            params={"text": body},
+            dedup_key=dedup_key,
+        )
 
 
 async def _statuses(db: Database) -> dict[str, str]:
     async with db.service() as session:
-        rows = (await session.execute(text("SELECT params->>'text' AS body, status FROM ops.outbox"))).all()
+        rows = (
+            await session.execute(text("SELECT params->>'text' AS body, status FROM ops.outbox"))
+        ).all()
     return {r.body: r.status for r in rows}
 
 
 async def _due_now(db: Database) -> None:
     async with db.service() as session:
-        await session.execute(text("UPDATE ops.outbox SET next_attempt_at = now() WHERE status = 'pending'"))
+        await session.execute(
+            text("UPDATE ops.outbox SET next_attempt_at = now() WHERE status = 'pending'")
+        )
 
 
 async def test_delivers_once_in_order_and_spaces_messages_per_chat(
@@ -84,7 +97,9 @@ async def test_delivers_once_in_order_and_spaces_messages_per_chat(
     assert await _statuses(db) == {"a1": "sent", "a2": "sent", "b1": "sent"}
 
 
-async def test_dedup_key_notifies_once(db: Database, delivery: OutboxDelivery, botapi: tuple[BotApiServer, str]) -> None:
+async def test_dedup_key_notifies_once(
+    db: Database, delivery: OutboxDelivery, botapi: tuple[BotApiServer, str]
+) -> None:
     ann = await _user(db, 1)
     for _ in range(3):
         await _notify(db, ann, "hello", dedup_key="transfer:42")
@@ -101,14 +116,20 @@ async def test_retry_after_is_honoured_without_using_an_attempt(
     api.fail_too_many_requests("sendMessage", retry_after=7)
     await delivery.run_once()
     async with db.service() as session:
-        row = (await session.execute(text(
-            "SELECT status, attempts, next_attempt_at - now() > interval '6 seconds' AS deferred FROM ops.outbox"
-        ))).one()
+        row = (
+            await session.execute(
+                text(
+                    "SELECT status, attempts, next_attempt_at - now() > interval '6 seconds' AS deferred FROM ops.outbox"
+                )
+            )
+        ).one()
     assert (row.status, row.attempts, row.deferred) == ("pending", 0, True)
     assert await delivery.run_once() == 0  # not due yet
     await _due_now(db)
     await delivery.run_once()
-    assert clock.sleeps and clock.sleeps[-1] == pytest.approx(7.0, abs=0.5)  # the whole sender paused
+    assert clock.sleeps and clock.sleeps[-1] == pytest.approx(
+        7.0, abs=0.5
+    )  # the whole sender paused
     assert await _statuses(db) == {"later": "sent"}
 
 
@@ -125,10 +146,14 @@ async def test_blocked_user_is_marked_and_never_retried(
     assert len(api.calls_of("sendMessage")) == 1  # the second was not even tried
     assert await _statuses(db) == {"one": "blocked", "two": "blocked"}
     async with db.service() as session:
-        assert await session.scalar(text("SELECT bot_blocked_at IS NOT NULL FROM auth.users WHERE id = :id"), {"id": ann.id})
+        assert await session.scalar(
+            text("SELECT bot_blocked_at IS NOT NULL FROM auth.users WHERE id = :id"), {"id": ann.id}
+        )
 
 
-async def test_chat_not_found_fails_permanently(db: Database, delivery: OutboxDelivery, botapi: tuple[BotApiServer, str]) -> None:
+async def test_chat_not_found_fails_permanently(
+    db: Database, delivery: OutboxDelivery, botapi: tuple[BotApiServer, str]
+) -> None:
     api, _ = botapi
     ann = await _user(db, 1)
     api.fail_chat_not_found("sendMessage", chat_id=1)
@@ -140,14 +165,18 @@ async def test_chat_not_found_fails_permanently(db: Database, delivery: OutboxDe
     assert await _statuses(db) == {"lost": "failed"}
 
 
-async def test_a_crash_mid_send_loses_nothing(db: Database, delivery: OutboxDelivery, botapi: tuple[BotApiServer, str]) -> None:
+async def test_a_crash_mid_send_loses_nothing(
+    db: Database, delivery: OutboxDelivery, botapi: tuple[BotApiServer, str]
+) -> None:
     ann = await _user(db, 1)
     await _notify(db, ann, "survives")
     claimed = await delivery.claim(10)  # claimed, then the process "dies" before sending
     assert len(claimed) == 1
     assert await delivery.run_once() == 0  # the lease protects it from a double send
     async with db.service() as session:
-        await session.execute(text("UPDATE ops.outbox SET locked_until = now() - interval '1 second'"))
+        await session.execute(
+            text("UPDATE ops.outbox SET locked_until = now() - interval '1 second'")
+        )
     await delivery.run_once()
     assert len(botapi[0].calls_of("sendMessage")) == 1
     assert await _statuses(db) == {"survives": "sent"}
@@ -159,7 +188,9 @@ async def test_concurrent_senders_deliver_each_message_once(
     users = [await _user(db, 100 + i) for i in range(20)]
     for user in users:
         await _notify(db, user, f"m{user.telegram_id}")
-    senders = [OutboxDelivery(db, BotMessageSender(bot), catalog, rate_per_second=1000) for _ in range(4)]
+    senders = [
+        OutboxDelivery(db, BotMessageSender(bot), catalog, rate_per_second=1000) for _ in range(4)
+    ]
     await asyncio.gather(*(s.run_once(limit=7) for s in senders))
     while sum(await asyncio.gather(*(s.run_once(limit=7) for s in senders))):
         pass
@@ -175,5 +206,3 @@ async def test_message_is_rendered_in_the_recipients_language(
         await enqueue(session, chat_id=7, user_id=ivan.id, template="error.generic")
     await delivery.run_once()
     assert botapi[0].calls_of("sendMessage")[0]["text"] == catalog.get("ru", "error.generic")
-
-

@@ -31,13 +31,22 @@ def test_public_test_vector_is_expired_today() -> None:
 
 
 def test_our_signer_matches_telegrams_algorithm() -> None:
-    raw = sign_init_data(VECTOR_TOKEN, {"id": 5, "first_name": "Ann"}, auth_date=1662771648, query_id="q")
-    assert verify_init_data(raw, bot_token=VECTOR_TOKEN, max_age=3600, now=VECTOR_TIME).query_id == "q"
+    raw = sign_init_data(
+        VECTOR_TOKEN, {"id": 5, "first_name": "Ann"}, auth_date=1662771648, query_id="q"
+    )
+    assert (
+        verify_init_data(raw, bot_token=VECTOR_TOKEN, max_age=3600, now=VECTOR_TIME).query_id == "q"
+    )
 
 
 @pytest.mark.parametrize(
     ("header", "code"),
-    [(None, "auth_missing"), ("", "auth_missing"), ("tma", "auth_malformed"), ("Basic x", "auth_malformed")],
+    [
+        (None, "auth_missing"),
+        ("", "auth_missing"),
+        ("tma", "auth_malformed"),
+        ("Basic x", "auth_malformed"),
+    ],
 )
 def test_header_shapes(header: str | None, code: str) -> None:
     with pytest.raises(Unauthorized) as info:

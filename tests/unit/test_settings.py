@@ -8,7 +8,15 @@ from bot.settings import BotMode, SettingsError, load_settings
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]  # no stray .env
-    for name in ("BOT_TOKEN", "DATABASE_URL", "ADMIN_IDS", "BOT_MODE", "API_PORT", "CORS_ORIGINS", "LOG_LEVEL"):
+    for name in (
+        "BOT_TOKEN",
+        "DATABASE_URL",
+        "ADMIN_IDS",
+        "BOT_MODE",
+        "API_PORT",
+        "CORS_ORIGINS",
+        "LOG_LEVEL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -37,7 +45,9 @@ def test_lists_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         ("ADMIN_IDS", "1,two"),
     ],
 )
-def test_a_bad_setting_fails_with_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_a_bad_setting_fails_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as info:
         load_settings()

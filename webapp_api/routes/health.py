@@ -23,7 +23,9 @@ class DatabaseUnavailable(DomainError):
     status = 503
 
 
-@routes.route("GET", "/health", summary="Liveness and database reachability", response=Health, auth=False)
+@routes.route(
+    "GET", "/health", summary="Liveness and database reachability", response=Health, auth=False
+)
 async def health(request: web.Request) -> web.Response:
     ctx = context_of(request)
     try:

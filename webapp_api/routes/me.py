@@ -11,7 +11,13 @@ from webapp_api.registry import Routes
 routes = Routes(tag="users")
 
 
-@routes.route("GET", "/me", summary="The signed-in user's profile", response=UserOut, errors=("auth_missing", "auth_malformed", "auth_bad_signature", "auth_expired", "user_banned"))
+@routes.route(
+    "GET",
+    "/me",
+    summary="The signed-in user's profile",
+    response=UserOut,
+    errors=("auth_missing", "auth_malformed", "auth_bad_signature", "auth_expired", "user_banned"),
+)
 async def me(request: web.Request) -> web.Response:
     user = current_user(request)
     return ok(request, UserOut.of(user, effective_language(user)))
