@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,7 @@ class Settings(BaseSettings):
     telegram_api_base: str = "https://api.telegram.org"
     bot_mode: BotMode = BotMode.POLLING
     webhook_base_url: str | None = None
-    webhook_secret: SecretStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
 
     database_url: str | None = None
@@ -63,6 +64,15 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("log_level")

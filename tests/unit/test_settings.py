@@ -43,6 +43,7 @@ def test_lists_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         ("DATABASE_URL", "mysql://localhost/x"),
         ("LOG_LEVEL", "LOUD"),
         ("ADMIN_IDS", "1,two"),
+        ("WEBHOOK_SECRET", "has spaces"),
     ],
 )
 def test_a_bad_setting_fails_with_one_line_naming_it(
