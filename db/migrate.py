@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -34,6 +34,9 @@ async def _run(owner_url: str, action: object) -> None:
     engine = create_async_engine(async_url(owner_url), poolclass=NullPool)
     try:
         async with engine.begin() as conn:
+            # Several processes (bot, api, worker roles) may start at once: one migrates, the
+            # others wait and then find nothing to do.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('goodvibe.migrations'))"))
 
             def _sync(sync_conn: Connection) -> None:
                 action(alembic_config(sync_conn))  # type: ignore[operator]

@@ -124,3 +124,15 @@ async def test_referral_codes_are_unique_and_url_safe(db: Database) -> None:
     codes = {u.referral_code for u in users}
     assert len(codes) == 50
     assert all(len(c) == 8 and c.replace("-", "").replace("_", "").isalnum() for c in codes)
+
+
+async def test_concurrent_migrations_serialise(owner_url: str) -> None:
+    import asyncio
+
+    await downgrade(owner_url, "base")
+    await asyncio.gather(*(upgrade(owner_url) for _ in range(3)))
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM alembic_version") == 1
+    finally:
+        await conn.close()
