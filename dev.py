@@ -50,7 +50,16 @@ def main() -> int:
         return subprocess.call([PYTHON, "-m", "pytest", *rest], cwd=ROOT)
     if command == "check":
         ensure_environment("dev")
-        packages = ["bot", "db", "migrations", "services", "webapp_api", "integrations", "sandbox"]
+        packages = [
+            "bot",
+            "db",
+            "migrations",
+            "services",
+            "webapp_api",
+            "integrations",
+            "sandbox",
+            "bench",
+        ]
         for step in (
             ["ruff", "check", "."],
             ["ruff", "format", "--check", "."],

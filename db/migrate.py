@@ -36,7 +36,9 @@ async def _run(owner_url: str, action: object) -> None:
         async with engine.begin() as conn:
             # Several processes (bot, api, worker roles) may start at once: one migrates, the
             # others wait and then find nothing to do.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('goodvibe.migrations'))"))
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('goodvibe.migrations'))")
+            )
 
             def _sync(sync_conn: Connection) -> None:
                 action(alembic_config(sync_conn))  # type: ignore[operator]
