@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from services.errors import DomainError, Forbidden
-from services.users.schemas import TelegramProfile
+from services.users.schemas import profile_of
 from services.users.service import upsert_from_telegram
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
@@ -116,16 +116,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     raw = init_data_from_header(request.headers.get("Authorization"))
     init_data = verify_init_data(raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age)
     assert init_data.user is not None
-    tg = init_data.user
-    profile = TelegramProfile(
-        telegram_id=tg.id,
-        username=tg.username,
-        first_name=tg.first_name,
-        last_name=tg.last_name,
-        language_code=tg.language_code,
-        is_premium=bool(tg.is_premium),
-        photo_url=tg.photo_url,
-    )
+    profile = profile_of(init_data.user)
     async with ctx.db.service() as session:
         registration = await upsert_from_telegram(session, profile, admin_ids=ctx.admin_ids)
     if registration.user.banned_at is not None:

@@ -11,19 +11,8 @@ from aiogram.types import User as TelegramUser
 
 from db.database import Database
 from services.i18n import Catalog
-from services.users.schemas import TelegramProfile
+from services.users.schemas import profile_of
 from services.users.service import effective_language, upsert_from_telegram
-
-
-def profile_of(user: TelegramUser) -> TelegramProfile:
-    return TelegramProfile(
-        telegram_id=user.id,
-        username=user.username,
-        first_name=user.first_name,
-        last_name=user.last_name,
-        language_code=user.language_code,
-        is_premium=bool(user.is_premium),
-    )
 
 
 class IdentityMiddleware(BaseMiddleware):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,36 @@ class TelegramProfile(BaseModel):
     language_code: str | None = None
     is_premium: bool = False
     photo_url: str | None = None
+
+
+class TelegramPerson(Protocol):
+    """What aiogram's User (bot updates) and WebAppUser (Mini App initData) have in common."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def language_code(self) -> str | None: ...
+    @property
+    def is_premium(self) -> bool | None: ...
+
+
+def profile_of(person: TelegramPerson) -> TelegramProfile:
+    return TelegramProfile(
+        telegram_id=person.id,
+        username=person.username,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        language_code=person.language_code,
+        is_premium=bool(person.is_premium),
+        # Only the Mini App sees a photo URL; the bot's User has none.
+        photo_url=getattr(person, "photo_url", None),
+    )
 
 
 class UserOut(BaseModel):
