@@ -22,6 +22,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from limits.aio.storage import Storage
 
 from bot.commands import set_command_menu
 from bot.deeplinks import DeepLinks
@@ -36,6 +37,7 @@ from integrations.telegram.sender import BotMessageSender
 from services.i18n import Catalog, load_catalog
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
+from services.ratelimit.limiter import RateLimiter, make_storage
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 
@@ -83,6 +85,7 @@ class Platform:
     dispatcher: Dispatcher
     deep_links: DeepLinks
     bot_token: str
+    rate_limits: Storage
     version: str = field(default_factory=platform_version)
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
@@ -93,6 +96,12 @@ class Platform:
             init_data_max_age=self.settings.init_data_max_age,
             admin_ids=self.settings.admin_ids,
             version=self.version,
+            user_limiter=RateLimiter.create(
+                self.rate_limits, "api-user", self.settings.api_rate_limit
+            ),
+            ip_limiter=RateLimiter.create(
+                self.rate_limits, "api-ip", self.settings.api_ip_rate_limit
+            ),
         )
         app = create_api_app(
             context,
@@ -115,6 +124,7 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
     db = create_database(app_url, pool_size=settings.db_pool_size)
     catalog = load_catalog()
     deep_links = DeepLinks()
+    rate_limits = make_storage(settings.redis_url)
     token = settings.bot_token.get_secret_value() if settings.bot_token else None
     bot = make_bot(token, settings.telegram_api_base) if token else None
     dispatcher = build_dispatcher(
@@ -123,6 +133,7 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
         admin_ids=settings.admin_ids,
         webapp_url=settings.webapp_url,
         deep_links=deep_links,
+        throttle=RateLimiter.create(rate_limits, "bot", settings.bot_rate_limit),
     )
     return Platform(
         settings=settings,
@@ -132,6 +143,7 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
         dispatcher=dispatcher,
         deep_links=deep_links,
         bot_token=token or local_bot_token(settings.data_dir),
+        rate_limits=rate_limits,
     )
 
 

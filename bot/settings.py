@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
 
     notify_rate_per_second: int = Field(default=30, ge=1, le=1000)
+    api_rate_limit: str = "120/minute"
+    api_ip_rate_limit: str = "1200/minute"
+    bot_rate_limit: str = "30/minute"
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -73,6 +77,15 @@ class Settings(BaseSettings):
             r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
         ):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("api_rate_limit", "api_ip_rate_limit", "bot_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must look like '120/minute' or '5 per 10 seconds'") from None
         return value
 
     @field_validator("log_level")

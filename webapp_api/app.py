@@ -12,6 +12,7 @@ from webapp_api.middlewares import (
     auth_middleware,
     cors_middleware,
     envelope_middleware,
+    ip_rate_limit_middleware,
 )
 from webapp_api.openapi import build_openapi
 from webapp_api.registry import Routes, RouteSpec
@@ -32,7 +33,12 @@ def create_api_app(
     """`api=False` gives the bare app (envelope on errors) for a webhook-only process."""
     app = web.Application(
         client_max_size=max_body_bytes,
-        middlewares=[envelope_middleware, cors_middleware(cors_origins), auth_middleware],
+        middlewares=[
+            envelope_middleware,
+            cors_middleware(cors_origins),
+            ip_rate_limit_middleware,
+            auth_middleware,
+        ],
     )
     app[CONTEXT] = context
     app[SPECS] = {}

@@ -9,6 +9,7 @@ from aiohttp import web
 from db.database import Database
 from db.models import User
 from services.i18n import Catalog
+from services.ratelimit.limiter import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class ApiContext:
     init_data_max_age: int
     admin_ids: frozenset[int]
     version: str
+    user_limiter: RateLimiter | None = None
+    ip_limiter: RateLimiter | None = None
 
 
 CONTEXT = web.AppKey("context", ApiContext)

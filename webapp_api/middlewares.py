@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from services.errors import DomainError, Forbidden
+from services.errors import DomainError, Forbidden, RateLimited
 from services.users.schemas import profile_of
 from services.users.service import upsert_from_telegram
 from webapp_api.context import USER, context_of
@@ -50,7 +50,12 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             )
         response = await handler(request)
     except DomainError as exc:
-        response = fail(request, exc.status, exc.code, exc.message, exc.details)
+        headers = (
+            {"Retry-After": str(exc.details["retry_after"])}
+            if isinstance(exc, RateLimited)
+            else None
+        )
+        response = fail(request, exc.status, exc.code, exc.message, exc.details, headers=headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -99,6 +104,15 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     return middleware
 
 
+@web.middleware
+async def ip_rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A generous per-address ceiling in front of everything, signature checks included."""
+    limiter = context_of(request).ip_limiter
+    if limiter is not None:
+        await limiter.hit(request.remote or "unknown")
+    return await handler(request)
+
+
 def route_spec(request: web.Request) -> RouteSpec | None:
     route = request.match_info.route
     resource = route.resource
@@ -116,6 +130,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     raw = init_data_from_header(request.headers.get("Authorization"))
     init_data = verify_init_data(raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age)
     assert init_data.user is not None
+    if ctx.user_limiter is not None:
+        await ctx.user_limiter.hit(str(init_data.user.id))
     profile = profile_of(init_data.user)
     async with ctx.db.service() as session:
         registration = await upsert_from_telegram(session, profile, admin_ids=ctx.admin_ids)

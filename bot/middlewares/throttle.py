@@ -1,0 +1,43 @@
+"""Anti-flood on the way in: over the limit, a person is told once, then ignored for the window.
+
+It runs before the user upsert so a flood costs no database work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import User as TelegramUser
+
+from services.i18n import Catalog
+from services.ratelimit.limiter import RateLimiter
+from services.users.service import language_for
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    def __init__(self, limiter: RateLimiter, warnings: RateLimiter, catalog: Catalog) -> None:
+        self._limiter = limiter
+        self._warnings = warnings
+        self._catalog = catalog
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
+        if sender is None or await self._limiter.allow(str(sender.id)):
+            return await handler(event, data)
+        if not await self._warnings.allow(str(sender.id)):
+            return None
+        text = self._catalog.get(language_for(None, sender.language_code), "error.rate_limited")
+        inner = event.event if isinstance(event, Update) else event
+        if isinstance(inner, Message):
+            await inner.answer(text)
+        elif isinstance(inner, CallbackQuery):
+            await inner.answer(text, show_alert=True)
+        return None
