@@ -134,3 +134,22 @@ async def test_openapi_covers_every_route(api: Client) -> None:
     assert me["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].startswith(
         "#/components/schemas/"
     )
+
+
+async def test_patch_me_changes_language_and_rejects_bad_input_without_change(api: Client) -> None:
+    headers = tma(web_user(601))
+    response = await api.patch("/api/v1/me", json={"language": "ru"}, headers=headers)
+    assert response.status == 200 and (await response.json())["data"]["language"] == "ru"
+    for body, code in ((b"{not json", "invalid_json"), (b"[1]", "invalid_json")):
+        response = await api.patch("/api/v1/me", data=body, headers=headers)
+        assert response.status == 422 and (await response.json())["error"]["code"] == code
+    response = await api.patch("/api/v1/me", json={"language": "de"}, headers=headers)
+    error = (await response.json())["error"]
+    assert response.status == 422 and error["code"] == "validation_error"
+    assert error["details"]["fields"][0]["loc"] == "language"
+    response = await api.patch(
+        "/api/v1/me", json={"language": "en", "role": "admin"}, headers=headers
+    )
+    assert response.status == 422
+    me = await (await api.get("/api/v1/me", headers=headers)).json()
+    assert me["data"]["language"] == "ru" and me["data"]["role"] == "user"

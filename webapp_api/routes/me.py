@@ -1,23 +1,53 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
 
 from services.users.schemas import UserOut
-from services.users.service import effective_language
-from webapp_api.context import current_user
+from services.users.service import effective_language, set_language
+from webapp_api.context import context_of, current_user
 from webapp_api.envelope import ok
+from webapp_api.parsing import read_body
 from webapp_api.registry import Routes
 
 routes = Routes(tag="users")
 
+AUTH_ERRORS = (
+    "auth_missing",
+    "auth_malformed",
+    "auth_bad_signature",
+    "auth_expired",
+    "user_banned",
+)
+
+
+class ProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Literal["en", "ru"]
+
 
 @routes.route(
-    "GET",
-    "/me",
-    summary="The signed-in user's profile",
-    response=UserOut,
-    errors=("auth_missing", "auth_malformed", "auth_bad_signature", "auth_expired", "user_banned"),
+    "GET", "/me", summary="The signed-in user's profile", response=UserOut, errors=AUTH_ERRORS
 )
 async def me(request: web.Request) -> web.Response:
     user = current_user(request)
     return ok(request, UserOut.of(user, effective_language(user)))
+
+
+@routes.route(
+    "PATCH",
+    "/me",
+    summary="Change the signed-in user's settings (the language the bot and app speak)",
+    response=UserOut,
+    body=ProfileUpdate,
+    errors=(*AUTH_ERRORS, "invalid_json", "validation_error"),
+)
+async def update_me(request: web.Request) -> web.Response:
+    change = await read_body(request, ProfileUpdate)
+    user = current_user(request)
+    async with context_of(request).db.user(user.id) as session:
+        updated = await set_language(session, user.id, change.language)
+    return ok(request, UserOut.of(updated, effective_language(updated)))
