@@ -7,6 +7,10 @@ import asyncio
 import signal
 import sys
 
+import asyncpg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from bot.logging_setup import configure_logging
 from bot.platform import Role, owner_database, run
 from bot.settings import Settings, SettingsError, load_settings
@@ -50,6 +54,16 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_run(settings, Role(args.role)))
     except DataDirLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError, DBAPIError) as exc:
+        # Unreachable server, refused login, missing database: say so in one line.
+        where = (
+            make_url(settings.database_url).render_as_string()
+            if settings.database_url
+            else "embedded"
+        )
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        print(f"error: cannot use the database ({where}): {reason}", file=sys.stderr)
         return 1
     return 0
 

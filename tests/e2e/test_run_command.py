@@ -133,3 +133,20 @@ def test_migrate_command_runs_alone(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr.decode()
     assert b"migrations applied" in result.stdout
+
+
+def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data", _free_port()) | {
+        "DATABASE_URL": f"postgresql://x:secret@127.0.0.1:{_free_port()}/db"
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "cannot use the database" in lines[0] and "secret" not in lines[0]
