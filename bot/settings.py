@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     bot_mode: BotMode = BotMode.POLLING
+    # Without BOT_TOKEN a local fake Telegram (Bot API + web chat) runs beside the platform.
+    sandbox: bool = True
+    sandbox_port: int = Field(default=8081, ge=0, le=65535)
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     webhook_path: str = "/telegram/webhook"
