@@ -107,6 +107,7 @@ class BotApiServer:
     failures: list[InjectedFailure] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str = ""
+    allowed_updates: list[str] | None = None
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     state: SandboxState = field(default_factory=SandboxState)
     # Telegram cancels a purchase the bot does not confirm within 10 seconds.
@@ -376,7 +377,16 @@ class BotApiServer:
         timeout = min(float(params.get("timeout") or 0), 50.0)
         limit = max(1, min(int(params.get("limit") or 100), 100))
 
+        if isinstance(params.get("allowed_updates"), list):
+            # Telegram remembers the last list it was given and drops every other kind.
+            self.allowed_updates = [str(kind) for kind in params["allowed_updates"]] or None
+
+        def wanted(update: dict[str, Any]) -> bool:
+            allowed = self.allowed_updates
+            return allowed is None or any(kind in update for kind in allowed)
+
         def pending() -> list[dict[str, Any]]:
+            self.updates = [u for u in self.updates if wanted(u)]
             return [u for u in self.updates if u["update_id"] >= offset][:limit]
 
         if offset:

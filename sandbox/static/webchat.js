@@ -203,7 +203,7 @@ function renderMessage(message) {
       el("div", { class: "inv-price" }, stars(inv)));
   }
   const text = message.text ?? message.caption;
-  if (text) bubble.append(el("div", { class: "text" }, renderEntities(text, message.entities || message.caption_entities || [])));
+  if (text) bubble.append(el("div", { class: "text", "data-testid": "msg-text" }, renderEntities(text, message.entities || message.caption_entities || [])));
   bubble.append(el("span", { class: "time" }, time + (message.edit_date ? " · edited" : "")));
   const nodes = [bubble];
   const rows = message.reply_markup?.inline_keyboard || (message.invoice ? [[{ text: `Pay ${stars(message.invoice)}`, pay: true }]] : null);
@@ -221,7 +221,9 @@ function renderInlineKeyboard(message, rows) {
   return el("div", { class: "keyboard", "data-testid": "inline-keyboard" }, ...rows.map((row) => el("div", { class: "krow" },
     ...row.map((button) => {
       const kind = button.web_app ? "↗" : button.url ? "🔗" : "";
-      return el("button", { type: "button", "data-testid": "inline-button", onclick: () => pressInline(message, button) },
+      const attrs = { type: "button", "data-testid": "inline-button", onclick: () => pressInline(message, button) };
+      if (button.callback_data !== undefined) attrs["data-callback"] = button.callback_data;
+      return el("button", attrs,
         button.text, ...(kind ? [el("span", { class: "kind" }, kind)] : []));
     }))));
 }
