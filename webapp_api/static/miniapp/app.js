@@ -148,6 +148,11 @@
     navigate(id, query) { location.hash = `#/${id}${query ? "?" + query : ""}`; },
     date(iso) { return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }); },
     // The asset list changes rarely; one read per app open is enough.
-    assets: (() => { let cached = null; return () => (cached = cached || api("/assets").catch((e) => { cached = null; throw e; })); })(),
+    // The platform's own token leads every list; the rest keep the API's order.
+    assets: (() => {
+      let cached = null;
+      const ordered = (list) => [...list].sort((a, b) => (b.code === "VIBE") - (a.code === "VIBE"));
+      return () => (cached = cached || api("/assets").then(ordered).catch((e) => { cached = null; throw e; }));
+    })(),
   };
 })();

@@ -15,7 +15,7 @@ GVL.register({
         el("div", { class: "asset-icon", style: `background:${colors[asset.code] || "#999"}` }, asset.code.slice(0, 4)),
         el("div", { class: "asset-main" },
           el("div", { class: "asset-code" }, asset.code),
-          el("div", { class: "muted" }, asset.name)),
+          asset.name !== asset.code ? el("div", { class: "muted" }, asset.name) : null),
         el("div", {},
           el("div", { class: "asset-amount", "data-testid": `available-${asset.code}` }, units.format(balance.available, balance.decimals)),
           pending ? el("div", { class: "asset-sub" }, `${units.format(balance.pending, balance.decimals)} on hold`) : null),

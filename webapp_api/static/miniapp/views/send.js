@@ -9,7 +9,7 @@ GVL.register({
     const form = el("form", { class: "send", "data-testid": "send-form", novalidate: true },
       el("label", {}, "Recipient", el("input", { name: "recipient", placeholder: "@username or Telegram id", autocomplete: "off", required: true, "data-testid": "send-recipient", value: params.get("to") || "" })),
       el("label", {}, "Asset", el("select", { name: "asset", "data-testid": "send-asset" },
-        ...assets.map((a) => el("option", { value: a.code }, `${a.code} · ${a.name}`)))),
+        ...assets.map((a) => el("option", { value: a.code }, a.name !== a.code ? `${a.code} · ${a.name}` : a.code)))),
       el("label", {}, "Amount", el("input", { name: "amount", inputmode: "decimal", placeholder: "0", autocomplete: "off", required: true, "data-testid": "send-amount" })),
       el("label", {}, "Message (optional)", el("input", { name: "memo", maxlength: "140", autocomplete: "off", "data-testid": "send-memo" })));
     const result = el("section", { class: "card result hidden", "data-testid": "send-result" });
