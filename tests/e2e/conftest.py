@@ -6,21 +6,15 @@ browser test skips with one line saying so. CHROMIUM_PATH points at another bina
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
-import socket
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from bot.platform import Role, run
-from bot.settings import Settings, load_settings
+from tests import localmode
+from tests.localmode import LivePlatform
 
 CHROMIUM = (
     os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,75 +33,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-STARTUP_SECONDS = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class LivePlatform:
-    settings: Settings
-    api_url: str
-    webchat_url: str
-    sandbox_url: str
-
-    @property
-    def token(self) -> str:
-        return (self.settings.data_dir / "local_bot_token").read_text().strip()
-
-
-async def _wait_until_up(urls: list[str], task: asyncio.Task[None]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    async with aiohttp.ClientSession() as http:
-        for url in urls:
-            while True:
-                if task.done():
-                    task.result()  # the platform died: show why
-                    raise RuntimeError("the platform stopped during startup")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(url) as response:
-                        if response.status == 200:
-                            break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} did not come up in {STARTUP_SECONDS:.0f}s")
-                await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-async def live(owner_url: str, tmp_path: Path) -> AsyncIterator[LivePlatform]:
-    """`python -m bot` in local mode (no BOT_TOKEN), on free ports, against a test database."""
-    api_port, sandbox_port = free_port(), free_port()
-    settings = load_settings(
-        bot_token=None,
-        database_url=owner_url,
-        data_dir=tmp_path / "data",
-        api_host="127.0.0.1",
-        api_port=api_port,
-        sandbox=True,
-        sandbox_port=sandbox_port,
-        webapp_url=f"http://127.0.0.1:{api_port}/app/",
-        log_level="WARNING",
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, Role.ALL, stop))
-    platform = LivePlatform(
-        settings=settings,
-        api_url=f"http://127.0.0.1:{api_port}",
-        webchat_url=f"http://127.0.0.1:{sandbox_port}/sandbox/",
-        sandbox_url=f"http://127.0.0.1:{sandbox_port}",
-    )
-    try:
-        await _wait_until_up(
-            [f"{platform.api_url}/api/v1/health", f"{platform.sandbox_url}/sandbox/api/bot"], task
-        )
-        yield platform
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+__all__ = ["LivePlatform"]
+live = localmode.live  # the platform in local mode, shared with the integration tests
 
 
 @pytest.fixture(scope="session")
