@@ -7,6 +7,7 @@ docs/screenshots/ (the README shows those).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import struct
@@ -19,7 +20,16 @@ from urllib.parse import quote
 import pytest
 from aiogram import Dispatcher, F
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    PreCheckoutQuery,
+    WebAppInfo,
+)
+from aiohttp import web
 
 from bot.platform import make_bot
 from sandbox.local import RunningSandbox, run_sandbox
@@ -169,6 +179,50 @@ async def test_mini_app_rejects_tampered_init_data_with_the_envelope_message(
 # --- Stars payments and media in the web chat, against a small test bot --------------------
 
 
+SHOP_PAGE = """<!doctype html><meta charset="utf-8"><script src="{shim}"></script>
+<button id="buy">Buy a sticker pack</button> <b id="status">not paid</b>
+<script>
+  document.getElementById("buy").onclick = async () => {{
+    const link = await (await fetch("link")).text();
+    const show = (status) => {{ document.getElementById("status").textContent = status; }};
+    Telegram.WebApp.openInvoice(link, show);
+  }};
+</script>"""
+
+
+@contextlib.asynccontextmanager
+async def shop_page(token: str, sandbox: RunningSandbox) -> AsyncIterator[str]:
+    """A minimal Mini App that buys through `Telegram.WebApp.openInvoice`, as purchases will."""
+    bot = make_bot(token, sandbox.api_base)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=SHOP_PAGE.format(shim=sandbox.shim_url), content_type="text/html")
+
+    async def link(request: web.Request) -> web.Response:
+        url = await bot.create_invoice_link(
+            title="Sticker pack",
+            description="12 stickers",
+            payload="stickers-12",
+            currency="XTR",
+            prices=[LabeledPrice(label="Stickers", amount=12)],
+        )
+        return web.Response(text=url)
+
+    app = web.Application()
+    app.router.add_get("/shop/", page)
+    app.router.add_get("/shop/link", link)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(address[1] for address in runner.addresses if isinstance(address, tuple))
+    try:
+        yield f"http://127.0.0.1:{port}/shop/"
+    finally:
+        await runner.cleanup()
+        await bot.session.close()
+
+
 @pytest.fixture
 async def shop() -> AsyncIterator[tuple[RunningSandbox, list[str]]]:
     """The sandbox alone with a bot that sells a pack for Stars and sends a photo."""
@@ -202,8 +256,19 @@ async def shop() -> AsyncIterator[tuple[RunningSandbox, list[str]]]:
         charges.append(message.successful_payment.telegram_payment_charge_id)
         await message.answer("Thanks! Your pack is ready.")
 
-    async with run_sandbox(token, "127.0.0.1", 0, webapp_url="http://127.0.0.1:9/app/") as sandbox:
+    async with (
+        run_sandbox(token, "127.0.0.1", 0, webapp_url="http://127.0.0.1:9/app/") as sandbox,
+        shop_page(token, sandbox) as shop_url,
+    ):
         bot = make_bot(token, sandbox.api_base)
+
+        @dp.message(Command("shop"))
+        async def shop(message: Message) -> None:
+            button = InlineKeyboardButton(text="Shop", web_app=WebAppInfo(url=shop_url))
+            await message.answer(
+                "Our shop", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]])
+            )
+
         polling = asyncio.create_task(
             dp.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=1)
         )
@@ -244,6 +309,17 @@ async def test_stars_invoice_paid_and_refunded_and_photo_shown(
     width: Any = await image.evaluate("img => img.naturalWidth")
     assert width == 240
     await screenshot(page, "webchat-stars.png")
+
+    # A Mini App pays with Telegram.WebApp.openInvoice: the client's payment sheet, then the
+    # same pre_checkout_query → successful_payment round trip, then invoiceClosed in the app.
+    await send(page, "/shop")
+    app = await open_app(page, "Shop")
+    await app.locator("#buy").click()
+    await expect(page.get_by_test_id("modal")).to_contain_text("12 stickers")
+    await page.get_by_test_id("pay-confirm").click()
+    await expect(app.locator("#status")).to_have_text("paid")
+    await expect(page.get_by_test_id("payment-done").last).to_contain_text("stickers-12")
+    assert len(charges) == 2
 
 
 # --- tokens: needs the ledger capability (/balance, /send, the Mini App's money views) ------

@@ -106,6 +106,13 @@
     return new Promise((resolve) => (tg && tg.showConfirm ? tg.showConfirm(message, resolve) : resolve(window.confirm(message))));
   }
 
+  // Stars purchases: the API makes an invoice link, Telegram shows the payment sheet.
+  // Resolves with Telegram's status: "paid", "cancelled", "failed" or "pending".
+  function pay(invoiceUrl) {
+    if (!tg || !tg.openInvoice) return Promise.resolve("failed");
+    return new Promise((resolve) => tg.openInvoice(invoiceUrl, resolve));
+  }
+
   function parseRoute() {
     const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
     return { id: path || views[0].id, params: new URLSearchParams(query) };
@@ -142,7 +149,7 @@
   }
 
   window.GVL = {
-    tg, api, request, ApiError, units, el, showError, mainButton, confirm, start,
+    tg, api, request, ApiError, units, el, showError, mainButton, confirm, pay, start,
     // A view: {id, title, order, render(container, params), leave?()}.
     register(view) { views.push(view); },
     navigate(id, query) { location.hash = `#/${id}${query ? "?" + query : ""}`; },
