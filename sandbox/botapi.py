@@ -45,6 +45,7 @@ _JSON_FIELDS = frozenset(
         "reaction",
     }
 )
+_BLOCKED = "Forbidden: bot was blocked by the user"
 _QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -208,6 +209,9 @@ class BotApiServer:
         )
 
     def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
+        blocked = {str(chat_id) for chat_id in self.state.blocked}
+        if method.lower().startswith("send") and str(params.get("chat_id")) in blocked:
+            raise TelegramError(403, _BLOCKED)
         for failure in self.failures:
             if failure.method.lower() != method.lower():
                 continue
@@ -233,11 +237,7 @@ class BotApiServer:
         )
 
     def fail_blocked(self, method: str, chat_id: int, *, times: int = 1_000_000) -> None:
-        self.failures.append(
-            InjectedFailure(
-                method, 403, "Forbidden: bot was blocked by the user", chat_id, times=times
-            )
-        )
+        self.failures.append(InjectedFailure(method, 403, _BLOCKED, chat_id, times=times))
 
     def fail_chat_not_found(self, method: str, chat_id: int) -> None:
         self.failures.append(InjectedFailure(method, 400, "Bad Request: chat not found", chat_id))
@@ -301,10 +301,38 @@ class BotApiServer:
             "id": query_id,
             "from": user,
             "chat_instance": str(user["id"]),
-            "message": message,
+            # What the client keeps for itself (the invoice slug) is not part of Telegram's message.
+            "message": {k: v for k, v in message.items() if not k.startswith("sandbox_")},
             "data": data,
         }
         return await self.push_update({"callback_query": query})
+
+    async def user_blocks(self, user: dict[str, Any], blocked: bool) -> dict[str, Any]:
+        """Block or unblock the bot: Telegram tells the bot with a my_chat_member update."""
+        self._remember(user)
+        chat_id = int(user["id"])
+        if blocked:
+            self.state.blocked.add(chat_id)
+        else:
+            self.state.blocked.discard(chat_id)
+        await self.state.touch(chat_id)
+        statuses = ("member", "kicked") if blocked else ("kicked", "member")
+        member: list[dict[str, Any]] = [
+            {"status": status, "user": self.bot_user()} for status in statuses
+        ]
+        if blocked:
+            member[1]["until_date"] = 0
+        return await self.push_update(
+            {
+                "my_chat_member": {
+                    "chat": self.state.chat_object(chat_id),
+                    "from": user,
+                    "date": int(time.time()),
+                    "old_chat_member": member[0],
+                    "new_chat_member": member[1],
+                }
+            }
+        )
 
     async def user_pays(self, user: dict[str, Any], slug: str) -> PaymentOutcome:
         """A simulated Stars payment: pre_checkout_query, the bot's answer, successful_payment."""

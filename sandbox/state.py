@@ -104,6 +104,8 @@ class SandboxState:
     files: dict[str, StoredFile] = field(default_factory=dict)
     invoices: dict[str, Invoice] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)
+    # Chats whose person blocked the bot: Telegram refuses to deliver to them (403).
+    blocked: set[int] = field(default_factory=set)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _file_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

@@ -60,6 +60,7 @@ def add_routes(app: web.Application, server: BotApiServer, *, webapp_url: str) -
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/send", _send)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/press", _press)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/pay", _pay)
+    app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/block", _block)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/webapp", _webapp)
     app.router.add_get("/sandbox/api/invoices/{slug}", _invoice)
     app.router.add_get("/sandbox/api/files/{file_id}", _file)
@@ -174,6 +175,7 @@ async def _chat(request: web.Request) -> web.Response:
             "notices": log.notices,
             "reply_keyboard": log.reply_keyboard,
             "commands": commands,
+            "blocked": user.id in state.blocked,
         }
     )
 
@@ -203,6 +205,13 @@ async def _pay(request: web.Request) -> web.Response:
     slug = str((await _body(request)).get("slug") or "")
     outcome = await _server(request).user_pays(user.telegram(), slug)
     return web.json_response(asdict(outcome))
+
+
+async def _block(request: web.Request) -> web.Response:
+    user = _user(request)
+    blocked = bool((await _body(request)).get("blocked"))
+    await _server(request).user_blocks(user.telegram(), blocked)
+    return web.json_response({"blocked": blocked})
 
 
 async def _invoice(request: web.Request) -> web.Response:

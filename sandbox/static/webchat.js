@@ -174,7 +174,8 @@ function render(data) {
   box.replaceChildren(...nodes);
   if (atBottom || chat.version <= 1 || box.dataset.user !== String(chat.userId)) box.scrollTop = box.scrollHeight;
   box.dataset.user = String(chat.userId);
-  renderReplyKeyboard(data.reply_keyboard);
+  renderBlocked(data.blocked);
+  renderReplyKeyboard(data.blocked ? null : data.reply_keyboard);
   renderCommands(data.commands || []);
   renderNotices(data.notices || []);
 }
@@ -235,7 +236,8 @@ async function pressInline(message, button) {
     await openMiniApp(button.web_app.url, null, button.text);
   } else if (button.url) {
     openLink(button.url);
-  } else if (button.pay || button.pay === undefined && message.invoice) {
+  } else if (message.invoice) {
+    // Telegram's pay button (the default one, or the bot's own `pay: true` button).
     await payInvoice(message.sandbox_invoice_slug);
   }
 }
@@ -280,6 +282,21 @@ function linkify(text, inLink) {
   fragment.append(text.slice(last));
   return fragment;
 }
+
+// A person who blocked the bot sees RESTART instead of the input field, as in Telegram.
+function renderBlocked(blocked) {
+  chat.blocked = blocked;
+  $("block-toggle").classList.remove("hidden");
+  $("block-toggle").textContent = blocked ? "Unblock bot" : "Block bot";
+  $("composer").classList.toggle("hidden", blocked);
+  $("restart-bar").classList.toggle("hidden", !blocked);
+}
+
+$("block-toggle").addEventListener("click", () => api(`/chats/${chat.userId}/block`, { blocked: !chat.blocked }));
+$("restart").addEventListener("click", async () => {
+  await api(`/chats/${chat.userId}/block`, { blocked: false });
+  await sendText("/start");
+});
 
 function renderReplyKeyboard(markup) {
   const box = $("reply-keyboard");

@@ -157,6 +157,15 @@ async def test_deep_link_start_language_and_mini_app_profile(
     await expect(from_bot(page, catalog.get("ru", "language.set"))).to_be_visible()
     await screenshot(page, "webchat.png")
 
+    # Blocking the bot: Telegram swaps the input for RESTART, which unblocks and sends /start.
+    await page.get_by_test_id("block-toggle").click()
+    await expect(page.get_by_test_id("restart")).to_be_visible()
+    await expect(page.get_by_test_id("message-input")).to_be_hidden()
+    await page.get_by_test_id("restart").click()
+    await expect(page.get_by_test_id("message-input")).to_be_visible()
+    await expect(page.get_by_test_id("msg-out").last).to_have_text(re.compile(r"^/start"))
+    await expect(page.get_by_test_id("msg-in").filter(has_text="Kate")).to_have_count(2)
+
     app = await open_app(page, open_button)
     await expect(app.get_by_test_id("profile-name")).to_contain_text("Kate")
     await expect(app.get_by_test_id("profile-telegram-id")).to_have_text("555001")

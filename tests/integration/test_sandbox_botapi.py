@@ -465,3 +465,21 @@ async def test_unanswered_pre_checkout_times_out(
     assert outcome.status == "timeout"
     assert [u for u in api.updates if "pre_checkout_query" in u]
     assert not api.state.payments
+
+
+async def test_a_person_blocking_the_bot_gets_403_and_my_chat_member(
+    botapi: tuple[BotApiServer, str], bot: Bot
+) -> None:
+    api, _ = botapi
+    ann = tg_user(51)
+    update = await api.user_blocks(ann, True)
+    assert update["my_chat_member"]["new_chat_member"]["status"] == "kicked"
+    assert update["my_chat_member"]["old_chat_member"]["status"] == "member"
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(51, "hello?")
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_document(51, BufferedInputFile(b"x", "x.txt"))
+    await bot.send_message(52, "others still get messages")
+    update = await api.user_blocks(ann, False)
+    assert update["my_chat_member"]["new_chat_member"]["status"] == "member"
+    assert (await bot.send_message(51, "welcome back")).text == "welcome back"
