@@ -79,7 +79,11 @@ async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[Running
         return
     token = local_bot_token(settings.data_dir)
     async with run_sandbox(
-        token, settings.api_host, settings.sandbox_port, webapp_url=settings.webapp_url
+        token,
+        settings.api_host,
+        settings.sandbox_port,
+        webapp_url=settings.webapp_url,
+        users_file=settings.data_dir / "sandbox_users.json",
     ) as sandbox:
         yield sandbox
 

@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -51,11 +52,13 @@ def sandbox_app(server: BotApiServer, webapp_url: str) -> web.Application:
 
 @contextlib.asynccontextmanager
 async def run_sandbox(
-    token: str, host: str, port: int, *, webapp_url: str
+    token: str, host: str, port: int, *, webapp_url: str, users_file: Path | None = None
 ) -> AsyncIterator[RunningSandbox]:
     """Serve the sandbox until the block ends; port 0 picks a free one."""
     # A long-running sandbox keeps only recent calls; nobody asserts on them here.
     server = BotApiServer(token, max_calls=1000)
+    server.state.users_file = users_file
+    server.state.load_users()
     webchat.seed_users(server)
     runner = web.AppRunner(sandbox_app(server, webapp_url), access_log=None, shutdown_timeout=2.0)
     await runner.setup()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Telegram keeps the last messages of a chat for the client; the web chat needs no more.
@@ -107,7 +109,28 @@ class SandboxState:
     # Chats whose person blocked the bot: Telegram refuses to deliver to them (403).
     blocked: set[int] = field(default_factory=set)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    # Where the people made in the web chat are kept, so a restart does not lose them
+    # (the platform's database keeps their accounts; this keeps who the web chat can act as).
+    users_file: Path | None = None
     _file_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def load_users(self) -> None:
+        if self.users_file is None or not self.users_file.exists():
+            return
+        try:
+            saved = json.loads(self.users_file.read_text(encoding="utf-8"))
+            for item in saved:
+                user = LocalUser(**item)
+                self.users[user.id] = user
+        except (ValueError, TypeError):
+            return  # a damaged file only costs the saved list; the web chat still works
+
+    def save_users(self) -> None:
+        if self.users_file is None:
+            return
+        self.users_file.parent.mkdir(parents=True, exist_ok=True)
+        users = [asdict(user) for user in sorted(self.users.values(), key=lambda u: u.id)]
+        self.users_file.write_text(json.dumps(users, ensure_ascii=False, indent=1), "utf-8")
 
     def chat(self, chat_id: int) -> ChatLog:
         return self.chats.setdefault(chat_id, ChatLog())

@@ -153,6 +153,7 @@ async def _create_user(request: web.Request) -> web.Response:
         is_premium=bool(body.get("is_premium")),
     )
     state.users[user.id] = user
+    state.save_users()
     return web.json_response(asdict(user), status=201)
 
 

@@ -146,3 +146,23 @@ async def test_sandbox_serves_its_shim_and_page(http: aiohttp.ClientSession) -> 
         async with http.get(f"{sb.base_url}/sandbox/api/bot") as response:
             bot = await response.json()
         assert bot["username"] == "goodvibe_local_bot" and bot["webapp_url"] == "http://x/app/"
+
+
+async def test_people_made_in_the_web_chat_survive_a_restart(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    users_file = tmp_path / "sandbox_users.json"
+    token = "7000000003:restart-check"
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", users_file=users_file
+    ) as sb:
+        new = {"first_name": "Zoe", "id": 888001, "language_code": "uk", "is_premium": True}
+        async with http.post(f"{sb.base_url}/sandbox/api/users", json=new) as response:
+            assert response.status == 201
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", users_file=users_file
+    ) as sb:
+        url = f"{sb.base_url}/sandbox/api/users"
+        users = {user["id"]: user for user in await (await http.get(url)).json()}
+    assert users[888001]["first_name"] == "Zoe" and users[888001]["is_premium"] is True
+    assert 100000001 in users  # the seeded people are still there
