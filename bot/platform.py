@@ -102,9 +102,11 @@ class Platform:
     dispatcher: Dispatcher
     deep_links: DeepLinks
     bot_token: str
-    api_base: str
-    telegram_js_url: str = TELEGRAM_WEB_APP_JS
     version: str = field(default_factory=platform_version)
+    # Where the bot's Bot API is (the local sandbox in local mode) and which WebApp script the
+    # Mini App page loads (the sandbox's shim in local mode).
+    api_base: str = "https://api.telegram.org"
+    telegram_js_url: str = TELEGRAM_WEB_APP_JS
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
         context = ApiContext(
@@ -156,9 +158,9 @@ def build_platform(
         bot=bot,
         dispatcher=dispatcher,
         deep_links=deep_links,
-        bot_token=token or local_bot_token(settings.data_dir),
         api_base=api_base,
         telegram_js_url=sandbox.shim_url if sandbox is not None else TELEGRAM_WEB_APP_JS,
+        bot_token=token or local_bot_token(settings.data_dir),
     )
 
 
