@@ -355,11 +355,11 @@ async def test_new_user_sends_tokens_and_recipient_sees_it_in_chat_and_mini_app(
     await send(kate, "/send @leo_e2e 5")
     confirm = kate.locator("[data-callback^='send:']").first
     await expect(confirm).to_be_visible()
+    await screenshot(kate, "webchat-send.png")
     leo_before = await leo.get_by_test_id("msg-in").count()
     await confirm.click()
     await expect(leo.get_by_test_id("msg-in")).to_have_count(leo_before + 1, timeout=30_000)
     await expect(last_from_bot(leo)).to_contain_text(re.compile(r"\b5\b"))
-    await screenshot(kate, "webchat-send.png")
 
     app = await open_app(leo, catalog.get("en", "start.open_app"))
     await expect(app.get_by_test_id("profile-name")).to_contain_text("Leo")
