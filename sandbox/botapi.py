@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.formatting import EntityParseError, render_text
-from sandbox.media import MEDIA_KINDS, image_size
+from sandbox.media import image_size
 from sandbox.state import LocalUser, Payment, SandboxState, StoredFile
 
 # Parameters Telegram accepts as JSON-serialized strings in form or query data. Everything else
@@ -779,4 +779,4 @@ class BotApiServer:
         return True
 
 
-__all__ = ["MEDIA_KINDS", "ApiCall", "BotApiServer", "PaymentOutcome", "TelegramError"]
+__all__ = ["ApiCall", "BotApiServer", "PaymentOutcome", "TelegramError"]

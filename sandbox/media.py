@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import struct
 
-MEDIA_KINDS = ("photo", "audio", "video", "document", "voice", "animation")
-
 
 def image_size(data: bytes) -> tuple[int, int]:
     """Width and height of a PNG, GIF or JPEG; (0, 0) when the bytes are something else."""
