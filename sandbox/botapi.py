@@ -171,6 +171,9 @@ class BotApiServer:
             result = await method(params)
         except TelegramError as exc:
             return self._error(exc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Malformed parameters get a 400 as from Telegram, never a 500 from the sandbox.
+            return self._error(bad_request(f"invalid parameters: {exc}"))
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -468,10 +471,13 @@ class BotApiServer:
     # --- Bot API methods: messages ---------------------------------------------------------------
 
     def _chat_id(self, params: dict[str, Any]) -> int:
+        value = params.get("chat_id")
+        if value is None or value == "":
+            raise bad_request("chat_id is empty")
         try:
-            return int(params["chat_id"])
-        except (KeyError, TypeError, ValueError):
-            raise bad_request("chat_id is empty") from None
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad_request("chat not found") from None  # an @username no chat here has
 
     def _bot_message(self, chat_id: int, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         message: dict[str, Any] = {

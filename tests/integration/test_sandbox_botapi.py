@@ -132,6 +132,10 @@ async def test_send_message_shapes_html_entities_and_keyboards(
     assert (status, body["description"]) == (400, "Bad Request: message text is empty")
     status, body = await call(http, base, "sendMessage", text="no chat")
     assert (status, body["description"]) == (400, "Bad Request: chat_id is empty")
+    status, body = await call(http, base, "sendMessage", chat_id="@nobody", text="x")
+    assert (status, body["description"]) == (400, "Bad Request: chat not found")
+    status, body = await call(http, base, "getUpdates", offset="soon")
+    assert status == 400 and body["description"].startswith("Bad Request: invalid parameters")
 
 
 async def test_edit_and_delete_follow_the_chat(
