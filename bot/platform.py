@@ -80,7 +80,7 @@ async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[Running
     token = local_bot_token(settings.data_dir)
     async with run_sandbox(
         token,
-        settings.api_host,
+        settings.sandbox_host,
         settings.sandbox_port,
         webapp_url=settings.webapp_url,
         users_file=settings.data_dir / "sandbox_users.json",

@@ -87,6 +87,9 @@ def _user(request: web.Request) -> LocalUser:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    # JSON only: a form or text/plain post from another site's page cannot act as a user.
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="send JSON")
     try:
         body = await request.json()
     except json.JSONDecodeError:

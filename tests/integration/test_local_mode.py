@@ -107,6 +107,8 @@ async def test_web_chat_rejects_what_a_client_could_not_do(
         assert r.status == 400
     async with http.get(f"{base}/sandbox/static/..%2Fbotapi.py") as r:
         assert r.status == 404
+    async with http.post(f"{base}/sandbox/api/chats/100000001/send", data='{"text": "hi"}') as r:
+        assert r.status == 415  # text/plain: what a cross-site form could send
 
 
 async def test_real_token_never_starts_the_sandbox(owner_url: str, tmp_path: Path) -> None:
