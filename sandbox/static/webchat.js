@@ -169,7 +169,7 @@ function render(data) {
   chat.lastMessages = data.messages;
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  const nodes = data.messages.flatMap(renderMessage);
+  const nodes = data.messages.flatMap(renderMessageOnce);
   if (!nodes.length) nodes.push(el("div", { class: "empty" }, "No messages here yet. Press START or send /start."));
   box.replaceChildren(...nodes);
   if (atBottom || chat.version <= 1 || box.dataset.user !== String(chat.userId)) box.scrollTop = box.scrollHeight;
@@ -178,6 +178,18 @@ function render(data) {
   renderReplyKeyboard(data.blocked ? null : data.reply_keyboard);
   renderCommands(data.commands || []);
   renderNotices(data.notices || []);
+}
+
+// Unchanged messages keep their nodes, so a playing video or audio survives new messages.
+const rendered = new Map();
+function renderMessageOnce(message) {
+  const id = `${chat.userId}:${message.message_id}`;
+  const key = JSON.stringify(message);
+  const hit = rendered.get(id);
+  if (hit && hit.key === key) return hit.nodes;
+  const nodes = renderMessage(message);
+  rendered.set(id, { key, nodes });
+  return nodes;
 }
 
 function renderMessage(message) {
