@@ -593,7 +593,10 @@ class BotApiServer:
         return True
 
     async def api_sendchataction(self, params: dict[str, Any]) -> bool:
-        self._chat_id(params)
+        chat_id = self._chat_id(params)
+        log = self.state.chat(chat_id)
+        log.action = (str(params.get("action") or "typing"), time.time(), log.last_message_id())
+        await self.state.touch(chat_id)
         return True
 
     async def api_answercallbackquery(self, params: dict[str, Any]) -> bool:

@@ -93,7 +93,13 @@ class ChatLog:
     messages: list[dict[str, Any]] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
     reply_keyboard: dict[str, Any] | None = None
+    # The bot's last sendChatAction ("typing", …), when, and the chat's newest message id then:
+    # clients show it for 5 s or until a new message arrives.
+    action: tuple[str, float, int] | None = None
     version: int = 0
+
+    def last_message_id(self) -> int:
+        return int(self.messages[-1]["message_id"]) if self.messages else 0
 
     def find(self, message_id: int) -> dict[str, Any] | None:
         return next((m for m in self.messages if m["message_id"] == message_id), None)

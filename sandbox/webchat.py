@@ -8,6 +8,7 @@ App with initData signed for the chosen user by the local bot token.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from sandbox.botapi import BotApiServer
 from sandbox.initdata import sign_init_data
-from sandbox.state import LocalUser
+from sandbox.state import ChatLog, LocalUser
 
 SERVER = web.AppKey("sandbox_server", BotApiServer)
 WEBAPP_URL = web.AppKey("sandbox_webapp_url", str)
@@ -41,6 +42,7 @@ THEME = {
     "destructive_text_color": "#e53935",
 }
 FIRST_LOCAL_ID = 100_000_001
+ACTION_SECONDS = 5.0
 _LANGUAGES = ("en", "ru", "de", "es", "uk")
 
 
@@ -180,8 +182,19 @@ async def _chat(request: web.Request) -> web.Response:
             "reply_keyboard": log.reply_keyboard,
             "commands": commands,
             "blocked": user.id in state.blocked,
+            "action": _current_action(log),
         }
     )
+
+
+def _current_action(log: ChatLog) -> str | None:
+    """Telegram shows a chat action for 5 seconds or until the bot's next message."""
+    if log.action is None:
+        return None
+    action, since, last_id = log.action
+    if time.time() - since > ACTION_SECONDS or log.last_message_id() != last_id:
+        return None
+    return action
 
 
 async def _send(request: web.Request) -> web.Response:

@@ -175,6 +175,7 @@ function render(data) {
   if (atBottom || chat.version <= 1 || box.dataset.user !== String(chat.userId)) box.scrollTop = box.scrollHeight;
   box.dataset.user = String(chat.userId);
   renderBlocked(data.blocked);
+  renderAction(data.action);
   renderReplyKeyboard(data.blocked ? null : data.reply_keyboard);
   renderCommands(data.commands || []);
   renderNotices(data.notices || []);
@@ -295,6 +296,15 @@ function linkify(text, inLink) {
   return fragment;
 }
 
+function renderAction(action) {
+  const words = { typing: "typing…", upload_photo: "sending a photo…", upload_video: "sending a video…",
+    record_video: "recording a video…", upload_voice: "sending a voice message…", upload_document: "sending a file…" };
+  $("bot-status").textContent = action ? words[action] || `${action.replace(/_/g, " ")}…` : `@${chat.bot.username} · bot`;
+  clearTimeout(renderAction.timer);
+  // The server answers again only on a change; the label must still expire on its own.
+  if (action) renderAction.timer = setTimeout(() => renderAction(null), 5000);
+}
+
 // A person who blocked the bot sees RESTART instead of the input field, as in Telegram.
 function renderBlocked(blocked) {
   chat.blocked = blocked;
@@ -378,6 +388,7 @@ async function openMiniApp(url, startParam, title) {
   $("miniapp-title").textContent = title || "Mini App";
   $("miniapp-sub").textContent = `${new URL(url).host} · initData for ${currentUser().first_name}`;
   $("main-button").classList.add("hidden");
+  $("miniapp-back").classList.add("hidden");
   $("miniapp").classList.remove("hidden");
   $("miniapp-frame").src = launch.url;
 }
@@ -393,6 +404,7 @@ function toMiniApp(eventType, eventData) {
 }
 
 $("miniapp-close").addEventListener("click", closeMiniApp);
+$("miniapp-back").addEventListener("click", () => toMiniApp("back_button_pressed", {}));
 $("main-button").addEventListener("click", () => toMiniApp("main_button_pressed", {}));
 
 // The Mini App talks to its client the way Telegram's clients listen: JSON {eventType, eventData}.
@@ -423,6 +435,9 @@ window.addEventListener("message", async (event) => {
       toMiniApp("popup_closed", { button_id: id });
       break;
     }
+    case "web_app_setup_back_button":
+      $("miniapp-back").classList.toggle("hidden", !data.is_visible);
+      break;
     case "web_app_open_link": window.open(data.url, "_blank", "noopener"); break;
     case "web_app_open_tg_link": openLink("https://t.me" + data.path_full); break;
     case "web_app_close": closeMiniApp(); break;

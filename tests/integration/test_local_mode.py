@@ -168,3 +168,16 @@ async def test_people_made_in_the_web_chat_survive_a_restart(
         users = {user["id"]: user for user in await (await http.get(url)).json()}
     assert users[888001]["first_name"] == "Zoe" and users[888001]["is_premium"] is True
     assert 100000001 in users  # the seeded people are still there
+
+
+async def test_chat_action_shows_until_the_next_message(http: aiohttp.ClientSession) -> None:
+    token = "7000000004:action-check"
+    async with run_sandbox(token, "127.0.0.1", 0, webapp_url="http://x/app/") as sb:
+        bot_api = f"{sb.api_base}/bot{token}"
+        chat = f"{sb.base_url}/sandbox/api/chats/100000001"
+        await http.post(
+            f"{bot_api}/sendChatAction", json={"chat_id": 100000001, "action": "typing"}
+        )
+        assert (await (await http.get(chat)).json())["action"] == "typing"
+        await http.post(f"{bot_api}/sendMessage", json={"chat_id": 100000001, "text": "done"})
+        assert (await (await http.get(chat)).json())["action"] is None
