@@ -144,7 +144,10 @@ async def test_deep_link_start_language_and_mini_app_profile(
         page.get_by_test_id("inline-button").filter(has_text=open_button).last
     ).to_be_visible()
 
-    await send(page, "/help")
+    # The ☰ menu lists what the bot set with setMyCommands for this user's language.
+    await page.locator("#menu-button").click()
+    await page.get_by_test_id("commands-menu").get_by_text("/help").click()
+    await expect(page.get_by_test_id("msg-out").last).to_have_text(re.compile(r"^/help"))
     await expect(
         from_bot(page, plain(catalog.get("en", "help.text")).split("\n")[0])
     ).to_be_visible()
@@ -172,6 +175,12 @@ async def test_deep_link_start_language_and_mini_app_profile(
     await expect(app.get_by_test_id("profile-language")).to_have_text("ru")
     await expect(app.get_by_test_id("profile-referral-code")).to_have_text(re.compile(r"^\S{8}$"))
     await screenshot(page, "miniapp-profile.png")
+
+    # A t.me link pasted in the web chat is a deep link, like tapping it in Telegram.
+    await page.get_by_test_id("link-input").fill("https://t.me/goodvibe_local_bot?start=ref_AGAIN")
+    await page.get_by_test_id("link-input").press("Enter")
+    await page.get_by_test_id("deep-link-start").click()
+    await expect(page.get_by_test_id("msg-out").last).to_have_text(re.compile(r"^/start ref_AGAIN"))
 
 
 async def test_mini_app_rejects_tampered_init_data_with_the_envelope_message(
