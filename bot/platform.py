@@ -34,12 +34,14 @@ from db.embedded import EmbeddedPostgres, start_embedded
 from db.migrate import upgrade
 from db.urls import app_url_from_owner
 from integrations.telegram.sender import BotMessageSender
+from sandbox.local import RunningSandbox, run_sandbox
 from services.i18n import Catalog, load_catalog
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.ratelimit.limiter import RateLimiter, make_storage
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
+from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,23 @@ async def owner_database(settings: Settings) -> AsyncIterator[str]:
         await asyncio.to_thread(embedded.stop)
 
 
+@contextlib.asynccontextmanager
+async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[RunningSandbox | None]:
+    """Without BOT_TOKEN (unless SANDBOX=false) a local fake Telegram runs for the bot."""
+    if settings.bot_token is not None or not settings.sandbox or role not in (Role.ALL, Role.BOT):
+        yield None
+        return
+    token = local_bot_token(settings.data_dir)
+    async with run_sandbox(
+        token,
+        settings.sandbox_host,
+        settings.sandbox_port,
+        webapp_url=settings.webapp_url,
+        users_file=settings.data_dir / "sandbox_users.json",
+    ) as sandbox:
+        yield sandbox
+
+
 def make_bot(token: str, api_base: str) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
@@ -87,6 +106,10 @@ class Platform:
     bot_token: str
     rate_limits: Storage
     version: str = field(default_factory=platform_version)
+    # Where the bot's Bot API is (the local sandbox in local mode) and which WebApp script the
+    # Mini App page loads (the sandbox's shim in local mode).
+    api_base: str = "https://api.telegram.org"
+    telegram_js_url: str = TELEGRAM_WEB_APP_JS
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
         context = ApiContext(
@@ -108,6 +131,7 @@ class Platform:
             cors_origins=self.settings.cors_origins,
             max_body_bytes=self.settings.api_max_body_bytes,
             api=with_api,
+            telegram_js_url=self.telegram_js_url,
         )
         if with_webhook and self.bot is not None:
             secret = self.settings.webhook_secret
@@ -119,14 +143,19 @@ class Platform:
         return app
 
 
-def build_platform(settings: Settings, owner_url: str) -> Platform:
+def build_platform(
+    settings: Settings, owner_url: str, sandbox: RunningSandbox | None = None
+) -> Platform:
     app_url = settings.app_database_url or app_url_from_owner(owner_url)
     db = create_database(app_url, pool_size=settings.db_pool_size)
     catalog = load_catalog()
     deep_links = DeepLinks()
     rate_limits = make_storage(settings.redis_url)
     token = settings.bot_token.get_secret_value() if settings.bot_token else None
-    bot = make_bot(token, settings.telegram_api_base) if token else None
+    api_base = settings.telegram_api_base
+    if token is None and sandbox is not None:
+        token, api_base = sandbox.token, sandbox.api_base
+    bot = make_bot(token, api_base) if token else None
     dispatcher = build_dispatcher(
         db=db,
         catalog=catalog,
@@ -142,6 +171,8 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
         bot=bot,
         dispatcher=dispatcher,
         deep_links=deep_links,
+        api_base=api_base,
+        telegram_js_url=sandbox.shim_url if sandbox is not None else TELEGRAM_WEB_APP_JS,
         bot_token=token or local_bot_token(settings.data_dir),
         rate_limits=rate_limits,
     )
@@ -156,13 +187,13 @@ async def _serve_http(app: web.Application, host: str, port: int) -> web.AppRunn
     return runner
 
 
-async def _start_bot(platform: Platform, bot: Bot) -> asyncio.Task[None] | None:
+async def _start_bot(platform: Platform, bot: Bot, *, webhook: bool) -> asyncio.Task[None] | None:
     settings = platform.settings
     try:
         await set_command_menu(bot, platform.catalog)
     except (TelegramNetworkError, TelegramAPIError) as exc:
         log.warning("could not set the command menu yet: %s", exc)
-    if settings.bot_mode is BotMode.WEBHOOK:
+    if webhook:
         assert settings.webhook_base_url is not None and settings.webhook_secret is not None
         await bot.set_webhook(
             url=settings.webhook_base_url.rstrip("/") + settings.webhook_path,
@@ -172,7 +203,7 @@ async def _start_bot(platform: Platform, bot: Bot) -> asyncio.Task[None] | None:
         log.info("bot receives updates by webhook at %s", settings.webhook_path)
         return None
     await bot.delete_webhook(drop_pending_updates=False)
-    log.info("bot receives updates by long polling from %s", settings.telegram_api_base)
+    log.info("bot receives updates by long polling from %s", platform.api_base)
     return asyncio.create_task(
         platform.dispatcher.start_polling(
             bot,
@@ -193,24 +224,27 @@ def _scheduler(platform: Platform) -> AsyncIOScheduler:
 
 async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
     """Run until `stop` is set, then shut down in order: intake first, storage last."""
-    async with owner_database(settings) as owner_url:
+    async with owner_database(settings) as owner_url, local_sandbox(settings, role) as sandbox:
         await upgrade(owner_url)
-        platform = build_platform(settings, owner_url)
+        platform = build_platform(settings, owner_url, sandbox)
         bot = platform.bot
         serve_bot = role in (Role.ALL, Role.BOT) and bot is not None
         serve_api = role in (Role.ALL, Role.API)
         serve_worker = role in (Role.ALL, Role.WORKER)
-        if bot is None:
+        if sandbox is None and bot is None:
             log.warning(
                 "BOT_TOKEN is not set: the API and workers run without Telegram; "
                 "set BOT_TOKEN (and TELEGRAM_API_BASE for a local Bot API server) to enable the bot"
             )
-        webhook = serve_bot and settings.bot_mode is BotMode.WEBHOOK
+        # The sandbox is polled: a webhook would need a public URL it cannot have.
+        webhook = serve_bot and settings.bot_mode is BotMode.WEBHOOK and sandbox is None
         runner = None
         if serve_api or webhook:
             app = platform.api_app(with_api=serve_api, with_webhook=webhook)
             runner = await _serve_http(app, settings.api_host, settings.api_port)
-        polling = await _start_bot(platform, bot) if serve_bot and bot is not None else None
+        polling = None
+        if serve_bot and bot is not None:
+            polling = await _start_bot(platform, bot, webhook=webhook)
         scheduler = delivery_task = None
         if serve_worker:
             scheduler = _scheduler(platform)
@@ -224,6 +258,8 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 )
                 delivery_task = asyncio.create_task(delivery.run_forever(stop))
         log.info("Good Vibe Live %s is up (role %s)", platform.version, role.value)
+        if sandbox is not None:
+            log.info("local Telegram (no BOT_TOKEN): open the web chat at %s", sandbox.webchat_url)
         try:
             await stop.wait()
         finally:

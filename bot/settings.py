@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     bot_mode: BotMode = BotMode.POLLING
+    # Without BOT_TOKEN a local fake Telegram (Bot API + web chat) runs beside the platform.
+    sandbox: bool = True
+    # Loopback unless asked: the sandbox signs Mini App initData for anyone who asks it.
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = Field(default=8081, ge=0, le=65535)
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"

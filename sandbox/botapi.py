@@ -1,9 +1,10 @@
 """A local server that speaks the Telegram Bot API over HTTP.
 
 The bot points at it with TELEGRAM_API_BASE. It answers exactly as Telegram shapes its replies
-(`{ok, result}` / `{ok: false, error_code, description}`), keeps the chats it has seen, queues
-updates for getUpdates, records every call (tests assert on them) and can be told to fail the
-way Telegram fails (429 with retry_after, 403 blocked, 400 chat not found).
+(`{ok, result}` / `{ok: false, error_code, description}`), keeps the chats it has seen (the web
+chat reads them from `state`), queues updates for getUpdates, records every call (tests assert
+on them) and can be told to fail the way Telegram fails (429 with retry_after, 403 blocked,
+400 chat not found).
 """
 
 from __future__ import annotations
@@ -12,12 +13,42 @@ import asyncio
 import contextlib
 import itertools
 import json
+import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from sandbox.formatting import EntityParseError, render_text
+from sandbox.media import image_size
+from sandbox.state import LocalUser, Payment, SandboxState, StoredFile
+
+# Parameters Telegram accepts as JSON-serialized strings in form or query data. Everything else
+# stays a string, so a message text that happens to look like JSON is still a text.
+_JSON_FIELDS = frozenset(
+    {
+        "reply_markup",
+        "entities",
+        "caption_entities",
+        "prices",
+        "commands",
+        "allowed_updates",
+        "media",
+        "link_preview_options",
+        "reply_parameters",
+        "scope",
+        "menu_button",
+        "results",
+        "suggested_tip_amounts",
+        "reaction",
+    }
+)
+_BLOCKED = "Forbidden: bot was blocked by the user"
+_QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +67,15 @@ class InjectedFailure:
     times: int = 1
 
 
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """How a simulated Stars payment ended, as the paying client learns it."""
+
+    status: str  # "paid" | "declined" | "timeout" | "failed"
+    charge_id: str | None = None
+    error_message: str | None = None
+
+
 class TelegramError(Exception):
     def __init__(self, error_code: int, description: str, parameters: dict[str, Any] | None = None):
         super().__init__(description)
@@ -44,12 +84,18 @@ class TelegramError(Exception):
         self.parameters = parameters
 
 
-def _decode(value: str) -> Any:
-    if value[:1] in "{[":
+def bad_request(description: str) -> TelegramError:
+    return TelegramError(
+        400, description if description.startswith("Bad Request") else f"Bad Request: {description}"
+    )
+
+
+def _decode(key: str, value: str) -> Any:
+    if key in _JSON_FIELDS and value[:1] in "{[":
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            return value
+            raise bad_request(f"can't parse {key} JSON object") from None
     return value
 
 
@@ -62,13 +108,22 @@ class BotApiServer:
     failures: list[InjectedFailure] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str = ""
+    allowed_updates: list[str] | None = None
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    state: SandboxState = field(default_factory=SandboxState)
+    # Telegram cancels a purchase the bot does not confirm within 10 seconds.
+    pre_checkout_timeout: float = 10.0
+    # A long-running local sandbox keeps only the newest calls; tests keep them all.
+    max_calls: int | None = None
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: dict[int, itertools.count[int]] = field(
         default_factory=lambda: defaultdict(lambda: itertools.count(1))
     )
     _new_update: asyncio.Condition = field(default_factory=asyncio.Condition)
     _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _callback_chats: dict[str, int] = field(default_factory=dict)
+    _answered_callbacks: set[str] = field(default_factory=set)
+    _pre_checkouts: dict[str, asyncio.Future[tuple[bool, str | None]]] = field(default_factory=dict)
 
     @property
     def bot_id(self) -> int:
@@ -86,18 +141,27 @@ class BotApiServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=50 * 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self.add_routes(app)
         return app
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
-        params = await self._params(request)
         name = request.match_info["method"]
+        try:
+            params = await self._params(request)
+        except TelegramError as exc:
+            return self._error(exc)
         method = getattr(self, f"api_{name.lower()}", None)
         self.calls.append(ApiCall(name, params))
+        if self.max_calls is not None and len(self.calls) > self.max_calls:
+            del self.calls[: len(self.calls) - self.max_calls]
         if method is None:
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
@@ -106,28 +170,51 @@ class BotApiServer:
             self._maybe_fail(name, params)
             result = await method(params)
         except TelegramError as exc:
-            body: dict[str, Any] = {
-                "ok": False,
-                "error_code": exc.error_code,
-                "description": exc.description,
-            }
-            if exc.parameters:
-                body["parameters"] = exc.parameters
-            return web.json_response(body, status=exc.error_code)
+            return self._error(exc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Malformed parameters get a 400 as from Telegram, never a 500 from the sandbox.
+            return self._error(bad_request(f"invalid parameters: {exc}"))
         return web.json_response({"ok": True, "result": result})
 
+    @staticmethod
+    def _error(exc: TelegramError) -> web.Response:
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": exc.error_code,
+            "description": exc.description,
+        }
+        if exc.parameters:
+            body["parameters"] = exc.parameters
+        return web.json_response(body, status=exc.error_code)
+
     async def _params(self, request: web.Request) -> dict[str, Any]:
-        params: dict[str, Any] = {k: _decode(v) for k, v in request.query.items()}
+        params: dict[str, Any] = {k: _decode(k, v) for k, v in request.query.items()}
         if request.content_type == "application/json":
-            body = await request.json()
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                raise bad_request("can't parse JSON body") from None
             params.update(body or {})
         elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
             form = await request.post()
             for key, value in form.items():
-                params[key] = _decode(value) if isinstance(value, str) else value
+                params[key] = _decode(key, value) if isinstance(value, str) else value
         return params
 
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        stored = self.state.file_by_path(request.match_info["path"])
+        if request.match_info["token"] != self.token or stored is None or stored.data is None:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            )
+        return web.Response(
+            body=stored.data, content_type=stored.mime_type or "application/octet-stream"
+        )
+
     def _maybe_fail(self, method: str, params: dict[str, Any]) -> None:
+        blocked = {str(chat_id) for chat_id in self.state.blocked}
+        if method.lower().startswith("send") and str(params.get("chat_id")) in blocked:
+            raise TelegramError(403, _BLOCKED)
         for failure in self.failures:
             if failure.method.lower() != method.lower():
                 continue
@@ -153,11 +240,7 @@ class BotApiServer:
         )
 
     def fail_blocked(self, method: str, chat_id: int, *, times: int = 1_000_000) -> None:
-        self.failures.append(
-            InjectedFailure(
-                method, 403, "Forbidden: bot was blocked by the user", chat_id, times=times
-            )
-        )
+        self.failures.append(InjectedFailure(method, 403, _BLOCKED, chat_id, times=times))
 
     def fail_chat_not_found(self, method: str, chat_id: int) -> None:
         self.failures.append(InjectedFailure(method, 400, "Bad Request: chat not found", chat_id))
@@ -179,32 +262,132 @@ class BotApiServer:
     def _message_id(self, chat_id: int) -> int:
         return next(self._message_ids[chat_id])
 
-    async def user_sends(self, user: dict[str, Any], text: str) -> dict[str, Any]:
-        message: dict[str, Any] = {
+    def _remember(self, user: dict[str, Any]) -> LocalUser:
+        """A person who writes to the bot is known from then on, as Telegram knows them."""
+        known = self.state.users.get(int(user["id"]))
+        if known is None:
+            known = LocalUser(
+                id=int(user["id"]),
+                first_name=str(user.get("first_name", "")),
+                last_name=user.get("last_name"),
+                username=user.get("username"),
+                language_code=str(user.get("language_code") or "en"),
+                is_premium=bool(user.get("is_premium")),
+            )
+            self.state.users[known.id] = known
+        return known
+
+    def _user_message(self, user: dict[str, Any], **content: Any) -> dict[str, Any]:
+        self._remember(user)
+        return {
             "message_id": self._message_id(user["id"]),
             "date": int(time.time()),
-            "chat": {"id": user["id"], "type": "private", "first_name": user.get("first_name", "")},
+            "chat": self.state.chat_object(int(user["id"])),
             "from": user,
-            "text": text,
+            **content,
         }
+
+    async def user_sends(self, user: dict[str, Any], text: str) -> dict[str, Any]:
+        message = self._user_message(user, text=text)
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        await self.state.add_message(int(user["id"]), message)
         return await self.push_update({"message": message})
 
     async def user_presses(
         self, user: dict[str, Any], message: dict[str, Any], data: str
     ) -> dict[str, Any]:
+        query_id = str(next(self._callback_ids))
+        self._callback_chats[query_id] = int(user["id"])
         query = {
-            "id": str(next(self._callback_ids)),
+            "id": query_id,
             "from": user,
             "chat_instance": str(user["id"]),
-            "message": message,
+            # What the client keeps for itself (the invoice slug) is not part of Telegram's message.
+            "message": {k: v for k, v in message.items() if not k.startswith("sandbox_")},
             "data": data,
         }
         return await self.push_update({"callback_query": query})
 
-    # --- Bot API methods ---------------------------------------------------------------------
+    async def user_blocks(self, user: dict[str, Any], blocked: bool) -> dict[str, Any]:
+        """Block or unblock the bot: Telegram tells the bot with a my_chat_member update."""
+        self._remember(user)
+        chat_id = int(user["id"])
+        if blocked:
+            self.state.blocked.add(chat_id)
+        else:
+            self.state.blocked.discard(chat_id)
+        await self.state.touch(chat_id)
+        statuses = ("member", "kicked") if blocked else ("kicked", "member")
+        member: list[dict[str, Any]] = [
+            {"status": status, "user": self.bot_user()} for status in statuses
+        ]
+        if blocked:
+            member[1]["until_date"] = 0
+        return await self.push_update(
+            {
+                "my_chat_member": {
+                    "chat": self.state.chat_object(chat_id),
+                    "from": user,
+                    "date": int(time.time()),
+                    "old_chat_member": member[0],
+                    "new_chat_member": member[1],
+                }
+            }
+        )
+
+    async def user_pays(self, user: dict[str, Any], slug: str) -> PaymentOutcome:
+        """A simulated Stars payment: pre_checkout_query, the bot's answer, successful_payment."""
+        invoice = self.state.invoices.get(slug)
+        if invoice is None:
+            return PaymentOutcome("failed", error_message="This invoice does not exist.")
+        self._remember(user)
+        query_id = secrets.token_hex(8)
+        answered: asyncio.Future[tuple[bool, str | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pre_checkouts[query_id] = answered
+        await self.push_update(
+            {
+                "pre_checkout_query": {
+                    "id": query_id,
+                    "from": user,
+                    "currency": invoice.currency,
+                    "total_amount": invoice.total_amount,
+                    "invoice_payload": invoice.payload,
+                }
+            }
+        )
+        try:
+            ok, error_message = await asyncio.wait_for(answered, self.pre_checkout_timeout)
+        except TimeoutError:
+            return PaymentOutcome(
+                "timeout", error_message="The bot did not confirm the payment in time."
+            )
+        finally:
+            self._pre_checkouts.pop(query_id, None)
+        if not ok:
+            return PaymentOutcome("declined", error_message=error_message)
+        charge_id = "stxsbx" + secrets.token_urlsafe(24)
+        self.state.payments[charge_id] = Payment(
+            charge_id, int(user["id"]), invoice.payload, invoice.currency, invoice.total_amount
+        )
+        message = self._user_message(
+            user,
+            successful_payment={
+                "currency": invoice.currency,
+                "total_amount": invoice.total_amount,
+                "invoice_payload": invoice.payload,
+                "telegram_payment_charge_id": charge_id,
+                "provider_payment_charge_id": "",
+            },
+        )
+        await self.state.add_message(int(user["id"]), message)
+        await self.push_update({"message": message})
+        return PaymentOutcome("paid", charge_id=charge_id)
+
+    # --- Bot API methods: bot and webhook ---------------------------------------------------
 
     async def api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -215,14 +398,30 @@ class BotApiServer:
         }
 
     async def api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook_url:
+            raise TelegramError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 50.0)
-        limit = int(params.get("limit") or 100)
+        limit = max(1, min(int(params.get("limit") or 100), 100))
+
+        if isinstance(params.get("allowed_updates"), list):
+            # Telegram remembers the last list it was given and drops every other kind.
+            self.allowed_updates = [str(kind) for kind in params["allowed_updates"]] or None
+
+        def wanted(update: dict[str, Any]) -> bool:
+            allowed = self.allowed_updates
+            return allowed is None or any(kind in update for kind in allowed)
 
         def pending() -> list[dict[str, Any]]:
+            self.updates = [u for u in self.updates if wanted(u)]
             return [u for u in self.updates if u["update_id"] >= offset][:limit]
 
         if offset:
+            # Telegram forgets every update below the offset once it is asked for it.
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         async with self._new_update:
             if not pending() and timeout > 0:
@@ -238,6 +437,8 @@ class BotApiServer:
 
     async def api_deletewebhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = ""
+        if str(params.get("drop_pending_updates", "")).lower() == "true":
+            self.updates.clear()
         return True
 
     async def api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -261,59 +462,330 @@ class BotApiServer:
     async def api_setchatmenubutton(self, params: dict[str, Any]) -> bool:
         return True
 
-    async def api_sendchataction(self, params: dict[str, Any]) -> bool:
+    async def api_close(self, params: dict[str, Any]) -> bool:
         return True
 
-    async def api_answercallbackquery(self, params: dict[str, Any]) -> bool:
+    async def api_logout(self, params: dict[str, Any]) -> bool:
         return True
+
+    # --- Bot API methods: messages ---------------------------------------------------------------
 
     def _chat_id(self, params: dict[str, Any]) -> int:
+        value = params.get("chat_id")
+        if value is None or value == "":
+            raise bad_request("chat_id is empty")
         try:
-            return int(params["chat_id"])
-        except (KeyError, TypeError, ValueError):
-            raise TelegramError(400, "Bad Request: chat_id is empty") from None
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad_request("chat not found") from None  # an @username no chat here has
 
-    async def api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat_id = self._chat_id(params)
-        text = str(params.get("text") or "")
-        if not text.strip():
-            raise TelegramError(400, "Bad Request: message text is empty")
+    def _bot_message(self, chat_id: int, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": self._message_id(chat_id),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": self.state.chat_object(chat_id),
             "from": self.bot_user(),
-            "text": text,
+            **content,
         }
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        self._apply_markup(chat_id, message, params.get("reply_markup"))
         return message
 
-    async def api_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _apply_markup(self, chat_id: int, message: dict[str, Any], markup: Any) -> None:
+        """Inline keyboards belong to the message; reply keyboards to the chat's input field."""
+        if not isinstance(markup, dict):
+            message.pop("reply_markup", None)
+            return
+        if "inline_keyboard" in markup:
+            message["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
+        elif "keyboard" in markup:
+            self.state.chat(chat_id).reply_keyboard = markup
+        elif markup.get("remove_keyboard"):
+            self.state.chat(chat_id).reply_keyboard = None
+
+    @staticmethod
+    def _text(params: dict[str, Any], key: str, limit: int) -> tuple[str, list[dict[str, Any]]]:
+        try:
+            text, entities = render_text(str(params.get(key) or ""), params.get("parse_mode"))
+        except EntityParseError as exc:
+            raise bad_request(str(exc)) from None
+        explicit = params.get("entities" if key == "text" else "caption_entities")
+        if isinstance(explicit, list):
+            entities = explicit
+        if len(text) > limit:
+            raise bad_request(
+                "message is too long" if key == "text" else "message caption is too long"
+            )
+        return text, entities
+
+    async def api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._chat_id(params)
-        message: dict[str, Any] = {
-            "message_id": int(params.get("message_id") or 0),
-            "date": int(time.time()),
-            "edit_date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
-            "from": self.bot_user(),
-            "text": str(params.get("text") or ""),
-        }
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        text, entities = self._text(params, "text", MAX_TEXT)
+        if not text.strip():
+            raise bad_request("message text is empty")
+        message = self._bot_message(chat_id, params, text=text)
+        if entities:
+            message["entities"] = entities
+        await self.state.add_message(chat_id, message)
         return message
 
-    async def api_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _find_editable(self, params: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
         chat_id = self._chat_id(params)
-        return {
-            "message_id": int(params.get("message_id") or 0),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
-            "from": self.bot_user(),
-            "text": "",
-            **({"reply_markup": params["reply_markup"]} if params.get("reply_markup") else {}),
-        }
+        found = self.state.chat(chat_id).find(int(params.get("message_id") or 0))
+        if found is not None and found.get("from", {}).get("id") != self.bot_id:
+            # Only the bot's own messages are edited in the log; anything else (a test that
+            # feeds hand-built updates) is answered without touching what the client shows.
+            found = None
+        return chat_id, found
+
+    async def api_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any] | bool:
+        if params.get("inline_message_id"):
+            return True
+        chat_id, found = self._find_editable(params)
+        text, entities = self._text(params, "text", MAX_TEXT)
+        if not text.strip():
+            raise bad_request("message text is empty")
+        if found is None:
+            # A message this sandbox never saw (a test fed the update directly): answer as
+            # Telegram would for a message that exists.
+            found = {
+                "message_id": int(params.get("message_id") or 0),
+                "date": int(time.time()),
+                "chat": self.state.chat_object(chat_id),
+                "from": self.bot_user(),
+            }
+        elif found.get("text") == text and found.get("reply_markup") == params.get("reply_markup"):
+            raise bad_request(
+                "message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message"
+            )
+        found.update(text=text, edit_date=int(time.time()))
+        found.pop("entities", None)
+        if entities:
+            found["entities"] = entities
+        self._apply_markup(chat_id, found, params.get("reply_markup"))
+        await self.state.touch(chat_id)
+        return found
+
+    async def api_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any] | bool:
+        if params.get("inline_message_id"):
+            return True
+        chat_id, found = self._find_editable(params)
+        if found is None:
+            found = {
+                "message_id": int(params.get("message_id") or 0),
+                "date": int(time.time()),
+                "chat": self.state.chat_object(chat_id),
+                "from": self.bot_user(),
+                "text": "",
+            }
+        found["edit_date"] = int(time.time())
+        self._apply_markup(chat_id, found, params.get("reply_markup"))
+        await self.state.touch(chat_id)
+        return found
 
     async def api_deletemessage(self, params: dict[str, Any]) -> bool:
-        self._chat_id(params)
+        chat_id = self._chat_id(params)
+        log = self.state.chat(chat_id)
+        found = log.find(int(params.get("message_id") or 0))
+        if found is not None:
+            log.messages.remove(found)
+            await self.state.touch(chat_id)
         return True
+
+    async def api_sendchataction(self, params: dict[str, Any]) -> bool:
+        chat_id = self._chat_id(params)
+        log = self.state.chat(chat_id)
+        log.action = (str(params.get("action") or "typing"), time.time(), log.last_message_id())
+        await self.state.touch(chat_id)
+        return True
+
+    async def api_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id in self._answered_callbacks:
+            raise bad_request(_QUERY_INVALID)  # Telegram takes one answer per query
+        chat_id = self._callback_chats.pop(query_id, None)
+        if chat_id is None:
+            return True  # a query a test built by hand: nobody is waiting for a toast
+        self._answered_callbacks.add(query_id)
+        if params.get("text"):
+            alert = (
+                str(params.get("show_alert", "")).lower() == "true"
+                or params.get("show_alert") is True
+            )
+            await self.state.add_notice(chat_id, "alert" if alert else "toast", str(params["text"]))
+        return True
+
+    # --- Bot API methods: files ---------------------------------------------------------------
+
+    def _input_file(self, kind: str, params: dict[str, Any]) -> StoredFile:
+        value = params.get(kind)
+        if isinstance(value, str) and value.startswith("attach://"):
+            value = params.get(value.removeprefix("attach://"))
+        if isinstance(value, web.FileField):
+            data = value.file.read()
+            return self.state.store_file(
+                kind, data, mime_type=value.content_type, file_name=value.filename
+            )
+        if isinstance(value, str) and value in self.state.files:
+            return self.state.files[value]  # file_id reuse: the same file, the same id
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            name = value.rsplit("/", 1)[-1] or None
+            return self.state.store_file(kind, None, mime_type=None, file_name=name, url=value)
+        raise bad_request("wrong file identifier/HTTP URL specified")
+
+    @staticmethod
+    def _describe(stored: StoredFile, kind: str, params: dict[str, Any]) -> Any:
+        base: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+        if stored.data is not None:
+            base["file_size"] = stored.size
+        if kind == "photo":
+            width, height = image_size(stored.data or b"")
+            return [{**base, "width": width, "height": height}]
+        if stored.mime_type:
+            base["mime_type"] = stored.mime_type
+        if stored.file_name and kind != "voice":
+            base["file_name"] = stored.file_name
+        duration = int(params.get("duration") or 0)
+        if kind in ("audio", "voice"):
+            base["duration"] = duration
+            for key in ("performer", "title"):
+                if params.get(key):
+                    base[key] = str(params[key])
+        if kind in ("video", "animation"):
+            width, height = int(params.get("width") or 0), int(params.get("height") or 0)
+            base.update(width=width, height=height, duration=duration)
+        return base
+
+    async def _send_media(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        stored = self._input_file(kind, params)
+        caption, entities = self._text(params, "caption", MAX_CAPTION)
+        message = self._bot_message(chat_id, params, **{kind: self._describe(stored, kind, params)})
+        if caption:
+            message["caption"] = caption
+            if entities:
+                message["caption_entities"] = entities
+        await self.state.add_message(chat_id, message)
+        return message
+
+    async def api_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media("photo", params)
+
+    async def api_sendaudio(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media("audio", params)
+
+    async def api_sendvideo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media("video", params)
+
+    async def api_senddocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media("document", params)
+
+    async def api_sendvoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media("voice", params)
+
+    async def api_sendanimation(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_media("animation", params)
+
+    async def api_getfile(self, params: dict[str, Any]) -> dict[str, Any]:
+        stored = self.state.files.get(str(params.get("file_id") or ""))
+        if stored is None:
+            raise bad_request("invalid file_id")
+        result: dict[str, Any] = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+        }
+        if stored.data is not None:
+            result.update(file_size=stored.size, file_path=stored.file_path)
+        return result
+
+    # --- Bot API methods: Stars payments ------------------------------------------------------
+
+    def _invoice_fields(self, params: dict[str, Any]) -> dict[str, Any]:
+        payload = str(params.get("payload") or "")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
+        title, description = str(params.get("title") or ""), str(params.get("description") or "")
+        if not 1 <= len(title) <= 32 or not 1 <= len(description) <= 255:
+            raise bad_request(
+                "INVOICE_TITLE_INVALID" if not title else "INVOICE_DESCRIPTION_INVALID"
+            )
+        currency = str(params.get("currency") or "")
+        prices = params.get("prices")
+        if not isinstance(prices, list) or not prices:
+            raise bad_request('field "prices" must be a non-empty array')
+        try:
+            total = sum(int(price["amount"]) for price in prices)
+        except (KeyError, TypeError, ValueError):
+            raise bad_request("can't parse prices JSON object") from None
+        if currency == "XTR" and (len(prices) != 1 or params.get("provider_token")):
+            # Stars invoices carry exactly one price and no payment provider.
+            raise bad_request("STARS_INVOICE_INVALID")
+        if total <= 0:
+            raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+        return {
+            "title": title,
+            "description": description,
+            "payload": payload,
+            "currency": currency,
+            "total_amount": total,
+        }
+
+    async def api_sendinvoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        fields = self._invoice_fields(params)
+        invoice = self.state.new_invoice(chat_id=chat_id, **fields)
+        message = self._bot_message(
+            chat_id,
+            params,
+            invoice={
+                "title": invoice.title,
+                "description": invoice.description,
+                "start_parameter": str(params.get("start_parameter") or ""),
+                "currency": invoice.currency,
+                "total_amount": invoice.total_amount,
+            },
+        )
+        invoice.message_id = message["message_id"]
+        # The client needs to know which invoice a tap pays; Telegram keeps this server-side.
+        message["sandbox_invoice_slug"] = invoice.slug
+        await self.state.add_message(chat_id, message)
+        return {k: v for k, v in message.items() if k != "sandbox_invoice_slug"}
+
+    async def api_createinvoicelink(self, params: dict[str, Any]) -> str:
+        invoice = self.state.new_invoice(**self._invoice_fields(params))
+        return f"https://t.me/${invoice.slug}"
+
+    async def api_answerprecheckoutquery(self, params: dict[str, Any]) -> bool:
+        waiting = self._pre_checkouts.get(str(params.get("pre_checkout_query_id") or ""))
+        if waiting is None or waiting.done():
+            raise bad_request(_QUERY_INVALID)
+        ok = str(params.get("ok", "")).lower() == "true" or params.get("ok") is True
+        error_message = params.get("error_message")
+        if not ok and not error_message:
+            raise bad_request("ERROR_MESSAGE_EMPTY")
+        waiting.set_result((ok, str(error_message) if error_message else None))
+        return True
+
+    async def api_refundstarpayment(self, params: dict[str, Any]) -> bool:
+        payment = self.state.payments.get(str(params.get("telegram_payment_charge_id") or ""))
+        if payment is None or str(payment.user_id) != str(params.get("user_id")):
+            raise bad_request("CHARGE_NOT_FOUND")
+        if payment.refunded:
+            raise bad_request("CHARGE_ALREADY_REFUNDED")
+        payment.refunded = True
+        user = self.state.users[payment.user_id].telegram()
+        message = self._user_message(
+            user,
+            refunded_payment={
+                "currency": payment.currency,
+                "total_amount": payment.total_amount,
+                "invoice_payload": payment.invoice_payload,
+                "telegram_payment_charge_id": payment.telegram_payment_charge_id,
+            },
+        )
+        await self.state.add_message(payment.user_id, message)
+        await self.push_update({"message": message})
+        return True
+
+
+__all__ = ["ApiCall", "BotApiServer", "PaymentOutcome", "TelegramError"]

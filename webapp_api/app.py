@@ -14,6 +14,7 @@ from webapp_api.middlewares import (
     envelope_middleware,
     ip_rate_limit_middleware,
 )
+from webapp_api.miniapp import TELEGRAM_WEB_APP_JS, add_miniapp
 from webapp_api.openapi import build_openapi
 from webapp_api.registry import Routes, RouteSpec
 from webapp_api.routes import health, me
@@ -29,6 +30,7 @@ def create_api_app(
     max_body_bytes: int = 1_048_576,
     extra_routes: tuple[Routes, ...] = (),
     api: bool = True,
+    telegram_js_url: str = TELEGRAM_WEB_APP_JS,
 ) -> web.Application:
     """`api=False` gives the bare app (envelope on errors) for a webhook-only process."""
     app = web.Application(
@@ -64,6 +66,7 @@ def create_api_app(
 
     app.router.add_get(API_PREFIX + "/openapi.json", openapi)
     app[SPECS].update(table)
+    add_miniapp(app, telegram_js_url=telegram_js_url)
     return app
 
 

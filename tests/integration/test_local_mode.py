@@ -1,0 +1,183 @@
+"""Local mode without a browser: the web chat's JSON acts as a person, the platform answers.
+
+These run everywhere (no Chromium needed) and pin what the browser tests build on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from bot.platform import Role, build_platform, local_sandbox
+from bot.settings import load_settings
+from sandbox.local import run_sandbox
+from services.i18n import Catalog
+from tests import localmode
+from tests.localmode import LivePlatform
+from webapp_api.initdata import verify_init_data
+from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
+
+live = localmode.live
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def chat_until(
+    http: aiohttp.ClientSession, base: str, user_id: int, pattern: str, *, seconds: float = 15
+) -> list[dict[str, Any]]:
+    """Reads the chat the way the page does (long poll on `version`) until a bot message matches."""
+    version = -1
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        async with http.get(
+            f"{base}/sandbox/api/chats/{user_id}", params={"version": version}
+        ) as r:
+            data = await r.json()
+        version = data["version"]
+        bot_texts = [m.get("text", "") for m in data["messages"] if m["from"]["is_bot"]]
+        if any(re.search(pattern, text) for text in bot_texts):
+            return list(data["messages"])
+    raise AssertionError(f"no bot message matching {pattern!r} in {seconds}s")
+
+
+async def test_local_mode_chat_start_and_mini_app_init_data(
+    live: LivePlatform, http: aiohttp.ClientSession, catalog: Catalog
+) -> None:
+    base = live.sandbox_url
+    async with http.post(
+        f"{base}/sandbox/api/users",
+        json={"first_name": "Mia", "username": "mia", "id": 777001, "language_code": "ru"},
+    ) as response:
+        assert response.status == 201
+    async with http.post(f"{base}/sandbox/api/chats/777001/send", json={"text": "/start"}) as r:
+        assert r.status == 200
+    welcome = re.escape(catalog.get("ru", "start.welcome", name="Mia").split("<b>")[0])
+    messages = await chat_until(http, base, 777001, welcome)
+    button = messages[-1]["reply_markup"]["inline_keyboard"][0][0]
+    assert button["web_app"]["url"] == live.settings.webapp_url
+
+    async with http.post(
+        f"{base}/sandbox/api/chats/777001/webapp",
+        json={"url": button["web_app"]["url"], "start_param": "ref_x"},
+    ) as response:
+        launch = await response.json()
+    fragment = parse_qs(urlsplit(launch["url"]).fragment)
+    init_data = fragment["tgWebAppData"][0]
+    assert init_data == launch["init_data"]
+    checked = verify_init_data(init_data, bot_token=live.token, max_age=60)
+    assert checked.user is not None and checked.user.id == 777001 and checked.start_param == "ref_x"
+
+    async with http.get(
+        f"{live.api_url}/api/v1/me", headers={"Authorization": f"tma {init_data}"}
+    ) as response:
+        me = (await response.json())["data"]
+    assert (me["telegram_id"], me["first_name"], me["language"]) == (777001, "Mia", "ru")
+
+    async with http.get(f"{live.api_url}/app/") as response:
+        page = await response.text()
+    assert f'<script src="{base}/sandbox/telegram-web-app.js"></script>' in page
+    assert "telegram.org" not in page
+
+
+async def test_web_chat_rejects_what_a_client_could_not_do(
+    live: LivePlatform, http: aiohttp.ClientSession
+) -> None:
+    base = live.sandbox_url
+    async with http.post(f"{base}/sandbox/api/chats/424242/send", json={"text": "hi"}) as r:
+        assert r.status == 404  # no such local user
+    async with http.post(f"{base}/sandbox/api/users", json={"first_name": ""}) as r:
+        assert r.status == 400
+    async with http.post(f"{base}/sandbox/api/users", json={"first_name": "X", "id": "-5"}) as r:
+        assert r.status == 400
+    async with http.post(
+        f"{base}/sandbox/api/chats/100000001/webapp", json={"url": "javascript:alert(1)"}
+    ) as r:
+        assert r.status == 400
+    async with http.get(f"{base}/sandbox/static/..%2Fbotapi.py") as r:
+        assert r.status == 404
+    async with http.post(f"{base}/sandbox/api/chats/100000001/send", data='{"text": "hi"}') as r:
+        assert r.status == 415  # text/plain: what a cross-site form could send
+
+
+async def test_real_token_never_starts_the_sandbox(owner_url: str, tmp_path: Path) -> None:
+    settings = load_settings(
+        bot_token=SecretStr("123456:REAL-token"), database_url=owner_url, data_dir=tmp_path
+    )
+    async with local_sandbox(settings, Role.ALL) as sandbox:
+        assert sandbox is None
+    platform = build_platform(settings, owner_url, None)
+    try:
+        assert platform.api_base == "https://api.telegram.org"
+        assert platform.telegram_js_url == TELEGRAM_WEB_APP_JS
+        assert platform.bot is not None and platform.bot.token == "123456:REAL-token"
+    finally:
+        await platform.db.dispose()
+        assert platform.bot is not None
+        await platform.bot.session.close()
+    off = load_settings(bot_token=None, sandbox=False, database_url=owner_url, data_dir=tmp_path)
+    async with local_sandbox(off, Role.ALL) as sandbox:
+        assert sandbox is None
+    async with local_sandbox(load_settings(bot_token=None, data_dir=tmp_path), Role.API) as sandbox:
+        assert sandbox is None
+
+
+async def test_sandbox_serves_its_shim_and_page(http: aiohttp.ClientSession) -> None:
+    async with run_sandbox(
+        "7000000002:shim-check", "127.0.0.1", 0, webapp_url="http://x/app/"
+    ) as sb:
+        async with http.get(sb.shim_url) as response:
+            assert response.status == 200
+            assert "window.Telegram.WebApp = WebApp" in await response.text()
+        async with http.get(sb.webchat_url) as response:
+            assert response.status == 200 and "Local Telegram" in await response.text()
+        async with http.get(f"{sb.base_url}/?start=ref_1", allow_redirects=False) as response:
+            assert response.status == 302
+            assert unquote(response.headers["Location"]) == "/sandbox/?start=ref_1"
+        async with http.get(f"{sb.base_url}/sandbox/api/bot") as response:
+            bot = await response.json()
+        assert bot["username"] == "goodvibe_local_bot" and bot["webapp_url"] == "http://x/app/"
+
+
+async def test_people_made_in_the_web_chat_survive_a_restart(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    users_file = tmp_path / "sandbox_users.json"
+    token = "7000000003:restart-check"
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", users_file=users_file
+    ) as sb:
+        new = {"first_name": "Zoe", "id": 888001, "language_code": "uk", "is_premium": True}
+        async with http.post(f"{sb.base_url}/sandbox/api/users", json=new) as response:
+            assert response.status == 201
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", users_file=users_file
+    ) as sb:
+        url = f"{sb.base_url}/sandbox/api/users"
+        users = {user["id"]: user for user in await (await http.get(url)).json()}
+    assert users[888001]["first_name"] == "Zoe" and users[888001]["is_premium"] is True
+    assert 100000001 in users  # the seeded people are still there
+
+
+async def test_chat_action_shows_until_the_next_message(http: aiohttp.ClientSession) -> None:
+    token = "7000000004:action-check"
+    async with run_sandbox(token, "127.0.0.1", 0, webapp_url="http://x/app/") as sb:
+        bot_api = f"{sb.api_base}/bot{token}"
+        chat = f"{sb.base_url}/sandbox/api/chats/100000001"
+        await http.post(
+            f"{bot_api}/sendChatAction", json={"chat_id": 100000001, "action": "typing"}
+        )
+        assert (await (await http.get(chat)).json())["action"] == "typing"
+        await http.post(f"{bot_api}/sendMessage", json={"chat_id": 100000001, "text": "done"})
+        assert (await (await http.get(chat)).json())["action"] is None

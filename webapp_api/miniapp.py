@@ -1,0 +1,43 @@
+"""The reference Mini App: static files under `/app/`, no build step.
+
+The only server-side touch is which Telegram WebApp script the page loads: telegram.org's in
+real Telegram, the local sandbox's shim when the platform runs against the sandbox. The server
+decides it, so no URL parameter can make the page load someone else's script.
+"""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+
+from aiohttp import web
+
+TELEGRAM_WEB_APP_JS = "https://telegram.org/js/telegram-web-app.js"
+MINIAPP = resources.files("webapp_api") / "static" / "miniapp"
+_PLACEHOLDER = "{{TELEGRAM_WEB_APP_JS}}"
+
+
+def add_miniapp(app: web.Application, *, telegram_js_url: str) -> None:
+    index = (MINIAPP / "index.html").read_text(encoding="utf-8")
+    page = index.replace(_PLACEHOLDER, html.escape(telegram_js_url, quote=True))
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/app/")
+
+    async def serve_index(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            text=page, content_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def serve_file(request: web.Request) -> web.StreamResponse:
+        parts = request.match_info["path"].split("/")
+        if any(not part or part.startswith(".") for part in parts):
+            raise web.HTTPNotFound()
+        path = MINIAPP.joinpath(*parts)
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(str(path), headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/app", redirect)
+    app.router.add_get("/app/", serve_index)
+    app.router.add_get("/app/{path:.+}", serve_file)

@@ -1,0 +1,165 @@
+// The Mini App shell: Telegram WebApp glue, the API client, money formatting, hash routing.
+// Views live in views/*.js and register themselves; the shell knows none of them by name.
+"use strict";
+
+(function () {
+  const tg = window.Telegram && window.Telegram.WebApp ? window.Telegram.WebApp : null;
+  const views = [];
+  let current = null;
+  let mainButtonHandler = null;
+
+  class ApiError extends Error {
+    constructor(status, code, message, details) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.details = details || {};
+    }
+  }
+
+  // Every call carries the raw initData; the envelope's error message is what the user sees.
+  async function request(path, { method = "GET", body, headers = {} } = {}) {
+    if (!tg || !tg.initData) throw new ApiError(401, "auth_missing", "Open this app from the bot in Telegram.");
+    const init = { method, headers: { Authorization: `tma ${tg.initData}`, ...headers } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(`/api/v1${path}`, init);
+    } catch (error) {
+      throw new ApiError(0, "network", "No connection to the server. Try again.");
+    }
+    let envelope = null;
+    try { envelope = await response.json(); } catch (error) { envelope = null; }
+    if (!envelope || typeof envelope.success !== "boolean") {
+      throw new ApiError(response.status, "bad_response", `The server answered ${response.status}.`);
+    }
+    if (!envelope.success) {
+      const error = envelope.error || {};
+      throw new ApiError(response.status, error.code || "error", error.message || "Something went wrong.", error.details);
+    }
+    return { data: envelope.data, pagination: envelope.pagination || null, status: response.status };
+  }
+
+  async function api(path, options) { return (await request(path, options)).data; }
+
+  // Amounts are integer strings in the asset's smallest unit: BigInt only, never Number.
+  const units = {
+    format(amount, decimals, { sign = false } = {}) {
+      const text = String(amount);
+      const negative = text.startsWith("-");
+      const value = BigInt(negative ? text.slice(1) : text);
+      const base = 10n ** BigInt(decimals);
+      const whole = (value / base).toLocaleString("en-US");
+      const fraction = decimals ? (value % base).toString().padStart(decimals, "0").replace(/0+$/, "") : "";
+      const prefix = negative ? "−" : sign && value > 0n ? "+" : "";
+      return prefix + whole + (fraction ? "." + fraction : "");
+    },
+    // "1.5" with 6 decimals → "1500000"; null when the text is not an amount in this asset.
+    parse(text, decimals) {
+      const match = String(text).trim().replace(",", ".").match(/^(\d+)(?:\.(\d*))?$/);
+      if (!match) return null;
+      const fraction = match[2] || "";
+      if (fraction.length > decimals) return null;
+      return BigInt(match[1] + fraction.padEnd(decimals, "0")).toString();
+    },
+  };
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  function showError(message) {
+    const box = document.getElementById("error");
+    box.textContent = message;
+    box.classList.toggle("hidden", !message);
+  }
+
+  const mainButton = {
+    set(text, handler) {
+      if (!tg) return;
+      if (mainButtonHandler) tg.MainButton.offClick(mainButtonHandler);
+      mainButtonHandler = handler;
+      tg.MainButton.onClick(handler);
+      tg.MainButton.setParams({ text, is_visible: true, is_active: true });
+    },
+    busy(on) { if (tg) (on ? tg.MainButton.showProgress() : tg.MainButton.hideProgress()); },
+    hide() {
+      if (!tg) return;
+      if (mainButtonHandler) tg.MainButton.offClick(mainButtonHandler);
+      mainButtonHandler = null;
+      tg.MainButton.hide();
+    },
+  };
+
+  function confirm(message) {
+    return new Promise((resolve) => (tg && tg.showConfirm ? tg.showConfirm(message, resolve) : resolve(window.confirm(message))));
+  }
+
+  // Stars purchases: the API makes an invoice link, Telegram shows the payment sheet.
+  // Resolves with Telegram's status: "paid", "cancelled", "failed" or "pending".
+  function pay(invoiceUrl) {
+    if (!tg || !tg.openInvoice) return Promise.resolve("failed");
+    return new Promise((resolve) => tg.openInvoice(invoiceUrl, resolve));
+  }
+
+  function parseRoute() {
+    const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
+    return { id: path || views[0].id, params: new URLSearchParams(query) };
+  }
+
+  async function route() {
+    const { id, params } = parseRoute();
+    const view = views.find((v) => v.id === id) || views[0];
+    if (current && current.leave) current.leave();
+    current = view;
+    mainButton.hide();
+    showError("");
+    for (const tab of document.querySelectorAll("#tabs a")) tab.classList.toggle("active", tab.dataset.view === view.id);
+    const container = document.getElementById("view");
+    container.replaceChildren(el("div", { class: "loading" }, "Loading…"));
+    try {
+      await view.render(container, params);
+    } catch (error) {
+      container.replaceChildren();
+      showError(error.message || String(error));
+    }
+  }
+
+  function start() {
+    views.sort((a, b) => a.order - b.order);
+    document.getElementById("tabs").replaceChildren(...views.map((view) =>
+      el("a", { href: `#/${view.id}`, "data-view": view.id, "data-testid": `tab-${view.id}` }, view.title)));
+    // Telegram hands launch parameters over in the fragment; once its script has read them,
+    // the fragment belongs to the router.
+    if (location.hash.startsWith("#tgWebApp")) history.replaceState(null, "", `${location.pathname}${location.search}#/${views[0].id}`);
+    window.addEventListener("hashchange", route);
+    if (tg) { tg.ready(); tg.expand(); }
+    route();
+  }
+
+  window.GVL = {
+    tg, api, request, ApiError, units, el, showError, mainButton, confirm, pay, start,
+    // A view: {id, title, order, render(container, params), leave?()}.
+    register(view) { views.push(view); },
+    navigate(id, query) { location.hash = `#/${id}${query ? "?" + query : ""}`; },
+    date(iso) { return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }); },
+    // The asset list changes rarely; one read per app open is enough.
+    // The platform's own token leads every list; the rest keep the API's order.
+    assets: (() => {
+      let cached = null;
+      const ordered = (list) => [...list].sort((a, b) => (b.code === "VIBE") - (a.code === "VIBE"));
+      return () => (cached = cached || api("/assets").then(ordered).catch((e) => { cached = null; throw e; }));
+    })(),
+  };
+})();
