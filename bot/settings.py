@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from limits import parse
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    webapp_url: str = "http://127.0.0.1:8080/app/"
+    # Unset: the reference Mini App this process serves, http://API_HOST:API_PORT/app/.
+    webapp_url: str = ""
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     init_data_max_age: int = Field(default=86_400, ge=1)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -101,10 +102,16 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @model_validator(mode="after")
+    def _default_webapp_url(self) -> Settings:
+        if not self.webapp_url:
+            self.webapp_url = f"http://{self.api_host}:{self.api_port}/app/"
+        return self
+
     @field_validator("telegram_api_base", "webapp_url", "webhook_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
 

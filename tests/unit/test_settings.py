@@ -16,6 +16,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         "API_PORT",
         "CORS_ORIGINS",
         "LOG_LEVEL",
+        "WEBAPP_URL",
+        "API_HOST",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -25,6 +27,14 @@ def test_defaults_run_locally() -> None:
     assert settings.bot_token is None and settings.database_url is None
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8080)
     assert settings.bot_mode is BotMode.POLLING
+    assert settings.webapp_url == "http://127.0.0.1:8080/app/"
+
+
+def test_mini_app_url_follows_the_api_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_PORT", "9000")
+    assert load_settings().webapp_url == "http://127.0.0.1:9000/app/"
+    monkeypatch.setenv("WEBAPP_URL", "https://app.example.com/")
+    assert load_settings().webapp_url == "https://app.example.com/"
 
 
 def test_lists_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
