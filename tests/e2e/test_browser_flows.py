@@ -172,7 +172,10 @@ async def test_deep_link_start_language_and_mini_app_profile(
     app = await open_app(page, open_button)
     await expect(app.get_by_test_id("profile-name")).to_contain_text("Kate")
     await expect(app.get_by_test_id("profile-telegram-id")).to_have_text("555001")
-    await expect(app.get_by_test_id("profile-language")).to_have_text("ru")
+    await expect(app.get_by_test_id("profile-language")).to_have_attribute("data-language", "ru")
+    await expect(app.get_by_test_id("tab-profile")).to_have_text(
+        catalog.get("ru", "miniapp.profile.tab")
+    )
     await expect(app.get_by_test_id("profile-referral-code")).to_have_text(re.compile(r"^\S{8}$"))
     await screenshot(page, "miniapp-profile.png")
 
@@ -181,6 +184,55 @@ async def test_deep_link_start_language_and_mini_app_profile(
     await page.get_by_test_id("link-input").press("Enter")
     await page.get_by_test_id("deep-link-start").click()
     await expect(page.get_by_test_id("msg-out").last).to_have_text(re.compile(r"^/start ref_AGAIN"))
+
+
+async def test_mini_app_speaks_the_users_language_and_switches_it(
+    live: LivePlatform, pages: list[Page], catalog: Catalog
+) -> None:
+    page = pages[0]
+    await page.goto(live.webchat_url)
+    await new_user(page, "Маша", "masha_e2e", 555_301, language="ru")
+    await send(page, "/start")
+    app = await open_app(page, catalog.get("ru", "start.open_app"))
+
+    def ru(key: str) -> str:
+        return catalog.get("ru", key)
+
+    await expect(app.get_by_test_id("tab-profile")).to_have_text(ru("miniapp.profile.tab"))
+    await expect(app.get_by_test_id("tab-send")).to_have_text(ru("miniapp.send.tab"))
+    await expect(app.get_by_text(ru("miniapp.profile.member_since"))).to_be_visible()
+    await expect(app.get_by_test_id("profile-role")).to_have_text(ru("miniapp.role.user"))
+    await expect(app.get_by_test_id("profile-language")).to_have_attribute("data-language", "ru")
+    # Dates follow the active language through Intl, not the browser's.
+    await expect(app.get_by_test_id("profile-created")).to_have_text(re.compile("[а-я]"))
+    await expect(app.locator("html")).to_have_attribute("lang", "ru")
+
+    await app.get_by_test_id("language-en").click()
+    await expect(app.get_by_test_id("profile-language")).to_have_attribute("data-language", "en")
+    await expect(app.get_by_test_id("tab-profile")).to_have_text(
+        catalog.get("en", "miniapp.profile.tab")
+    )
+    await expect(app.get_by_test_id("profile-role")).to_have_text(
+        catalog.get("en", "miniapp.role.user")
+    )
+    await expect(app.get_by_test_id("profile-created")).not_to_have_text(re.compile("[а-я]"))
+    await expect(app.locator("html")).to_have_attribute("lang", "en")
+
+    # The choice is the user's, not the app's: the bot speaks it, and the app opened again
+    # from a Russian Telegram client still switches to it.
+    await send(page, "/help")
+    await expect(
+        from_bot(page, plain(catalog.get("en", "help.text")).split("\n")[0])
+    ).to_be_visible()
+    await app.locator("html").evaluate("() => { window.openedBefore = true; }")
+    await page.locator("#miniapp-close").click()
+    await send(page, "/start")
+    app = await open_app(page, catalog.get("en", "start.open_app"))
+    await expect(app.get_by_test_id("profile-language")).to_have_attribute("data-language", "en")
+    await expect(app.get_by_test_id("tab-history")).to_have_text(
+        catalog.get("en", "miniapp.history.tab")
+    )
+    assert await app.locator("html").evaluate("() => window.openedBefore === undefined")
 
 
 async def test_mini_app_rejects_tampered_init_data_with_the_envelope_message(

@@ -1,9 +1,12 @@
 // The Mini App shell: Telegram WebApp glue, the API client, money formatting, hash routing.
 // Views live in views/*.js and register themselves; the shell knows none of them by name.
+// Texts and number/date formats come from i18n.js, loaded before this file.
 "use strict";
 
 (function () {
   const tg = window.Telegram && window.Telegram.WebApp ? window.Telegram.WebApp : null;
+  const i18n = window.GVLi18n;
+  const { t } = i18n;
   const views = [];
   let current = null;
   let mainButtonHandler = null;
@@ -19,7 +22,7 @@
 
   // Every call carries the raw initData; the envelope's error message is what the user sees.
   async function request(path, { method = "GET", body, headers = {} } = {}) {
-    if (!tg || !tg.initData) throw new ApiError(401, "auth_missing", "Open this app from the bot in Telegram.");
+    if (!tg || !tg.initData) throw new ApiError(401, "auth_missing", t("miniapp.error.open_from_telegram"));
     const init = { method, headers: { Authorization: `tma ${tg.initData}`, ...headers } };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
@@ -29,16 +32,16 @@
     try {
       response = await fetch(`/api/v1${path}`, init);
     } catch (error) {
-      throw new ApiError(0, "network", "No connection to the server. Try again.");
+      throw new ApiError(0, "network", t("miniapp.error.network"));
     }
     let envelope = null;
     try { envelope = await response.json(); } catch (error) { envelope = null; }
     if (!envelope || typeof envelope.success !== "boolean") {
-      throw new ApiError(response.status, "bad_response", `The server answered ${response.status}.`);
+      throw new ApiError(response.status, "bad_response", t("miniapp.error.bad_response", { status: response.status }));
     }
     if (!envelope.success) {
       const error = envelope.error || {};
-      throw new ApiError(response.status, error.code || "error", error.message || "Something went wrong.", error.details);
+      throw new ApiError(response.status, error.code || "error", error.message || t("miniapp.error.generic"), error.details);
     }
     return { data: envelope.data, pagination: envelope.pagination || null, status: response.status };
   }
@@ -46,16 +49,17 @@
   async function api(path, options) { return (await request(path, options)).data; }
 
   // Amounts are integer strings in the asset's smallest unit: BigInt only, never Number.
+  // Grouping and the decimal mark follow the active language ("1,234.5" / "1 234,5").
   const units = {
     format(amount, decimals, { sign = false } = {}) {
       const text = String(amount);
       const negative = text.startsWith("-");
       const value = BigInt(negative ? text.slice(1) : text);
       const base = 10n ** BigInt(decimals);
-      const whole = (value / base).toLocaleString("en-US");
+      const whole = i18n.integer(value / base);
       const fraction = decimals ? (value % base).toString().padStart(decimals, "0").replace(/0+$/, "") : "";
       const prefix = negative ? "−" : sign && value > 0n ? "+" : "";
-      return prefix + whole + (fraction ? "." + fraction : "");
+      return prefix + whole + (fraction ? i18n.decimalSeparator() + fraction : "");
     },
     // "1.5" with 6 decimals → "1500000"; null when the text is not an amount in this asset.
     parse(text, decimals) {
@@ -127,7 +131,7 @@
     showError("");
     for (const tab of document.querySelectorAll("#tabs a")) tab.classList.toggle("active", tab.dataset.view === view.id);
     const container = document.getElementById("view");
-    container.replaceChildren(el("div", { class: "loading" }, "Loading…"));
+    container.replaceChildren(el("div", { class: "loading" }, t("miniapp.loading")));
     try {
       await view.render(container, params);
     } catch (error) {
@@ -136,24 +140,73 @@
     }
   }
 
-  function start() {
-    views.sort((a, b) => a.order - b.order);
+  function renderTabs() {
+    const { id } = parseRoute();
     document.getElementById("tabs").replaceChildren(...views.map((view) =>
-      el("a", { href: `#/${view.id}`, "data-view": view.id, "data-testid": `tab-${view.id}` }, view.title)));
+      el("a", { href: `#/${view.id}`, "data-view": view.id, "data-testid": `tab-${view.id}`, class: view.id === id ? "active" : null }, t(view.titleKey))));
+  }
+
+  // The profile is read once per app open and shared: the shell needs its language, the
+  // profile view shows it. A failed read is not kept, so the next look tries again.
+  let profile = null;
+  function me() {
+    return (profile = profile || api("/me").catch((e) => { profile = null; throw e; }));
+  }
+
+  async function useLanguage(language, { rerender = false } = {}) {
+    if (language !== i18n.language()) {
+      await i18n.load(language);
+      rerender = true;
+    }
+    if (!rerender) return;
+    renderTabs();
+    await route();
+  }
+
+  // The user's choice is saved first (the bot speaks it too), then the app follows; the
+  // view is drawn again even in the same language, since the saved profile changed.
+  async function setLanguage(language) {
+    const updated = await api("/me", { method: "PATCH", body: { language } });
+    profile = Promise.resolve(updated);
+    await useLanguage(updated.language, { rerender: true });
+  }
+
+  // Without texts there is no language to speak, so the only thing shown is a retry arrow.
+  function textsFailed(error) {
+    console.error(error);
+    document.getElementById("view").replaceChildren(
+      el("button", { class: "more", type: "button", "data-testid": "retry", onclick: () => location.reload() }, "↻"));
+  }
+
+  async function start() {
+    views.sort((a, b) => a.order - b.order);
     // Telegram hands launch parameters over in the fragment; once its script has read them,
     // the fragment belongs to the router.
     if (location.hash.startsWith("#tgWebApp")) history.replaceState(null, "", `${location.pathname}${location.search}#/${views[0].id}`);
-    window.addEventListener("hashchange", route);
     if (tg) { tg.ready(); tg.expand(); }
-    route();
+    // First paint in the Telegram client's language (known without a request to our API),
+    // then the profile's language, which may be the user's own choice, if it differs.
+    const user = tg && tg.initDataUnsafe && tg.initDataUnsafe.user;
+    try {
+      await i18n.load(user && user.language_code);
+    } catch (error) {
+      return textsFailed(error);
+    }
+    renderTabs();
+    window.addEventListener("hashchange", route);
+    const first = route();
+    if (tg && tg.initData) {
+      me().then((mine) => first.then(() => useLanguage(mine.language)))
+        .catch((error) => console.warn("staying in the client's language:", error));
+    }
   }
 
   window.GVL = {
-    tg, api, request, ApiError, units, el, showError, mainButton, confirm, pay, start,
-    // A view: {id, title, order, render(container, params), leave?()}.
+    tg, api, request, ApiError, units, el, showError, mainButton, confirm, pay, start, me, setLanguage,
+    t, textOr: i18n.textOr, language: i18n.language, languages: i18n.languages, date: i18n.date,
+    // A view: {id, titleKey, order, render(container, params), leave?()}.
     register(view) { views.push(view); },
     navigate(id, query) { location.hash = `#/${id}${query ? "?" + query : ""}`; },
-    date(iso) { return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }); },
     // The asset list changes rarely; one read per app open is enough.
     // The platform's own token leads every list; the rest keep the API's order.
     assets: (() => {

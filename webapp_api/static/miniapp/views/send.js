@@ -1,19 +1,19 @@
 // Send: a P2P transfer (POST /transfers) confirmed with Telegram's MainButton and a popup.
 GVL.register({
   id: "send",
-  title: "Send",
+  titleKey: "miniapp.send.tab",
   order: 40,
   async render(container, params) {
-    const { el, units } = GVL;
+    const { el, units, t } = GVL;
     const assets = (await GVL.assets()).filter((a) => a.transferable);
     const form = el("form", { class: "send", "data-testid": "send-form", novalidate: true },
-      el("label", {}, "Recipient", el("input", { name: "recipient", placeholder: "@username or Telegram id", autocomplete: "off", required: true, "data-testid": "send-recipient", value: params.get("to") || "" })),
-      el("label", {}, "Asset", el("select", { name: "asset", "data-testid": "send-asset" },
+      el("label", {}, t("miniapp.send.recipient"), el("input", { name: "recipient", placeholder: t("miniapp.send.recipient_placeholder"), autocomplete: "off", required: true, "data-testid": "send-recipient", value: params.get("to") || "" })),
+      el("label", {}, t("miniapp.send.asset"), el("select", { name: "asset", "data-testid": "send-asset" },
         ...assets.map((a) => el("option", { value: a.code }, a.name !== a.code ? `${a.code} · ${a.name}` : a.code)))),
-      el("label", {}, "Amount", el("input", { name: "amount", inputmode: "decimal", placeholder: "0", autocomplete: "off", required: true, "data-testid": "send-amount" })),
-      el("label", {}, "Message (optional)", el("input", { name: "memo", maxlength: "140", autocomplete: "off", "data-testid": "send-memo" })));
+      el("label", {}, t("miniapp.send.amount"), el("input", { name: "amount", inputmode: "decimal", placeholder: "0", autocomplete: "off", required: true, "data-testid": "send-amount" })),
+      el("label", {}, t("miniapp.send.memo"), el("input", { name: "memo", maxlength: "140", autocomplete: "off", "data-testid": "send-memo" })));
     const result = el("section", { class: "card result hidden", "data-testid": "send-result" });
-    container.replaceChildren(el("section", { class: "card" }, el("h2", {}, "Send tokens"), form), result);
+    container.replaceChildren(el("section", { class: "card" }, el("h2", {}, t("miniapp.send.title")), form), result);
 
     // One key per intended transfer: a retry after a lost answer cannot send twice.
     let pending = null;
@@ -29,10 +29,11 @@ GVL.register({
       const asset = assets.find((a) => a.code === data.get("asset"));
       const recipient = String(data.get("recipient") || "").trim();
       const amount = asset ? units.parse(data.get("amount"), asset.decimals) : null;
-      if (!recipient) return GVL.showError("Enter who gets the tokens.");
-      if (!amount || BigInt(amount) <= 0n) return GVL.showError(`Enter an amount of ${asset ? asset.code : "tokens"} (up to ${asset ? asset.decimals : 0} decimals).`);
-      const shown = `${units.format(amount, asset.decimals)} ${asset.code}`;
-      if (!(await GVL.confirm(`Send ${shown} to ${recipient}?`))) return;
+      if (!recipient) return GVL.showError(t("miniapp.send.need_recipient"));
+      if (!asset) return GVL.showError(t("miniapp.send.need_asset"));
+      if (!amount || BigInt(amount) <= 0n) return GVL.showError(t("miniapp.send.need_amount", { asset: asset.code, decimals: asset.decimals }));
+      const question = t("miniapp.send.confirm", { amount: units.format(amount, asset.decimals), asset: asset.code, recipient });
+      if (!(await GVL.confirm(question))) return;
       if (!pending || pending.intent !== intent()) pending = { intent: intent(), key: newKey() };
       const memo = String(data.get("memo") || "").trim();
       GVL.mainButton.busy(true);
@@ -45,11 +46,13 @@ GVL.register({
         pending = null;
         form.reset();
         const to = transfer.recipient.first_name || (transfer.recipient.username ? `@${transfer.recipient.username}` : recipient);
-        const fee = BigInt(transfer.fee || "0") > 0n ? ` · fee ${units.format(transfer.fee, transfer.decimals)} ${transfer.asset}` : "";
+        const sent = t("miniapp.send.sent_to", { amount: units.format(transfer.amount, transfer.decimals), asset: transfer.asset, name: to });
+        const fee = BigInt(transfer.fee || "0") > 0n ? t("miniapp.send.fee", { amount: units.format(transfer.fee, transfer.decimals), asset: transfer.asset }) : null;
+        const status = GVL.textOr(`miniapp.status.${transfer.status}`, transfer.status);
         result.replaceChildren(
-          el("h2", {}, "Sent"),
-          el("div", { "data-testid": "send-result-text" }, `${units.format(transfer.amount, transfer.decimals)} ${transfer.asset} to ${to}${fee}`),
-          el("div", { class: "muted" }, `Status: ${transfer.status}`));
+          el("h2", {}, t("miniapp.send.sent")),
+          el("div", { "data-testid": "send-result-text" }, [sent, fee].filter(Boolean).join(" · ")),
+          el("div", { class: "muted" }, t("miniapp.send.status", { status })));
         result.classList.remove("hidden");
       } catch (error) {
         GVL.showError(error.message);
@@ -59,6 +62,6 @@ GVL.register({
     }
 
     form.addEventListener("submit", (event) => { event.preventDefault(); submit(); });
-    GVL.mainButton.set("Send", submit);
+    GVL.mainButton.set(t("miniapp.send.button"), submit);
   },
 });

@@ -1,0 +1,23 @@
+"""Texts handed to clients that format them themselves (the Mini App).
+
+A client gets the raw templates of one feature (keys with a common prefix), with their
+`{name}` placeholders unfilled and nothing HTML-escaped: it fills them in and inserts the
+result as plain text, so there is no markup to escape.
+"""
+
+from __future__ import annotations
+
+from services.i18n.catalog import DEFAULT_LANGUAGE, Catalog
+
+
+def texts_with_prefix(catalog: Catalog, language: str, prefix: str) -> dict[str, str]:
+    """Every key under `prefix`, in `language`; English fills a gap, as `Catalog.get` does.
+
+    English decides which keys exist, so a client never misses a key it was written against.
+    """
+    own = catalog.texts.get(language, {})
+    return {
+        key: own.get(key) or text
+        for key, text in catalog.texts[DEFAULT_LANGUAGE].items()
+        if key.startswith(prefix)
+    }

@@ -1,0 +1,56 @@
+"""The Mini App's texts, so its JS and HTML carry no language of their own."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from services.i18n import texts_with_prefix
+from webapp_api.context import context_of
+from webapp_api.envelope import ok
+from webapp_api.parsing import read_query
+from webapp_api.registry import Routes
+
+routes = Routes(tag="texts")
+
+MINIAPP_PREFIX = "miniapp."
+# Texts change only with a deploy; a few minutes of staleness spares a request per app open.
+CACHE_CONTROL = "public, max-age=300"
+
+
+class TextsQuery(BaseModel):
+    lang: Literal["en", "ru"] = Field(description="Language of the texts")
+
+
+class Texts(BaseModel):
+    language: str
+    languages: list[str] = Field(description="Every language the texts exist in")
+    texts: dict[str, str] = Field(
+        description="Key → template with Python-style `{name}` placeholders, not HTML-escaped"
+    )
+
+
+@routes.route(
+    "GET",
+    "/texts",
+    summary="The Mini App's user-facing texts in one language",
+    response=Texts,
+    query=TextsQuery,
+    auth=False,
+    errors=("validation_error",),
+)
+async def texts(request: web.Request) -> web.Response:
+    query = read_query(request, TextsQuery)
+    catalog = context_of(request).catalog
+    response = ok(
+        request,
+        Texts(
+            language=query.lang,
+            languages=list(catalog.languages),
+            texts=texts_with_prefix(catalog, query.lang, MINIAPP_PREFIX),
+        ),
+    )
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
