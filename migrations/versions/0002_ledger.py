@@ -1,0 +1,606 @@
+"""Token ledger: assets, accounts, append-only transfers, holds, idempotency.
+
+Revision ID: 0002_ledger
+Revises: 0001_foundation
+Create Date: 2026-11-25
+
+Every money movement goes through `tokens.create_transfers(batch, linked)`: one call is one
+round trip, locks the touched accounts in id order (A→B and B→A never deadlock), checks and
+applies the whole batch in memory, then writes the account totals and the transfer rows with
+one statement each. Nobody but this migration's owner may write the tables; the function is
+SECURITY DEFINER, so the app reaches money only through it.
+"""
+
+from __future__ import annotations
+
+from migrations.sql import run_script
+
+revision = "0002_ledger"
+down_revision = "0001_foundation"
+branch_labels = None
+depends_on = None
+
+TABLES = """
+CREATE SCHEMA tokens;
+GRANT USAGE ON SCHEMA tokens TO gv_user, gv_service;
+
+CREATE TABLE tokens.assets (
+    code          text PRIMARY KEY CHECK (code ~ '^[A-Z][A-Z0-9]{1,11}$'),
+    name          text NOT NULL,
+    decimals      smallint NOT NULL CHECK (decimals BETWEEN 0 AND 30),
+    transferable  boolean NOT NULL DEFAULT true,
+    chain         text,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO tokens.assets (code, name, decimals, transferable, chain) VALUES
+    ('VIBE', 'Good Vibe token', 6, true, NULL),
+    ('TON', 'Toncoin', 9, true, 'ton'),
+    ('USDT', 'Tether USD (TON jetton)', 6, true, 'ton'),
+    ('TAC', 'TAC', 18, true, 'tac');
+
+-- What an account is for. `per_user` kinds live at `user:<uuid>`, system kinds at
+-- `system:<kind>`; flag 1 = debits (pending included) must not exceed posted credits.
+CREATE TABLE tokens.account_kinds (
+    kind         text PRIMARY KEY CHECK (kind ~ '^[a-z][a-z_]{1,31}$'),
+    per_user     boolean NOT NULL,
+    flags        integer NOT NULL,
+    description  text NOT NULL
+);
+INSERT INTO tokens.account_kinds (kind, per_user, flags, description) VALUES
+    ('wallet', true, 1, 'A user''s balance; never below zero'),
+    ('issuance', false, 0, 'Mint and burn: the source of granted tokens, goes negative'),
+    ('fees', false, 1, 'Platform fees collected from transfers'),
+    ('referral_rewards', false, 0, 'Source of referral rewards'),
+    ('escrow', false, 1, 'Funds held for gifts and trades until claimed'),
+    ('ai_spend', false, 1, 'Tokens spent on AI generation'),
+    ('stars_sales', false, 0, 'Source of tokens bought with Telegram Stars'),
+    ('chain_clearing', false, 0, 'Counterpart of on-chain deposits and withdrawals');
+
+CREATE TABLE tokens.accounts (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    address          text NOT NULL,
+    asset            text NOT NULL REFERENCES tokens.assets (code),
+    user_id          uuid REFERENCES auth.users (id),
+    kind             text NOT NULL REFERENCES tokens.account_kinds (kind),
+    flags            integer NOT NULL,
+    debits_pending   numeric(39, 0) NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    debits_posted    numeric(39, 0) NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_pending  numeric(39, 0) NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    credits_posted   numeric(39, 0) NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (address, asset),
+    CHECK ((user_id IS NULL) = (address LIKE 'system:%')),
+    -- The function checks this first and answers insufficient_funds; the constraint is the
+    -- backstop that no bug can get past.
+    CHECK (flags & 1 = 0 OR debits_posted + debits_pending <= credits_posted)
+);
+CREATE INDEX accounts_user_idx ON tokens.accounts (user_id) WHERE user_id IS NOT NULL;
+
+INSERT INTO tokens.accounts (address, asset, kind, flags)
+SELECT 'system:' || k.kind, a.code, k.kind, k.flags
+FROM tokens.assets a CROSS JOIN tokens.account_kinds k
+WHERE NOT k.per_user;
+
+-- Append-only. One row per accepted id: `result` 'ok' for an applied transfer, otherwise the
+-- failure code, kept so that a replay of the id returns the first outcome.
+-- kind: single (posted at once), pending (a hold), post / void / expire (resolve a hold).
+CREATE TABLE tokens.transfers (
+    id                 uuid PRIMARY KEY,
+    kind               text NOT NULL CHECK (kind IN ('single', 'pending', 'post', 'void', 'expire')),
+    result             text NOT NULL,
+    debit_account_id   bigint REFERENCES tokens.accounts (id),
+    credit_account_id  bigint REFERENCES tokens.accounts (id),
+    asset              text NOT NULL,
+    amount             numeric(39, 0) CHECK (amount > 0),
+    code               text NOT NULL,
+    metadata           jsonb NOT NULL DEFAULT '{}'::jsonb,
+    pending_id         uuid REFERENCES tokens.transfers (id),
+    expires_at         timestamptz,
+    fingerprint        uuid NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    CHECK (result <> 'ok' OR (debit_account_id IS NOT NULL AND credit_account_id IS NOT NULL
+                              AND amount IS NOT NULL AND debit_account_id <> credit_account_id)),
+    CHECK ((kind IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
+    CHECK (expires_at IS NULL OR kind = 'pending')
+);
+CREATE INDEX transfers_debit_idx ON tokens.transfers (debit_account_id, created_at);
+CREATE INDEX transfers_credit_idx ON tokens.transfers (credit_account_id, created_at);
+-- Each hold is resolved (posted, voided or expired) at most once.
+CREATE UNIQUE INDEX transfers_one_resolution_idx ON tokens.transfers (pending_id)
+    WHERE result = 'ok';
+CREATE INDEX transfers_expiring_idx ON tokens.transfers (expires_at)
+    WHERE kind = 'pending' AND result = 'ok' AND expires_at IS NOT NULL;
+
+-- API idempotency: (user, Idempotency-Key) -> the request's hash and the first response.
+CREATE TABLE tokens.idempotency_keys (
+    user_id       uuid NOT NULL REFERENCES auth.users (id),
+    key           text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    request_hash  text NOT NULL,
+    status        integer NOT NULL,
+    response      jsonb NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, key)
+);
+
+-- A P2P transfer the sender still has to confirm in the bot. `decision` is set once, so a
+-- confirmation cannot be replayed and a cancelled one cannot be confirmed.
+CREATE TABLE tokens.p2p_requests (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    sender_id     uuid NOT NULL REFERENCES auth.users (id),
+    recipient_id  uuid NOT NULL REFERENCES auth.users (id),
+    asset         text NOT NULL REFERENCES tokens.assets (code),
+    amount        numeric(39, 0) NOT NULL CHECK (amount > 0),
+    memo          text,
+    decision      text CHECK (decision IN ('confirmed', 'cancelled')),
+    decided_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK ((decision IS NULL) = (decided_at IS NULL))
+);
+"""
+
+SECURITY = """
+GRANT SELECT ON tokens.assets, tokens.account_kinds TO gv_user, gv_service;
+GRANT SELECT ON tokens.accounts, tokens.transfers TO gv_user, gv_service;
+GRANT SELECT, INSERT, UPDATE ON tokens.idempotency_keys, tokens.p2p_requests TO gv_service;
+
+ALTER TABLE tokens.accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tokens.accounts FORCE ROW LEVEL SECURITY;
+ALTER TABLE tokens.transfers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tokens.transfers FORCE ROW LEVEL SECURITY;
+ALTER TABLE tokens.idempotency_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tokens.idempotency_keys FORCE ROW LEVEL SECURITY;
+ALTER TABLE tokens.p2p_requests ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tokens.p2p_requests FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY accounts_own ON tokens.accounts FOR SELECT TO gv_user
+    USING (user_id = (SELECT auth.current_user_id()));
+CREATE POLICY accounts_service ON tokens.accounts FOR SELECT TO gv_service USING (true);
+CREATE POLICY transfers_own ON tokens.transfers FOR SELECT TO gv_user
+    USING (result = 'ok' AND EXISTS (
+        SELECT 1 FROM tokens.accounts a
+        WHERE a.id IN (debit_account_id, credit_account_id)
+          AND a.user_id = (SELECT auth.current_user_id())));
+CREATE POLICY transfers_service ON tokens.transfers FOR SELECT TO gv_service USING (true);
+CREATE POLICY idempotency_service ON tokens.idempotency_keys FOR ALL TO gv_service
+    USING (true) WITH CHECK (true);
+CREATE POLICY p2p_requests_service ON tokens.p2p_requests FOR ALL TO gv_service
+    USING (true) WITH CHECK (true);
+
+-- FORCE applies RLS to the owner too, and the money functions run as the owner.
+DO $$
+BEGIN
+    EXECUTE format('CREATE POLICY accounts_owner ON tokens.accounts TO %I USING (true) WITH CHECK (true)', current_user);
+    EXECUTE format('CREATE POLICY transfers_owner ON tokens.transfers TO %I USING (true) WITH CHECK (true)', current_user);
+END
+$$;
+"""
+
+FUNCTIONS = r"""
+CREATE TYPE tokens.transfer_input AS (
+    id           uuid,
+    kind         text,
+    debit        text,
+    credit       text,
+    asset        text,
+    amount       numeric,
+    code         text,
+    metadata     jsonb,
+    pending_id   uuid,
+    timeout      integer,
+    daily_limit  numeric,
+    fingerprint  uuid
+);
+
+-- batch: a JSON array of transfers, each
+--   {id, kind?, debit, credit, asset, amount, code, metadata?, timeout?, daily_limit?}  (single, pending)
+--   {id, kind, pending_id, amount?, code?, metadata?}                                   (post, void, expire)
+-- Amounts are JSON strings of integers. `debit`/`credit` are account addresses
+-- (`user:<uuid>` or `system:<kind>`); accounts are created on first use.
+-- linked: all transfers succeed or fail together (the others get linked_event_failed).
+-- Returns one result code per transfer, in order: ok, exists (replay of an ok), or a failure.
+CREATE FUNCTION tokens.create_transfers(batch jsonb, linked boolean DEFAULT true)
+RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $fn$
+DECLARE
+    xs tokens.transfer_input[];
+    x tokens.transfer_input;
+    n integer;
+    results text[];
+    r record;
+    i integer;
+    k integer;
+    found_count integer := 0;
+    failed boolean := false;
+    -- account keys wanted by single/pending transfers
+    k_addr text[] := '{}';
+    k_asset text[] := '{}';
+    -- locked accounts, held in memory while the batch is checked
+    a_id bigint[];
+    a_addr text[];
+    a_asset text[];
+    a_flags integer[];
+    a_dpend numeric[];
+    a_dpost numeric[];
+    a_cpend numeric[];
+    a_cpost numeric[];
+    a_dirty boolean[];
+    -- holds referenced by post/void/expire
+    pids uuid[] := '{}';
+    h_id uuid[] := '{}';
+    h_kind text[];
+    h_result text[];
+    h_debit bigint[];
+    h_credit bigint[];
+    h_asset text[];
+    h_amount numeric[];
+    h_expires timestamptz[];
+    h_code text[];
+    h_done text[];
+    hold_accounts bigint[] := '{}';
+    -- per transfer, what gets stored
+    t_debit bigint[];
+    t_credit bigint[];
+    t_asset text[];
+    t_amount numeric[];
+    t_code text[];
+    t_expires timestamptz[];
+    t_store boolean[];
+    di integer;
+    ci integer;
+    hi integer;
+    amt numeric;
+    spent numeric;
+    stored integer;
+    wanted integer := 0;
+    s_id uuid[] := '{}';
+    s_kind text[] := '{}';
+    s_meta jsonb[] := '{}';
+    s_pid uuid[] := '{}';
+    s_fp uuid[] := '{}';
+    s_result text[] := '{}';
+    s_debit bigint[] := '{}';
+    s_credit bigint[] := '{}';
+    s_asset text[] := '{}';
+    s_amount numeric[] := '{}';
+    s_code text[] := '{}';
+    s_expires timestamptz[] := '{}';
+BEGIN
+    SELECT array_agg(ROW(
+               (e->>'id')::uuid, coalesce(e->>'kind', 'single'), e->>'debit', e->>'credit',
+               e->>'asset', (e->>'amount')::numeric, e->>'code',
+               coalesce(e->'metadata', '{}'::jsonb), (e->>'pending_id')::uuid,
+               (e->>'timeout')::integer, (e->>'daily_limit')::numeric,
+               md5((e - 'id')::text)::uuid
+           )::tokens.transfer_input ORDER BY o)
+      INTO xs
+      FROM jsonb_array_elements(batch) WITH ORDINALITY AS j(e, o);
+    n := coalesce(array_length(xs, 1), 0);
+    IF n = 0 THEN
+        RETURN '{}'::text[];
+    END IF;
+    results := array_fill(NULL::text, ARRAY[n]);
+    t_store := array_fill(false, ARRAY[n]);
+    t_debit := array_fill(NULL::bigint, ARRAY[n]);
+    t_credit := array_fill(NULL::bigint, ARRAY[n]);
+    t_asset := array_fill(NULL::text, ARRAY[n]);
+    t_amount := array_fill(NULL::numeric, ARRAY[n]);
+    t_code := array_fill(NULL::text, ARRAY[n]);
+    t_expires := array_fill(NULL::timestamptz, ARRAY[n]);
+    IF (SELECT count(DISTINCT u.id) FROM unnest(xs) u) <> n OR EXISTS (SELECT FROM unnest(xs) u WHERE u.id IS NULL) THEN
+        RAISE EXCEPTION 'every transfer needs its own id' USING ERRCODE = '22023';
+    END IF;
+
+    -- Replays: the same id returns its first outcome.
+    FOR r IN SELECT t.id, t.result, t.fingerprint FROM tokens.transfers t
+             WHERE t.id IN (SELECT u.id FROM unnest(xs) u) LOOP
+        FOR i IN 1..n LOOP
+            IF xs[i].id = r.id THEN
+                results[i] := CASE WHEN r.fingerprint <> xs[i].fingerprint THEN 'exists_with_different_fields'
+                                   WHEN r.result = 'ok' THEN 'exists' ELSE r.result END;
+                found_count := found_count + 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF found_count = n THEN
+        RETURN results;
+    END IF;
+    IF found_count > 0 AND linked THEN
+        FOR i IN 1..n LOOP
+            results[i] := coalesce(results[i], 'linked_event_failed');
+        END LOOP;
+        RETURN results;
+    END IF;
+
+    -- Checks on the request alone; their failures are not stored (a retry fails the same way).
+    FOR i IN 1..n LOOP
+        CONTINUE WHEN results[i] IS NOT NULL;
+        x := xs[i];
+        IF x.kind NOT IN ('single', 'pending', 'post', 'void', 'expire') THEN
+            results[i] := 'invalid_kind';
+        ELSIF x.amount IS NOT NULL AND (x.amount <> trunc(x.amount) OR x.amount >= 1e39) THEN
+            results[i] := 'amount_must_be_integer';
+        ELSIF x.kind IN ('single', 'pending') THEN
+            IF x.amount IS NULL OR x.amount <= 0 THEN
+                results[i] := 'amount_must_be_positive';
+            ELSIF x.debit IS NULL OR x.credit IS NULL OR x.asset IS NULL THEN
+                results[i] := 'accounts_required';
+            ELSIF x.debit = x.credit THEN
+                results[i] := 'accounts_must_be_different';
+            ELSIF coalesce(x.code, '') = '' THEN
+                results[i] := 'code_required';
+            ELSIF x.pending_id IS NOT NULL THEN
+                results[i] := 'pending_id_must_be_null';
+            ELSIF x.timeout IS NOT NULL AND (x.kind <> 'pending' OR x.timeout <= 0) THEN
+                results[i] := 'timeout_reserved_for_pending_transfer';
+            ELSE
+                k_addr := k_addr || x.debit || x.credit;
+                k_asset := k_asset || x.asset || x.asset;
+            END IF;
+        ELSE
+            IF x.pending_id IS NULL THEN
+                results[i] := 'pending_id_required';
+            ELSIF x.amount IS NOT NULL AND (x.amount <= 0 OR x.kind <> 'post') THEN
+                results[i] := 'amount_must_be_positive';
+            ELSIF x.timeout IS NOT NULL OR x.daily_limit IS NOT NULL THEN
+                results[i] := 'timeout_reserved_for_pending_transfer';
+            ELSE
+                pids := pids || x.pending_id;
+            END IF;
+        END IF;
+        IF results[i] IS NOT NULL THEN
+            failed := true;
+        END IF;
+    END LOOP;
+    IF failed AND linked THEN
+        FOR i IN 1..n LOOP
+            results[i] := coalesce(results[i], 'linked_event_failed');
+        END LOOP;
+        RETURN results;
+    END IF;
+
+    -- Holds being resolved: immutable rows, read before locking their accounts.
+    IF cardinality(pids) > 0 THEN
+        SELECT coalesce(array_agg(p.id), '{}'), array_agg(p.kind), array_agg(p.result),
+               array_agg(p.debit_account_id), array_agg(p.credit_account_id), array_agg(p.asset),
+               array_agg(p.amount), array_agg(p.expires_at), array_agg(p.code)
+          INTO h_id, h_kind, h_result, h_debit, h_credit, h_asset, h_amount, h_expires, h_code
+          FROM tokens.transfers p WHERE p.id = ANY (pids);
+        FOR hi IN 1..coalesce(array_length(h_id, 1), 0) LOOP
+            IF h_result[hi] = 'ok' THEN
+                hold_accounts := hold_accounts || h_debit[hi] || h_credit[hi];
+            END IF;
+        END LOOP;
+    END IF;
+
+    -- Lock every touched account in id order. Missing accounts are created first (lazily,
+    -- like Formance: insert-or-nothing, then lock) and the lock taken again.
+    FOR attempt IN 1..2 LOOP
+        SELECT array_agg(l.id), array_agg(l.address), array_agg(l.asset), array_agg(l.flags),
+               array_agg(l.debits_pending), array_agg(l.debits_posted),
+               array_agg(l.credits_pending), array_agg(l.credits_posted)
+          INTO a_id, a_addr, a_asset, a_flags, a_dpend, a_dpost, a_cpend, a_cpost
+          FROM (SELECT a.* FROM tokens.accounts a
+                WHERE a.id IN (SELECT b.id FROM tokens.accounts b
+                                 JOIN unnest(k_addr, k_asset) w(address, asset)
+                                   ON b.address = w.address AND b.asset = w.asset
+                               UNION ALL
+                               SELECT unnest(hold_accounts))
+                ORDER BY a.id FOR UPDATE) l;
+        EXIT WHEN attempt = 2 OR cardinality(k_addr) = 0 OR NOT EXISTS (
+            SELECT FROM unnest(k_addr, k_asset) k(address, asset)
+            WHERE NOT EXISTS (SELECT FROM unnest(a_addr, a_asset) h(address, asset)
+                              WHERE h.address = k.address AND h.asset = k.asset));
+        INSERT INTO tokens.accounts (address, asset, user_id, kind, flags)
+        SELECT k.address, k.asset, k.user_id, ak.kind, ak.flags
+          FROM (SELECT DISTINCT w.address, w.asset,
+                       CASE WHEN w.address ~ '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                            THEN substr(w.address, 6)::uuid END AS user_id,
+                       CASE WHEN w.address ~ '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                            THEN 'wallet'
+                            WHEN w.address ~ '^system:[a-z_]+$' THEN substr(w.address, 8) END AS kind
+                  FROM unnest(k_addr, k_asset) w(address, asset)) k
+          JOIN tokens.account_kinds ak ON ak.kind = k.kind AND ak.per_user = (k.user_id IS NOT NULL)
+          JOIN tokens.assets s ON s.code = k.asset
+         WHERE k.user_id IS NULL OR EXISTS (SELECT FROM auth.users u WHERE u.id = k.user_id)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+    a_id := coalesce(a_id, '{}');
+    a_dirty := array_fill(false, ARRAY[cardinality(a_id)]);
+
+    -- Resolutions already recorded, read under the account locks so concurrent post and void
+    -- of one hold see each other.
+    h_done := array_fill(NULL::text, ARRAY[cardinality(h_id)]);
+    IF cardinality(h_id) > 0 THEN
+        FOR r IN SELECT t.pending_id, t.kind FROM tokens.transfers t
+                 WHERE t.pending_id = ANY (h_id) AND t.result = 'ok' LOOP
+            h_done[array_position(h_id, r.pending_id)] := r.kind;
+        END LOOP;
+    END IF;
+
+    -- Apply in order, in memory; a later transfer sees the earlier ones' effects.
+    FOR i IN 1..n LOOP
+        CONTINUE WHEN results[i] IS NOT NULL;
+        x := xs[i];
+        t_store[i] := true;
+        t_code[i] := coalesce(x.code, '');
+        IF x.kind IN ('single', 'pending') THEN
+            t_asset[i] := x.asset;
+            t_amount[i] := x.amount;
+            di := NULL;
+            ci := NULL;
+            FOR k IN 1..cardinality(a_id) LOOP
+                IF a_asset[k] = x.asset THEN
+                    IF a_addr[k] = x.debit THEN di := k; END IF;
+                    IF a_addr[k] = x.credit THEN ci := k; END IF;
+                END IF;
+            END LOOP;
+            t_debit[i] := a_id[di];
+            t_credit[i] := a_id[ci];
+            amt := x.amount;
+            IF di IS NULL OR ci IS NULL THEN
+                results[i] := 'account_not_found';
+            ELSIF a_flags[di] & 1 = 1 AND a_dpend[di] + a_dpost[di] + amt > a_cpost[di] THEN
+                results[i] := 'insufficient_funds';
+            ELSIF x.daily_limit IS NOT NULL THEN
+                SELECT coalesce(sum(t.amount), 0) INTO spent FROM tokens.transfers t
+                 WHERE t.debit_account_id = a_id[di] AND t.code = x.code AND t.result = 'ok'
+                   AND t.kind IN ('single', 'pending')
+                   AND t.created_at >= date_trunc('day', now(), 'UTC');
+                FOR k IN 1..i - 1 LOOP
+                    IF results[k] = 'ok' AND t_debit[k] = a_id[di] AND t_code[k] = x.code
+                       AND xs[k].kind IN ('single', 'pending') THEN
+                        spent := spent + t_amount[k];
+                    END IF;
+                END LOOP;
+                IF spent + amt > x.daily_limit THEN
+                    results[i] := 'daily_limit_exceeded';
+                END IF;
+            END IF;
+            IF results[i] IS NULL THEN
+                a_dirty[di] := true;
+                a_dirty[ci] := true;
+                IF x.kind = 'single' THEN
+                    a_dpost[di] := a_dpost[di] + amt;
+                    a_cpost[ci] := a_cpost[ci] + amt;
+                ELSE
+                    a_dpend[di] := a_dpend[di] + amt;
+                    a_cpend[ci] := a_cpend[ci] + amt;
+                    IF x.timeout IS NOT NULL THEN
+                        t_expires[i] := now() + make_interval(secs => x.timeout);
+                    END IF;
+                END IF;
+            END IF;
+        ELSE
+            hi := array_position(h_id, x.pending_id);
+            t_asset[i] := coalesce(x.asset, h_asset[hi], '');
+            t_amount[i] := x.amount;
+            IF hi IS NULL OR h_result[hi] <> 'ok' THEN
+                results[i] := 'pending_transfer_not_found';
+            ELSIF h_kind[hi] <> 'pending' THEN
+                results[i] := 'pending_transfer_not_pending';
+            ELSE
+                t_debit[i] := h_debit[hi];
+                t_credit[i] := h_credit[hi];
+                t_code[i] := coalesce(x.code, h_code[hi]);
+                IF x.kind = 'void' OR x.kind = 'expire' THEN
+                    t_amount[i] := h_amount[hi];
+                ELSE
+                    t_amount[i] := coalesce(x.amount, h_amount[hi]);
+                END IF;
+                IF h_done[hi] = 'post' THEN
+                    results[i] := 'pending_transfer_already_posted';
+                ELSIF h_done[hi] = 'void' THEN
+                    results[i] := 'pending_transfer_already_voided';
+                ELSIF h_done[hi] = 'expire' THEN
+                    results[i] := 'pending_transfer_expired';
+                ELSIF x.asset IS NOT NULL AND x.asset <> h_asset[hi] THEN
+                    results[i] := 'assets_differ';
+                ELSIF x.kind = 'expire' AND (h_expires[hi] IS NULL OR h_expires[hi] > now()) THEN
+                    results[i] := 'pending_transfer_not_expired';
+                ELSIF x.kind <> 'expire' AND h_expires[hi] <= now() THEN
+                    results[i] := 'pending_transfer_expired';
+                ELSIF t_amount[i] > h_amount[hi] THEN
+                    results[i] := 'exceeds_pending_transfer_amount';
+                END IF;
+            END IF;
+            IF results[i] IS NULL THEN
+                h_done[hi] := x.kind;
+                di := array_position(a_id, h_debit[hi]);
+                ci := array_position(a_id, h_credit[hi]);
+                a_dirty[di] := true;
+                a_dirty[ci] := true;
+                a_dpend[di] := a_dpend[di] - h_amount[hi];
+                a_cpend[ci] := a_cpend[ci] - h_amount[hi];
+                IF x.kind = 'post' THEN
+                    a_dpost[di] := a_dpost[di] + t_amount[i];
+                    a_cpost[ci] := a_cpost[ci] + t_amount[i];
+                END IF;
+            END IF;
+        END IF;
+        IF results[i] IS NULL THEN
+            results[i] := 'ok';
+        ELSE
+            failed := true;
+            EXIT WHEN linked;
+        END IF;
+    END LOOP;
+
+    IF failed AND linked THEN
+        FOR i IN 1..n LOOP
+            IF results[i] IS NULL OR results[i] = 'ok' THEN
+                results[i] := 'linked_event_failed';
+                t_store[i] := true;
+                t_code[i] := coalesce(t_code[i], xs[i].code, '');
+                t_asset[i] := coalesce(t_asset[i], xs[i].asset, '');
+                t_amount[i] := coalesce(t_amount[i], xs[i].amount);
+            END IF;
+        END LOOP;
+    ELSE
+        UPDATE tokens.accounts a
+           SET debits_pending = u.dpend, debits_posted = u.dpost,
+               credits_pending = u.cpend, credits_posted = u.cpost
+          FROM unnest(a_id, a_dpend, a_dpost, a_cpend, a_cpost, a_dirty)
+               AS u(id, dpend, dpost, cpend, cpost, dirty)
+         WHERE a.id = u.id AND u.dirty;
+    END IF;
+
+    FOR i IN 1..n LOOP
+        IF t_store[i] THEN
+            wanted := wanted + 1;
+            s_id[wanted] := xs[i].id;
+            s_kind[wanted] := xs[i].kind;
+            s_meta[wanted] := xs[i].metadata;
+            s_pid[wanted] := xs[i].pending_id;
+            s_fp[wanted] := xs[i].fingerprint;
+            s_result[wanted] := results[i];
+            s_debit[wanted] := t_debit[i];
+            s_credit[wanted] := t_credit[i];
+            s_asset[wanted] := t_asset[i];
+            s_amount[wanted] := t_amount[i];
+            s_code[wanted] := t_code[i];
+            s_expires[wanted] := t_expires[i];
+        END IF;
+    END LOOP;
+    INSERT INTO tokens.transfers (id, kind, result, debit_account_id, credit_account_id, asset,
+                                  amount, code, metadata, pending_id, expires_at, fingerprint)
+    SELECT * FROM unnest(s_id, s_kind, s_result, s_debit, s_credit, s_asset, s_amount, s_code,
+                         s_meta, s_pid, s_expires, s_fp)
+    ON CONFLICT (id) DO NOTHING;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    IF stored <> wanted THEN
+        -- Another transaction claimed one of these ids with different fields meanwhile;
+        -- the caller retries and then sees that transfer's outcome.
+        RAISE EXCEPTION 'transfer id claimed concurrently' USING ERRCODE = '40001';
+    END IF;
+    RETURN results;
+END
+$fn$;
+
+-- Holds whose timeout has passed and that nobody resolved: the expiry job voids them.
+CREATE FUNCTION tokens.expired_holds(max_count integer)
+RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+    SELECT p.id FROM tokens.transfers p
+     WHERE p.kind = 'pending' AND p.result = 'ok' AND p.expires_at <= now()
+       AND NOT EXISTS (SELECT FROM tokens.transfers r WHERE r.pending_id = p.id AND r.result = 'ok')
+     ORDER BY p.expires_at
+     LIMIT max_count
+$$;
+
+REVOKE ALL ON FUNCTION tokens.create_transfers(jsonb, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tokens.expired_holds(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tokens.create_transfers(jsonb, boolean) TO gv_service;
+GRANT EXECUTE ON FUNCTION tokens.expired_holds(integer) TO gv_service;
+"""
+
+
+def upgrade() -> None:
+    run_script(TABLES)
+    run_script(SECURITY)
+    run_script(FUNCTIONS)
+
+
+def downgrade() -> None:
+    run_script("DROP SCHEMA tokens CASCADE")
