@@ -94,7 +94,9 @@ CREATE TABLE tokens.transfers (
     amount             numeric(39, 0) CHECK (amount > 0),
     code               text NOT NULL,
     metadata           jsonb NOT NULL DEFAULT '{}'::jsonb,
-    pending_id         uuid REFERENCES tokens.transfers (id),
+    -- No foreign key: a failed resolution of an unknown hold is stored too (so its replay
+    -- fails the same way); the invariant check covers the successful ones.
+    pending_id         uuid,
     expires_at         timestamptz,
     fingerprint        uuid NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT now(),
