@@ -39,7 +39,8 @@ INSERT INTO tokens.assets (code, name, decimals, transferable, chain) VALUES
     ('TAC', 'TAC', 18, true, 'tac');
 
 -- What an account is for. `per_user` kinds live at `user:<uuid>`, system kinds at
--- `system:<kind>`; flag 1 = debits (pending included) must not exceed posted credits.
+-- `system:<kind>`, or at `system:<kind>#<shard>` when one row would be too hot to lock for
+-- every transfer (P2P fees); flag 1 = debits (pending included) must not exceed posted credits.
 CREATE TABLE tokens.account_kinds (
     kind         text PRIMARY KEY CHECK (kind ~ '^[a-z][a-z_]{1,31}$'),
     per_user     boolean NOT NULL,
@@ -400,7 +401,8 @@ BEGIN
                             THEN substr(w.address, 6)::uuid END AS user_id,
                        CASE WHEN w.address ~ '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                             THEN 'wallet'
-                            WHEN w.address ~ '^system:[a-z_]+$' THEN substr(w.address, 8) END AS kind
+                            WHEN w.address ~ '^system:[a-z_]+(#[0-9]{1,4})?$'
+                            THEN split_part(substr(w.address, 8), '#', 1) END AS kind
                   FROM unnest(k_addr, k_asset) w(address, asset)) k
           JOIN tokens.account_kinds ak ON ak.kind = k.kind AND ak.per_user = (k.user_id IS NOT NULL)
           JOIN tokens.assets s ON s.code = k.asset

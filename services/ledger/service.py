@@ -33,9 +33,12 @@ def user_account(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
-def system_account(kind: str) -> str:
-    """Per asset: issuance, fees, referral_rewards, escrow, ai_spend, stars_sales, chain_clearing."""
-    return f"system:{kind}"
+def system_account(kind: str, *, shard: int | None = None) -> str:
+    """Per asset: issuance, fees, referral_rewards, escrow, ai_spend, stars_sales, chain_clearing.
+
+    A `shard` names one of several accounts of the kind, for kinds every transfer touches.
+    """
+    return f"system:{kind}" if shard is None else f"system:{kind}#{shard}"
 
 
 def batch_json(transfers: Sequence[Transfer | ResolveHold]) -> str:
