@@ -9,10 +9,10 @@ from webapp_api.envelope import ok
 from webapp_api.middlewares import SPECS, auth_middleware, cors_middleware, envelope_middleware
 from webapp_api.openapi import build_openapi
 from webapp_api.registry import RouteSpec, Routes
-from webapp_api.routes import health, me
+from webapp_api.routes import health, ledger, me, transfers
 
 API_PREFIX = "/api/v1"
-ROUTE_MODULES: tuple[Routes, ...] = (health.routes, me.routes)
+ROUTE_MODULES: tuple[Routes, ...] = (health.routes, me.routes, ledger.routes, transfers.routes)
 
 
 def create_api_app(

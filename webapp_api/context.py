@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from db.database import Database
 from db.models import User
 from services.i18n import Catalog
+from services.transfers.config import LedgerConfig
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ApiContext:
     init_data_max_age: int
     admin_ids: frozenset[int]
     version: str
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -54,3 +54,12 @@ class LedgerConfig:
     def on_created(self) -> tuple[OnCreated, ...]:
         hook = welcome_bonus(self.welcome_bonus)
         return (hook,) if hook is not None else ()
+
+
+def ledger_config(*, welcome_bonus: str, fee_bps: int, min_amount: str, daily_limit: str) -> LedgerConfig:
+    """From the settings' human amounts; the welcome bonus is in VIBE (6 decimals)."""
+    bonus = 0 if welcome_bonus.strip("0.") == "" else parse_amount(welcome_bonus, 6)
+    return LedgerConfig(
+        welcome_bonus=bonus,
+        p2p=P2PRules(fee_bps=fee_bps, minimum=min_amount, daily_limit=daily_limit),
+    )
