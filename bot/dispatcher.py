@@ -6,11 +6,12 @@ from aiogram import Dispatcher
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.deeplinks import DeepLinks
-from bot.handlers import errors, help, language, start
+from bot.handlers import errors, help, language, send, start, token_admin, wallet
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from db.database import Database
 from services.i18n import Catalog
+from services.transfers.config import LedgerConfig
 
 
 def build_dispatcher(
@@ -20,7 +21,9 @@ def build_dispatcher(
     admin_ids: frozenset[int],
     webapp_url: str,
     deep_links: DeepLinks | None = None,
+    ledger: LedgerConfig | None = None,
 ) -> Dispatcher:
+    ledger = ledger or LedgerConfig()
     dispatcher = Dispatcher(
         storage=MemoryStorage(),
         db=db,
@@ -28,10 +31,11 @@ def build_dispatcher(
         admin_ids=admin_ids,
         webapp_url=webapp_url,
         deep_links=deep_links or DeepLinks(),
+        ledger=ledger,
     )
-    dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids))
+    dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids, ledger.on_created))
     dispatcher.update.outer_middleware(BanMiddleware())
     dispatcher.include_routers(
-        *(module.build_router() for module in (start, help, language, errors))
+        *(module.build_router() for module in (start, help, language, wallet, send, token_admin, errors))
     )
     return dispatcher

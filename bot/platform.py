@@ -35,7 +35,9 @@ from db.urls import app_url_from_owner
 from integrations.telegram.sender import BotMessageSender
 from services.i18n import Catalog, load_catalog
 from services.notifications.delivery import OutboxDelivery
+from services.ledger.tasks import expire_holds
 from services.notifications.maintenance import purge_delivered
+from services.transfers.config import LedgerConfig, ledger_config
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 
@@ -83,6 +85,7 @@ class Platform:
     dispatcher: Dispatcher
     deep_links: DeepLinks
     bot_token: str
+    ledger: LedgerConfig
     version: str = field(default_factory=platform_version)
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
@@ -93,6 +96,7 @@ class Platform:
             init_data_max_age=self.settings.init_data_max_age,
             admin_ids=self.settings.admin_ids,
             version=self.version,
+            ledger=self.ledger,
         )
         app = create_api_app(
             context,
@@ -113,6 +117,12 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
     db = create_database(app_url, pool_size=settings.db_pool_size)
     catalog = load_catalog()
     deep_links = DeepLinks()
+    ledger = ledger_config(
+        welcome_bonus=settings.welcome_bonus,
+        fee_bps=settings.p2p_fee_bps,
+        min_amount=settings.p2p_min_amount,
+        daily_limit=settings.p2p_daily_limit,
+    )
     token = settings.bot_token.get_secret_value() if settings.bot_token else None
     bot = make_bot(token, settings.telegram_api_base) if token else None
     dispatcher = build_dispatcher(
@@ -121,6 +131,7 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
         admin_ids=settings.admin_ids,
         webapp_url=settings.webapp_url,
         deep_links=deep_links,
+        ledger=ledger,
     )
     return Platform(
         settings=settings,
@@ -130,6 +141,7 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
         dispatcher=dispatcher,
         deep_links=deep_links,
         bot_token=token or local_bot_token(settings.data_dir),
+        ledger=ledger,
     )
 
 
@@ -173,6 +185,16 @@ def _scheduler(platform: Platform) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         purge_delivered, "interval", hours=1, args=[platform.db], id="outbox_purge", coalesce=True
+    )
+    # Every instance schedules it; the advisory lock inside lets one of them do the work.
+    scheduler.add_job(
+        expire_holds,
+        "interval",
+        seconds=platform.settings.hold_expiry_interval,
+        args=[platform.db],
+        id="hold_expiry",
+        coalesce=True,
+        max_instances=1,
     )
     return scheduler
 

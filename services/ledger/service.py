@@ -13,7 +13,8 @@ from uuid import UUID, uuid5
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.errors import NotFound, ValidationError
+from db.models import User
+from services.errors import Forbidden, NotFound
 from services.ledger.errors import first_failure, ledger_error
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
 
@@ -98,10 +99,19 @@ class AssetRegistry:
         return asset
 
 
+def _require_admin(admin: User) -> None:
+    if admin.role != "admin":
+        raise Forbidden("only admins may grant or revoke tokens", code="admin_only")
+
+
 async def grant(
-    session: AsyncSession, *, cause: str, user_id: UUID, asset: Asset, amount: int, reason: str, by: UUID
+    session: AsyncSession, *, admin: User, cause: str, user_id: UUID, asset: Asset, amount: int, reason: str
 ) -> Outcome:
-    """Mint `amount` to the user from issuance. `cause` makes a re-delivered command a replay."""
+    """Mint `amount` to the user from issuance. `cause` makes a re-delivered command a replay.
+
+    Raises Forbidden(admin_only).
+    """
+    _require_admin(admin)
     return await apply(
         session,
         [
@@ -112,16 +122,17 @@ async def grant(
                 asset=asset.code,
                 amount=amount,
                 code="grant",
-                metadata={"reason": reason, "by": str(by)},
+                metadata={"reason": reason, "by": str(admin.id)},
             )
         ],
     )
 
 
 async def revoke(
-    session: AsyncSession, *, cause: str, user_id: UUID, asset: Asset, amount: int, reason: str, by: UUID
+    session: AsyncSession, *, admin: User, cause: str, user_id: UUID, asset: Asset, amount: int, reason: str
 ) -> Outcome:
-    """Burn `amount` from the user back to issuance. Raises InsufficientFunds."""
+    """Burn `amount` from the user back to issuance. Raises Forbidden(admin_only), InsufficientFunds."""
+    _require_admin(admin)
     return await apply(
         session,
         [
@@ -132,13 +143,7 @@ async def revoke(
                 asset=asset.code,
                 amount=amount,
                 code="revoke",
-                metadata={"reason": reason, "by": str(by)},
+                metadata={"reason": reason, "by": str(admin.id)},
             )
         ],
     )
-
-
-def require_positive(amount: int) -> int:
-    if amount <= 0:
-        raise ValidationError("amount must be positive", code="invalid_amount", amount=str(amount))
-    return amount

@@ -18,9 +18,9 @@ BPS = 10_000
 class P2PRules:
     """`minimum` and `daily_limit` are human amounts, read in each asset's own unit."""
 
-    fee_bps: int = 0
-    minimum: str = "0.000001"
-    daily_limit: str = "0"
+    fee_bps: int = 50
+    minimum: str = "0.01"
+    daily_limit: str = "100000"
 
     def fee(self, amount: int) -> int:
         """Rounded down: the remainder of the division stays with the sender."""
