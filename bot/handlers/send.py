@@ -37,7 +37,12 @@ def confirm_keyboard(t: Translator, request_id: UUID) -> InlineKeyboardMarkup:
 
 
 async def send_command(
-    message: Message, command: CommandObject, user: User, t: Translator, db: Database, ledger: LedgerConfig
+    message: Message,
+    command: CommandObject,
+    user: User,
+    t: Translator,
+    db: Database,
+    ledger: LedgerConfig,
 ) -> None:
     words = (command.args or "").split()
     if len(words) < 2:
@@ -51,7 +56,13 @@ async def send_command(
         amount = parse_amount(amount_text, asset.decimals)
         recipient = await resolve_recipient(session, reference)
         proposal = await propose(
-            session, ledger.p2p, sender=user, recipient=recipient, asset=asset, amount=amount, memo=" ".join(rest) or None
+            session,
+            ledger.p2p,
+            sender=user,
+            recipient=recipient,
+            asset=asset,
+            amount=amount,
+            memo=" ".join(rest) or None,
         )
     await message.answer(
         t(
@@ -66,10 +77,17 @@ async def send_command(
 
 
 async def send_confirmed(
-    query: CallbackQuery, callback_data: SendDecision, user: User, t: Translator, db: Database, ledger: LedgerConfig
+    query: CallbackQuery,
+    callback_data: SendDecision,
+    user: User,
+    t: Translator,
+    db: Database,
+    ledger: LedgerConfig,
 ) -> None:
     async with db.service() as session:
-        receipt = await confirm(session, ledger.p2p, ledger.assets, sender=user, request_id=UUID(callback_data.request))
+        receipt = await confirm(
+            session, ledger.p2p, ledger.assets, sender=user, request_id=UUID(callback_data.request)
+        )
     await query.answer()
     if isinstance(query.message, Message):
         decimals = receipt.asset.decimals
@@ -84,7 +102,9 @@ async def send_confirmed(
         )
 
 
-async def send_cancelled(query: CallbackQuery, callback_data: SendDecision, user: User, t: Translator, db: Database) -> None:
+async def send_cancelled(
+    query: CallbackQuery, callback_data: SendDecision, user: User, t: Translator, db: Database
+) -> None:
     async with db.service() as session:
         await cancel(session, sender=user, request_id=UUID(callback_data.request))
     await query.answer()

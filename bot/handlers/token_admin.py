@@ -16,7 +16,12 @@ from services.transfers.service import display_name, resolve_recipient
 
 
 async def _mint_or_burn(
-    message: Message, command: CommandObject, user: User, t: Translator, db: Database, ledger: LedgerConfig
+    message: Message,
+    command: CommandObject,
+    user: User,
+    t: Translator,
+    db: Database,
+    ledger: LedgerConfig,
 ) -> None:
     name = (command.command or "").lower()
     if user.role != "admin":
@@ -27,7 +32,7 @@ async def _mint_or_burn(
         await message.answer(t(f"admin.{name}_usage"))
         return
     reference, amount_text, code, reason = words[0], words[1], words[2], " ".join(words[3:]) or "-"
-    # The cause is the command message itself: a re-delivered update is a replay, not a second grant.
+    # The cause is the command message itself: a re-delivered update replays, never grants twice.
     cause = f"{message.chat.id}:{message.message_id}"
     async with db.service() as session:
         asset = await ledger.assets.get(session, code)
@@ -35,7 +40,13 @@ async def _mint_or_burn(
         recipient = await resolve_recipient(session, reference)
         action = grant if name == "grant" else revoke
         await action(
-            session, admin=user, cause=cause, user_id=recipient.id, asset=asset, amount=amount, reason=reason
+            session,
+            admin=user,
+            cause=cause,
+            user_id=recipient.id,
+            asset=asset,
+            amount=amount,
+            reason=reason,
         )
     await message.answer(
         t(

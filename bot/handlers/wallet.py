@@ -29,13 +29,19 @@ async def show_balance(message: Message, user: User, t: Translator, db: Database
             lines.append(t("ledger.balance_line", asset=row.asset, available=available))
         else:
             held = format_amount(int(row.pending), row.decimals)
-            lines.append(t("ledger.balance_line_held", asset=row.asset, available=available, pending=held))
+            lines.append(
+                t("ledger.balance_line_held", asset=row.asset, available=available, pending=held)
+            )
     await message.answer("\n".join(lines))
 
 
 def history_line(t: Translator, item: TransactionOut) -> str:
     if item.counterparty is not None:
-        who = f"@{item.counterparty.username}" if item.counterparty.username else item.counterparty.first_name
+        who = (
+            f"@{item.counterparty.username}"
+            if item.counterparty.username
+            else item.counterparty.first_name
+        )
     else:
         try:
             who = t(f"ledger.code.{item.code}")
@@ -55,7 +61,9 @@ async def show_history(message: Message, user: User, t: Translator, db: Database
     if not page.items:
         await message.answer(t("ledger.history_empty"))
         return
-    await message.answer("\n".join([t("ledger.history_title"), *(history_line(t, i) for i in page.items)]))
+    await message.answer(
+        "\n".join([t("ledger.history_title"), *(history_line(t, i) for i in page.items)])
+    )
 
 
 def build_router() -> Router:

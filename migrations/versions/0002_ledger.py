@@ -87,7 +87,8 @@ WHERE NOT k.per_user;
 -- kind: single (posted at once), pending (a hold), post / void / expire (resolve a hold).
 CREATE TABLE tokens.transfers (
     id                 uuid PRIMARY KEY,
-    kind               text NOT NULL CHECK (kind IN ('single', 'pending', 'post', 'void', 'expire')),
+    kind               text NOT NULL
+                       CHECK (kind IN ('single', 'pending', 'post', 'void', 'expire')),
     result             text NOT NULL,
     debit_account_id   bigint REFERENCES tokens.accounts (id),
     credit_account_id  bigint REFERENCES tokens.accounts (id),
@@ -172,13 +173,19 @@ CREATE POLICY p2p_requests_service ON tokens.p2p_requests FOR ALL TO gv_service
 -- FORCE applies RLS to the owner too, and the money functions run as the owner.
 DO $$
 BEGIN
-    EXECUTE format('CREATE POLICY accounts_owner ON tokens.accounts TO %I USING (true) WITH CHECK (true)', current_user);
-    EXECUTE format('CREATE POLICY transfers_owner ON tokens.transfers TO %I USING (true) WITH CHECK (true)', current_user);
+    EXECUTE format('CREATE POLICY accounts_owner ON tokens.accounts TO %I '
+                   'USING (true) WITH CHECK (true)', current_user);
+    EXECUTE format('CREATE POLICY transfers_owner ON tokens.transfers TO %I '
+                   'USING (true) WITH CHECK (true)', current_user);
 END
 $$;
 """
 
 FUNCTIONS = r"""
+CREATE FUNCTION tokens.user_address_pattern() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' $$;
+
 CREATE TYPE tokens.transfer_input AS (
     id           uuid,
     kind         text,
@@ -195,8 +202,9 @@ CREATE TYPE tokens.transfer_input AS (
 );
 
 -- batch: a JSON array of transfers, each
---   {id, kind?, debit, credit, asset, amount, code, metadata?, timeout?, daily_limit?}  (single, pending)
---   {id, kind, pending_id, amount?, code?, metadata?}                                   (post, void, expire)
+--   single, pending: {id, kind?, debit, credit, asset, amount, code, metadata?, timeout?,
+--                     daily_limit?}
+--   post, void, expire: {id, kind, pending_id, amount?, code?, metadata?}
 -- Amounts are JSON strings of integers. `debit`/`credit` are account addresses
 -- (`user:<uuid>` or `system:<kind>`); accounts are created on first use.
 -- linked: all transfers succeed or fail together (the others get linked_event_failed).
@@ -290,7 +298,8 @@ BEGIN
     t_amount := array_fill(NULL::numeric, ARRAY[n]);
     t_code := array_fill(NULL::text, ARRAY[n]);
     t_expires := array_fill(NULL::timestamptz, ARRAY[n]);
-    IF (SELECT count(DISTINCT u.id) FROM unnest(xs) u) <> n OR EXISTS (SELECT FROM unnest(xs) u WHERE u.id IS NULL) THEN
+    IF (SELECT count(DISTINCT u.id) FROM unnest(xs) u) <> n
+       OR EXISTS (SELECT FROM unnest(xs) u WHERE u.id IS NULL) THEN
         RAISE EXCEPTION 'every transfer needs its own id' USING ERRCODE = '22023';
     END IF;
 
@@ -299,8 +308,10 @@ BEGIN
              WHERE t.id IN (SELECT u.id FROM unnest(xs) u) LOOP
         FOR i IN 1..n LOOP
             IF xs[i].id = r.id THEN
-                results[i] := CASE WHEN r.fingerprint <> xs[i].fingerprint THEN 'exists_with_different_fields'
-                                   WHEN r.result = 'ok' THEN 'exists' ELSE r.result END;
+                results[i] := CASE WHEN r.fingerprint <> xs[i].fingerprint
+                                        THEN 'exists_with_different_fields'
+                                   WHEN r.result = 'ok' THEN 'exists'
+                                   ELSE r.result END;
                 found_count := found_count + 1;
             END IF;
         END LOOP;
@@ -397,9 +408,9 @@ BEGIN
         INSERT INTO tokens.accounts (address, asset, user_id, kind, flags)
         SELECT k.address, k.asset, k.user_id, ak.kind, ak.flags
           FROM (SELECT DISTINCT w.address, w.asset,
-                       CASE WHEN w.address ~ '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                       CASE WHEN w.address ~ tokens.user_address_pattern()
                             THEN substr(w.address, 6)::uuid END AS user_id,
-                       CASE WHEN w.address ~ '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                       CASE WHEN w.address ~ tokens.user_address_pattern()
                             THEN 'wallet'
                             WHEN w.address ~ '^system:[a-z_]+(#[0-9]{1,4})?$'
                             THEN split_part(substr(w.address, 8), '#', 1) END AS kind

@@ -10,7 +10,7 @@ import re
 
 from services.errors import ValidationError
 
-_HUMAN = re.compile(r"^(?P<whole>\d+)?(?:[.,](?P<fraction>\d*))?$")
+_HUMAN = re.compile(r"^(?P<whole>[0-9]+)?(?:[.,](?P<fraction>[0-9]*))?$")
 # NUMERIC(39,0) holds up to 39 digits.
 MAX_UNITS = 10**39 - 1
 
@@ -24,13 +24,14 @@ def parse_amount(text: str, decimals: int) -> int:
     match = _HUMAN.match(raw)
     if not raw or match is None or not (match["whole"] or match["fraction"]):
         raise ValidationError("not an amount", code="invalid_amount", amount=text)
-    whole = match["whole"] or "0"
-    fraction = (match["fraction"] or "").rstrip("0")
+    whole: str = match["whole"] or "0"
+    fraction: str = (match["fraction"] or "").rstrip("0")
     if len(fraction) > decimals:
         raise ValidationError(
             "more decimals than the asset has", code="too_many_decimals", decimals=decimals
         )
-    units = int(whole) * 10**decimals + int(fraction.ljust(decimals, "0") or "0")
+    scale: int = 10**decimals
+    units = int(whole) * scale + int(fraction.ljust(decimals, "0") or "0")
     if units <= 0:
         raise ValidationError("amount must be positive", code="invalid_amount", amount=text)
     if units > MAX_UNITS:
@@ -54,7 +55,9 @@ def parse_units(text: str) -> int:
     Raises ValidationError (invalid_amount, amount_too_large).
     """
     if not text.isascii() or not text.isdigit() or len(text) > 39:
-        raise ValidationError("amount must be a string of digits", code="invalid_amount", amount=text)
+        raise ValidationError(
+            "amount must be a string of digits", code="invalid_amount", amount=text
+        )
     units = int(text)
     if units <= 0:
         raise ValidationError("amount must be positive", code="invalid_amount", amount=text)

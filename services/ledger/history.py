@@ -70,7 +70,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 async def history(
-    session: AsyncSession, user_id: UUID, *, asset: str | None = None, cursor: str | None = None, limit: int = 20
+    session: AsyncSession,
+    user_id: UUID,
+    *,
+    asset: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
 ) -> Page:
     """Raises ValidationError(invalid_cursor)."""
     before_at, before_id = decode_cursor(cursor) if cursor else (None, None)
@@ -94,8 +99,10 @@ async def history(
             amount=str(int(r.amount)),
             direction=r.direction,
             code=r.code,
-            status=_STATUS[r.resolution] if r.kind == "pending" else "posted",  # type: ignore[arg-type]
-            counterparty=Counterparty(id=r.other_user_id, username=r.username, first_name=r.first_name)
+            status=_STATUS[r.resolution] if r.kind == "pending" else "posted",
+            counterparty=Counterparty(
+                id=r.other_user_id, username=r.username, first_name=r.first_name
+            )
             if r.other_user_id is not None
             else None,
             memo=r.memo,

@@ -97,7 +97,9 @@ Units = str  # an integer count of the asset's smallest unit, as a JSON string
 class AssetOut(BaseModel):
     code: str
     name: str
-    decimals: int = Field(description="Digits after the point: amounts are integers of 10^-decimals")
+    decimals: int = Field(
+        description="Digits after the point: amounts are integers of 10^-decimals"
+    )
     transferable: bool = Field(description="Whether users may send it to each other")
 
 

@@ -77,7 +77,10 @@ async def apply(session: AsyncSession, transfers: Sequence[Transfer | ResolveHol
 
 async def list_assets(session: AsyncSession) -> list[Asset]:
     rows = (await session.execute(_ASSETS)).all()
-    return [Asset(code=r.code, name=r.name, decimals=r.decimals, transferable=r.transferable) for r in rows]
+    return [
+        Asset(code=r.code, name=r.name, decimals=r.decimals, transferable=r.transferable)
+        for r in rows
+    ]
 
 
 class AssetRegistry:
@@ -105,7 +108,14 @@ def _require_admin(admin: User) -> None:
 
 
 async def grant(
-    session: AsyncSession, *, admin: User, cause: str, user_id: UUID, asset: Asset, amount: int, reason: str
+    session: AsyncSession,
+    *,
+    admin: User,
+    cause: str,
+    user_id: UUID,
+    asset: Asset,
+    amount: int,
+    reason: str,
 ) -> Outcome:
     """Mint `amount` to the user from issuance. `cause` makes a re-delivered command a replay.
 
@@ -129,9 +139,19 @@ async def grant(
 
 
 async def revoke(
-    session: AsyncSession, *, admin: User, cause: str, user_id: UUID, asset: Asset, amount: int, reason: str
+    session: AsyncSession,
+    *,
+    admin: User,
+    cause: str,
+    user_id: UUID,
+    asset: Asset,
+    amount: int,
+    reason: str,
 ) -> Outcome:
-    """Burn `amount` from the user back to issuance. Raises Forbidden(admin_only), InsufficientFunds."""
+    """Burn `amount` from the user back to issuance.
+
+    Raises Forbidden(admin_only), InsufficientFunds.
+    """
     _require_admin(admin)
     return await apply(
         session,

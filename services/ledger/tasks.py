@@ -33,7 +33,10 @@ async def expire_holds(db: Database, *, batch_size: int = 500) -> int:
             due: list[UUID] = list((await session.scalars(_DUE, {"limit": batch_size})).all())
             if not due:
                 return expired
-            batch = [ResolveHold(id=transfer_id("expire", hold), pending_id=hold, kind="expire") for hold in due]
+            batch = [
+                ResolveHold(id=transfer_id("expire", hold), pending_id=hold, kind="expire")
+                for hold in due
+            ]
             results = await create_transfers(session, batch, linked=False)
         expired += sum(result == "ok" for result in results)
         log.info("expired %d holds", sum(result == "ok" for result in results))

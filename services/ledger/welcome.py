@@ -1,4 +1,4 @@
-"""The welcome bonus: new users get VIBE from issuance, once, in the transaction that creates them."""
+"""The welcome bonus: new users get VIBE from issuance, once, in the transaction creating them."""
 
 from __future__ import annotations
 

@@ -56,7 +56,9 @@ class LedgerConfig:
         return (hook,) if hook is not None else ()
 
 
-def ledger_config(*, welcome_bonus: str, fee_bps: int, min_amount: str, daily_limit: str) -> LedgerConfig:
+def ledger_config(
+    *, welcome_bonus: str, fee_bps: int, min_amount: str, daily_limit: str
+) -> LedgerConfig:
     """From the settings' human amounts; the welcome bonus is in VIBE (6 decimals)."""
     bonus = 0 if welcome_bonus.strip("0.") == "" else parse_amount(welcome_bonus, 6)
     return LedgerConfig(

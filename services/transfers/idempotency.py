@@ -21,7 +21,8 @@ from services.errors import Conflict, DomainError, ValidationError
 MAX_KEY = 255
 
 _LOOKUP = text(
-    "SELECT request_hash, status, response FROM tokens.idempotency_keys WHERE user_id = :user_id AND key = :key"
+    "SELECT request_hash, status, response FROM tokens.idempotency_keys "
+    "WHERE user_id = :user_id AND key = :key"
 )
 _REMEMBER = text(
     """
@@ -41,7 +42,9 @@ class ReplayedError(DomainError):
 
 
 def request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def check_key(key: str | None) -> str:
@@ -80,7 +83,9 @@ async def run_once(
     except DomainError as error:
         if error.code == "exists_with_different_fields":
             # The transfer id derives from the key: another body got there first.
-            raise Conflict("this Idempotency-Key was used with another request", code="idempotency_key_reused") from None
+            raise Conflict(
+                "this Idempotency-Key was used with another request", code="idempotency_key_reused"
+            ) from None
         if isinstance(error, ReplayedError) or error.status >= 500:
             raise
         failure = {"code": error.code, "message": error.message, "details": error.details}
@@ -92,16 +97,31 @@ async def run_once(
 
 def _replay(stored_hash: str, digest: str, status: int, response: dict[str, Any]) -> dict[str, Any]:
     if stored_hash != digest:
-        raise Conflict("this Idempotency-Key was used with another request", code="idempotency_key_reused")
+        raise Conflict(
+            "this Idempotency-Key was used with another request", code="idempotency_key_reused"
+        )
     if status >= 400:
-        raise ReplayedError(status, response["code"], response["message"], response.get("details", {}))
+        raise ReplayedError(
+            status, response["code"], response["message"], response.get("details", {})
+        )
     return response
 
 
 async def _remember(
-    session: AsyncSession, user_id: UUID, key: str, digest: str, status: int, response: dict[str, Any]
+    session: AsyncSession,
+    user_id: UUID,
+    key: str,
+    digest: str,
+    status: int,
+    response: dict[str, Any],
 ) -> None:
     await session.execute(
         _REMEMBER,
-        {"user_id": user_id, "key": key, "request_hash": digest, "status": status, "response": json.dumps(response)},
+        {
+            "user_id": user_id,
+            "key": key,
+            "request_hash": digest,
+            "status": status,
+            "response": json.dumps(response),
+        },
     )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
@@ -33,7 +34,8 @@ _DECIDE = text(
     """
     UPDATE tokens.p2p_requests SET decision = :decision, decided_at = now()
     WHERE id = :id AND sender_id = :sender_id AND decision IS NULL
-    RETURNING recipient_id, asset, amount, memo, created_at < now() - make_interval(secs => :ttl) AS stale
+    RETURNING recipient_id, asset, amount, memo,
+              created_at < now() - make_interval(secs => :ttl) AS stale
     """
 )
 _STATE = text("SELECT decision FROM tokens.p2p_requests WHERE id = :id AND sender_id = :sender_id")
@@ -59,13 +61,23 @@ async def propose(
     amount: int,
     memo: str | None = None,
 ) -> Proposal:
-    """Checks the rules now (so the sender hears of a mistake before confirming), stores the request."""
-    fee = check_transfer(rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo)
+    """Checks the rules now (a mistake is heard before confirming), then stores the request."""
+    fee = check_transfer(
+        rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo
+    )
     request_id: UUID = await session.scalar(
         _CREATE,
-        {"sender_id": sender.id, "recipient_id": recipient.id, "asset": asset.code, "amount": amount, "memo": memo},
+        {
+            "sender_id": sender.id,
+            "recipient_id": recipient.id,
+            "asset": asset.code,
+            "amount": amount,
+            "memo": memo,
+        },
     )
-    return Proposal(id=request_id, recipient=recipient, asset=asset, amount=amount, fee=fee, memo=memo)
+    return Proposal(
+        id=request_id, recipient=recipient, asset=asset, amount=amount, fee=fee, memo=memo
+    )
 
 
 async def confirm(
@@ -95,11 +107,16 @@ async def cancel(session: AsyncSession, *, sender: User, request_id: UUID) -> No
     await _decide(session, sender, request_id, "cancelled")
 
 
-async def _decide(session: AsyncSession, sender: User, request_id: UUID, decision: str) -> object:
+async def _decide(session: AsyncSession, sender: User, request_id: UUID, decision: str) -> Row[Any]:
     row = (
         await session.execute(
             _DECIDE,
-            {"id": request_id, "sender_id": sender.id, "decision": decision, "ttl": REQUEST_TTL.total_seconds()},
+            {
+                "id": request_id,
+                "sender_id": sender.id,
+                "decision": decision,
+                "ttl": REQUEST_TTL.total_seconds(),
+            },
         )
     ).one_or_none()
     if row is not None:

@@ -83,14 +83,18 @@ async def resolve_recipient(session: AsyncSession, reference: str) -> User:
     return user
 
 
-def check_transfer(rules: P2PRules, *, sender: User, recipient: User, asset: Asset, amount: int, memo: str | None) -> int:
+def check_transfer(
+    rules: P2PRules, *, sender: User, recipient: User, asset: Asset, amount: int, memo: str | None
+) -> int:
     """The rules that need no database; returns the fee.
 
     Raises ValidationError (asset_not_transferable, self_transfer, amount_below_minimum,
     memo_too_long) or Forbidden (recipient_banned).
     """
     if not asset.transferable:
-        raise ValidationError("this asset cannot be sent", code="asset_not_transferable", asset=asset.code)
+        raise ValidationError(
+            "this asset cannot be sent", code="asset_not_transferable", asset=asset.code
+        )
     if recipient.id == sender.id:
         raise ValidationError("you cannot send to yourself", code="self_transfer")
     if recipient.banned_at is not None:
@@ -129,7 +133,9 @@ async def send(
     replay returns the first outcome. Raises what `check_transfer` raises, InsufficientFunds,
     Conflict (daily_limit_exceeded, exists_with_different_fields) and NotFound.
     """
-    fee = check_transfer(rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo)
+    fee = check_transfer(
+        rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo
+    )
     daily_limit = rules.daily_limit_units(asset)
     metadata: dict[str, Any] = {"memo": memo} if memo else {}
     batch = [

@@ -29,7 +29,9 @@ async def client(db: Database, catalog: Catalog) -> AsyncIterator[TestClient[Any
         init_data_max_age=3600,
         admin_ids=frozenset(),
         version="test",
-        ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")),
+        ledger=LedgerConfig(
+            welcome_bonus=20_000_000, p2p=P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")
+        ),
     )
     async with TestClient(TestServer(create_api_app(context))) as test_client:
         yield test_client
@@ -48,19 +50,45 @@ async def balances(client: TestClient[Any, Any], user: dict[str, Any]) -> dict[s
 async def test_assets_are_listed_with_decimals(client: TestClient[Any, Any]) -> None:
     response = await client.get("/api/v1/assets")
     data = {a["code"]: a for a in (await response.json())["data"]}
-    assert {code: a["decimals"] for code, a in data.items()} == {"VIBE": 6, "TON": 9, "USDT": 6, "TAC": 18}
-    assert data["VIBE"] == {"code": "VIBE", "name": "Good Vibe token", "decimals": 6, "transferable": True}
+    assert {code: a["decimals"] for code, a in data.items()} == {
+        "VIBE": 6,
+        "TON": 9,
+        "USDT": 6,
+        "TAC": 18,
+    }
+    assert data["VIBE"] == {
+        "code": "VIBE",
+        "name": "Good Vibe token",
+        "decimals": 6,
+        "transferable": True,
+    }
 
 
-async def test_new_user_has_welcome_bonus_once_and_zero_rows_for_other_assets(client: TestClient[Any, Any]) -> None:
+async def test_new_user_has_welcome_bonus_once_and_zero_rows_for_other_assets(
+    client: TestClient[Any, Any],
+) -> None:
     first = await balances(client, ANN)
     again = await balances(client, ANN)
     assert first == again
-    assert first["VIBE"] == {"asset": "VIBE", "decimals": 6, "available": "20000000", "pending": "0", "posted": "20000000"}
-    assert first["TAC"] == {"asset": "TAC", "decimals": 18, "available": "0", "pending": "0", "posted": "0"}
+    assert first["VIBE"] == {
+        "asset": "VIBE",
+        "decimals": 6,
+        "available": "20000000",
+        "pending": "0",
+        "posted": "20000000",
+    }
+    assert first["TAC"] == {
+        "asset": "TAC",
+        "decimals": 18,
+        "available": "0",
+        "pending": "0",
+        "posted": "0",
+    }
 
 
-async def test_transfer_is_idempotent_by_key_and_shows_in_history(client: TestClient[Any, Any]) -> None:
+async def test_transfer_is_idempotent_by_key_and_shows_in_history(
+    client: TestClient[Any, Any],
+) -> None:
     await balances(client, BOB)
     body = {"recipient": "@bob", "asset": "VIBE", "amount": "5000000", "memo": "lunch"}
     headers = auth(ANN) | {"Idempotency-Key": "k-1"}
@@ -73,7 +101,9 @@ async def test_transfer_is_idempotent_by_key_and_shows_in_history(client: TestCl
     assert one["amount"] == "5000000" and one["fee"] == "50000" and one["status"] == "posted"
     assert one["recipient"]["username"] == "bob"
 
-    reused = await client.post("/api/v1/transfers", json=body | {"amount": "1000000"}, headers=headers)
+    reused = await client.post(
+        "/api/v1/transfers", json=body | {"amount": "1000000"}, headers=headers
+    )
     assert reused.status == 409
     assert (await reused.json())["error"]["code"] == "idempotency_key_reused"
 
@@ -88,7 +118,8 @@ async def test_transfer_is_idempotent_by_key_and_shows_in_history(client: TestCl
     assert item["counterparty"]["username"] == "ann"
     assert page["pagination"]["has_more"] is True
     rest = await client.get(
-        f"/api/v1/transactions?limit=5&cursor={page['pagination']['next_cursor']}", headers=auth(BOB)
+        f"/api/v1/transactions?limit=5&cursor={page['pagination']['next_cursor']}",
+        headers=auth(BOB),
     )
     [welcome] = (await rest.json())["data"]
     assert welcome["code"] == "welcome_bonus" and welcome["counterparty"] is None
@@ -111,7 +142,9 @@ async def test_transfer_errors_are_specific_and_replayed(client: TestClient[Any,
         headers = auth(ANN) | {"Idempotency-Key": f"e-{n}"}
         response = await client.post("/api/v1/transfers", json=body, headers=headers)
         assert (response.status, (await response.json())["error"]["code"]) == (status, code), body
-    missing = await client.post("/api/v1/transfers", json={"recipient": "@bob", "amount": "1"}, headers=auth(ANN))
+    missing = await client.post(
+        "/api/v1/transfers", json={"recipient": "@bob", "amount": "1"}, headers=auth(ANN)
+    )
     assert (await missing.json())["error"]["code"] == "idempotency_key_required"
     # A stored failure answers the same even once the cause is gone.
     replay = await client.post(
@@ -122,6 +155,11 @@ async def test_transfer_errors_are_specific_and_replayed(client: TestClient[Any,
 
 async def test_openapi_documents_the_ledger_routes(client: TestClient[Any, Any]) -> None:
     document = await (await client.get("/api/v1/openapi.json")).json()
-    assert {"/api/v1/assets", "/api/v1/balances", "/api/v1/transactions", "/api/v1/transfers"} <= set(document["paths"])
+    assert {
+        "/api/v1/assets",
+        "/api/v1/balances",
+        "/api/v1/transactions",
+        "/api/v1/transfers",
+    } <= set(document["paths"])
     post = document["paths"]["/api/v1/transfers"]["post"]
     assert post["parameters"][0]["name"] == "Idempotency-Key"

@@ -1,4 +1,4 @@
-"""The bot's token commands against the local Bot API: balance, send with confirmation, history, admin."""
+"""The bot's token commands against the local Bot API: balance, send, history, admin."""
 
 from __future__ import annotations
 
@@ -22,12 +22,19 @@ def last_text(api: BotApiServer) -> str:
 
 
 def as_message(sent: dict[str, Any], message_id: int = 1) -> dict[str, Any]:
-    return {"message_id": message_id, "date": 0, "chat": {"id": int(sent["chat_id"]), "type": "private"}, "text": sent["text"]}
+    return {
+        "message_id": message_id,
+        "date": 0,
+        "chat": {"id": int(sent["chat_id"]), "type": "private"},
+        "text": sent["text"],
+    }
 
 
 async def user_id(db: Database, telegram_id: int) -> Any:
     async with db.service() as session:
-        return await session.scalar(text("SELECT id FROM auth.users WHERE telegram_id = :t"), {"t": telegram_id})
+        return await session.scalar(
+            text("SELECT id FROM auth.users WHERE telegram_id = :t"), {"t": telegram_id}
+        )
 
 
 async def test_new_user_sees_welcome_bonus(
@@ -36,19 +43,30 @@ async def test_new_user_sees_welcome_bonus(
     api, _ = botapi
     await send(api, dispatcher, bot, ANN, "/balance")
     assert last_text(api) == "\n".join(
-        [catalog.get("en", "ledger.balance_title"), catalog.get("en", "ledger.balance_line", asset="VIBE", available="20")]
+        [
+            catalog.get("en", "ledger.balance_title"),
+            catalog.get("en", "ledger.balance_line", asset="VIBE", available="20"),
+        ]
     )
 
 
 async def test_send_confirms_once_and_notifies_recipient(
-    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, db: Database, catalog: Catalog
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
 ) -> None:
     api, _ = botapi
     await send(api, dispatcher, bot, BOB, "/start")
     await send(api, dispatcher, bot, ANN, "/send @bob 10.5 thanks for lunch")
     prompt = api.calls_of("sendMessage")[-1]
-    assert prompt["text"] == catalog.get("en", "send.confirm", amount="10.5", asset="VIBE", recipient="@bob", fee="0.0525")
-    confirm_data, cancel_data = (b["callback_data"] for b in prompt["reply_markup"]["inline_keyboard"][0])
+    assert prompt["text"] == catalog.get(
+        "en", "send.confirm", amount="10.5", asset="VIBE", recipient="@bob", fee="0.0525"
+    )
+    confirm_data, cancel_data = (
+        b["callback_data"] for b in prompt["reply_markup"]["inline_keyboard"][0]
+    )
 
     await press(api, dispatcher, bot, ANN, as_message(prompt), confirm_data)
     assert api.calls_of("editMessageText")[-1]["text"] == catalog.get(
@@ -64,19 +82,32 @@ async def test_send_confirms_once_and_notifies_recipient(
     assert await available(db, ann) == 20_000_000 - 10_500_000 - 52_500
     assert await available(db, bob) == 30_500_000
     async with db.service() as session:
-        row = (await session.execute(text("SELECT chat_id, template, params FROM ops.outbox"))).one()
+        row = (
+            await session.execute(text("SELECT chat_id, template, params FROM ops.outbox"))
+        ).one()
     assert (row.chat_id, row.template) == (202, "send.received_memo")
-    assert row.params == {"amount": "10.5", "asset": "VIBE", "sender": "@ann", "memo": "thanks for lunch"}
+    assert row.params == {
+        "amount": "10.5",
+        "asset": "VIBE",
+        "sender": "@ann",
+        "memo": "thanks for lunch",
+    }
 
 
 async def test_cancelled_send_cannot_be_confirmed(
-    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, db: Database, catalog: Catalog
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
 ) -> None:
     api, _ = botapi
     await send(api, dispatcher, bot, BOB, "/start")
     await send(api, dispatcher, bot, ANN, "/send 202 1")
     prompt = api.calls_of("sendMessage")[-1]
-    confirm_data, cancel_data = (b["callback_data"] for b in prompt["reply_markup"]["inline_keyboard"][0])
+    confirm_data, cancel_data = (
+        b["callback_data"] for b in prompt["reply_markup"]["inline_keyboard"][0]
+    )
     await press(api, dispatcher, bot, ANN, as_message(prompt), cancel_data)
     assert api.calls_of("editMessageText")[-1]["text"] == catalog.get("en", "send.cancelled")
     await press(api, dispatcher, bot, ANN, as_message(prompt), confirm_data)
@@ -106,7 +137,11 @@ async def test_send_mistakes_are_explained(
 
 
 async def test_grant_and_revoke_are_for_admins_only(
-    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, db: Database, catalog: Catalog
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
 ) -> None:
     api, _ = botapi
     admin = tg_user(ADMIN_ID, "Root", username="root")
@@ -114,9 +149,13 @@ async def test_grant_and_revoke_are_for_admins_only(
     await send(api, dispatcher, bot, ANN, "/grant @bob 100 VIBE because")
     assert last_text(api) == catalog.get("en", "admin.refused")
     await send(api, dispatcher, bot, admin, "/grant @bob 100 TON launch gift")
-    assert last_text(api) == catalog.get("en", "admin.grant_done", amount="100", asset="TON", recipient="@bob")
+    assert last_text(api) == catalog.get(
+        "en", "admin.grant_done", amount="100", asset="TON", recipient="@bob"
+    )
     await send(api, dispatcher, bot, admin, "/revoke @bob 0.5 TON correction")
-    assert last_text(api) == catalog.get("en", "admin.revoke_done", amount="0.5", asset="TON", recipient="@bob")
+    assert last_text(api) == catalog.get(
+        "en", "admin.revoke_done", amount="0.5", asset="TON", recipient="@bob"
+    )
     await send(api, dispatcher, bot, admin, "/revoke @bob 1000 TON too much")
     assert last_text(api) == catalog.get("en", "error.insufficient_funds")
     assert await available(db, await user_id(db, 202), "TON") == 99_500_000_000
@@ -124,5 +163,23 @@ async def test_grant_and_revoke_are_for_admins_only(
     await send(api, dispatcher, bot, BOB, "/history")
     lines = last_text(api).split("\n")
     assert lines[0] == catalog.get("en", "ledger.history_title")
-    assert catalog.get("en", "ledger.history_out", amount="0.5", asset="TON", who=catalog.get("en", "ledger.code.revoke")) in lines
-    assert catalog.get("en", "ledger.history_in", amount="20", asset="VIBE", who=catalog.get("en", "ledger.code.welcome_bonus")) in lines
+    assert (
+        catalog.get(
+            "en",
+            "ledger.history_out",
+            amount="0.5",
+            asset="TON",
+            who=catalog.get("en", "ledger.code.revoke"),
+        )
+        in lines
+    )
+    assert (
+        catalog.get(
+            "en",
+            "ledger.history_in",
+            amount="20",
+            asset="VIBE",
+            who=catalog.get("en", "ledger.code.welcome_bonus"),
+        )
+        in lines
+    )

@@ -21,7 +21,14 @@ async def test_hundred_concurrent_spends_of_an_account_that_affords_ten(db: Data
     ann = await make_user(db)
     await fund(db, ann.id, 10)
     spends = [
-        Transfer(id=uuid4(), debit=user_account(ann.id), credit=system_account("ai_spend"), asset="VIBE", amount=1, code="spend")
+        Transfer(
+            id=uuid4(),
+            debit=user_account(ann.id),
+            credit=system_account("ai_spend"),
+            asset="VIBE",
+            amount=1,
+            code="spend",
+        )
         for _ in range(100)
     ]
     results = await asyncio.gather(*(submit(db, t) for t in spends))
@@ -35,7 +42,14 @@ async def test_opposite_transfers_never_deadlock(db: Database) -> None:
     await fund(db, ann.id, 1000)
     await fund(db, bob.id, 1000)
     transfers = [
-        Transfer(id=uuid4(), debit=user_account(a.id), credit=user_account(b.id), asset="VIBE", amount=1, code="p2p")
+        Transfer(
+            id=uuid4(),
+            debit=user_account(a.id),
+            credit=user_account(b.id),
+            asset="VIBE",
+            amount=1,
+            code="p2p",
+        )
         for a, b in [(ann, bob), (bob, ann)] * 100
     ]
     results = await asyncio.gather(*(submit(db, t) for t in transfers))
@@ -46,7 +60,14 @@ async def test_opposite_transfers_never_deadlock(db: Database) -> None:
 async def test_fifty_concurrent_replays_move_once(db: Database) -> None:
     ann, bob = await make_user(db), await make_user(db)
     await fund(db, ann.id, 100)
-    t = Transfer(id=uuid4(), debit=user_account(ann.id), credit=user_account(bob.id), asset="VIBE", amount=7, code="p2p")
+    t = Transfer(
+        id=uuid4(),
+        debit=user_account(ann.id),
+        credit=user_account(bob.id),
+        asset="VIBE",
+        amount=7,
+        code="p2p",
+    )
     results = await asyncio.gather(*(submit(db, t) for _ in range(50)))
     assert sorted(results) == ["exists"] * 49 + ["ok"]
     assert await available(db, bob.id) == 7

@@ -57,10 +57,16 @@ async def test_linked_batch_all_or_nothing(db: Database) -> None:
     ok = move(user_account(ann.id), user_account(bob.id), 6)
     too_much = move(user_account(ann.id), user_account(cid.id), 6)
     async with db.service() as session:
-        assert await create_transfers(session, [ok, too_much]) == ["linked_event_failed", "insufficient_funds"]
+        assert await create_transfers(session, [ok, too_much]) == [
+            "linked_event_failed",
+            "insufficient_funds",
+        ]
     assert await available(db, ann.id) == 10 and await available(db, bob.id) == 0
     # Unlinked, the first applies alone.
-    a, b = move(user_account(ann.id), user_account(bob.id), 6), move(user_account(ann.id), user_account(cid.id), 6)
+    a, b = (
+        move(user_account(ann.id), user_account(bob.id), 6),
+        move(user_account(ann.id), user_account(cid.id), 6),
+    )
     async with db.service() as session:
         assert await create_transfers(session, [a, b], linked=False) == ["ok", "insufficient_funds"]
     assert await available(db, ann.id) == 4 and await available(db, bob.id) == 6
@@ -79,8 +85,12 @@ async def test_result_codes_for_bad_requests(db: Database) -> None:
         async with db.service() as session:
             assert await create_transfers(session, [transfer]) == [expected], expected
     async with db.service() as session:
-        assert await create_transfers(session, [move(me, "system:nonsense", 1)]) == ["account_not_found"]
-        assert await create_transfers(session, [move(me, system_account("fees"), 1, asset="NOPE")]) == ["account_not_found"]
+        assert await create_transfers(session, [move(me, "system:nonsense", 1)]) == [
+            "account_not_found"
+        ]
+        assert await create_transfers(
+            session, [move(me, system_account("fees"), 1, asset="NOPE")]
+        ) == ["account_not_found"]
 
 
 async def test_system_accounts_per_asset_and_issuance_goes_negative(db: Database) -> None:
@@ -110,8 +120,14 @@ async def test_balances_and_transfers_are_isolated_by_rls(db: Database) -> None:
     await fund(db, ann.id, 10)
     await fund(db, bob.id, 20)
     async with db.user(ann.id) as session:
-        owners = (await session.execute(text("SELECT DISTINCT user_id FROM tokens.accounts"))).scalars().all()
-        amounts = (await session.execute(text("SELECT amount FROM tokens.transfers"))).scalars().all()
+        owners = (
+            (await session.execute(text("SELECT DISTINCT user_id FROM tokens.accounts")))
+            .scalars()
+            .all()
+        )
+        amounts = (
+            (await session.execute(text("SELECT amount FROM tokens.transfers"))).scalars().all()
+        )
     assert owners == [ann.id]
     assert [int(a) for a in amounts] == [10]
     async with db.user(ann.id) as session:

@@ -12,11 +12,17 @@ from services.ledger.tasks import expire_holds
 from tests.ledger_helpers import account, available, fund, make_user
 
 
-async def hold(db: Database, user_id: UUID, amount: int, timeout: int | None = None) -> UUID:
+async def hold(db: Database, user_id: UUID, amount: int, expires_in: int | None = None) -> UUID:
     hold_id = uuid4()
     t = Transfer(
-        id=hold_id, kind="pending", debit=user_account(user_id), credit=system_account("ai_spend"),
-        asset="VIBE", amount=amount, code="ai_generation", timeout=timeout,
+        id=hold_id,
+        kind="pending",
+        debit=user_account(user_id),
+        credit=system_account("ai_spend"),
+        asset="VIBE",
+        amount=amount,
+        code="ai_generation",
+        timeout=expires_in,
     )
     async with db.service() as session:
         assert await create_transfers(session, [t]) == ["ok"]
@@ -60,7 +66,14 @@ async def test_hold_counts_against_available_funds(db: Database) -> None:
     ann = await make_user(db)
     await fund(db, ann.id, 10)
     await hold(db, ann.id, 8)
-    spend = Transfer(id=uuid4(), debit=user_account(ann.id), credit=system_account("fees"), asset="VIBE", amount=3, code="x")
+    spend = Transfer(
+        id=uuid4(),
+        debit=user_account(ann.id),
+        credit=system_account("fees"),
+        asset="VIBE",
+        amount=3,
+        code="x",
+    )
     async with db.service() as session:
         assert await create_transfers(session, [spend]) == ["insufficient_funds"]
 
@@ -68,8 +81,8 @@ async def test_hold_counts_against_available_funds(db: Database) -> None:
 async def test_expiry_job_voids_overdue_holds_once(db: Database) -> None:
     ann = await make_user(db)
     await fund(db, ann.id, 100)
-    overdue = await hold(db, ann.id, 30, timeout=1)
-    lasting = await hold(db, ann.id, 20, timeout=3600)
+    overdue = await hold(db, ann.id, 30, expires_in=1)
+    lasting = await hold(db, ann.id, 20, expires_in=3600)
     forever = await hold(db, ann.id, 10)
     assert await resolve(db, overdue, "expire") == "pending_transfer_not_expired"
     await asyncio.sleep(1.1)
@@ -89,4 +102,7 @@ async def test_concurrent_post_and_void_of_one_hold_exactly_one_wins(db: Databas
         h = await hold(db, ann.id, 100)
         results = await asyncio.gather(*(resolve(db, h, kind) for kind in ("post", "void") * 5))
         assert results.count("ok") == 1, results
-        assert set(results) - {"ok"} <= {"pending_transfer_already_posted", "pending_transfer_already_voided"}
+        assert set(results) - {"ok"} <= {
+            "pending_transfer_already_posted",
+            "pending_transfer_already_voided",
+        }

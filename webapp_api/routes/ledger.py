@@ -15,12 +15,22 @@ from webapp_api.registry import Routes
 
 routes = Routes(tag="ledger")
 
-AUTH_ERRORS = ("auth_missing", "auth_malformed", "auth_bad_signature", "auth_expired", "user_banned")
+AUTH_ERRORS = (
+    "auth_missing",
+    "auth_malformed",
+    "auth_bad_signature",
+    "auth_expired",
+    "user_banned",
+)
 
 
 class HistoryQuery(BaseModel):
-    asset: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$", description="Only this asset")
-    cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous page")
+    asset: str | None = Field(
+        default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$", description="Only this asset"
+    )
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` of the previous page"
+    )
     limit: int = Field(default=20, ge=1, le=100)
 
 
@@ -31,18 +41,25 @@ async def assets(request: web.Request) -> web.Response:
         known = await ctx.ledger.assets.all(session)
     return ok(
         request,
-        [AssetOut(code=a.code, name=a.name, decimals=a.decimals, transferable=a.transferable) for a in known.values()],
+        [
+            AssetOut(code=a.code, name=a.name, decimals=a.decimals, transferable=a.transferable)
+            for a in known.values()
+        ],
     )
 
 
 @routes.route(
-    "GET", "/balances", summary="The user's balance in every asset", response=BalanceOut, errors=AUTH_ERRORS
+    "GET",
+    "/balances",
+    summary="The user's balance in every asset",
+    response=BalanceOut,
+    errors=AUTH_ERRORS,
 )
 async def balances(request: web.Request) -> web.Response:
     user = current_user(request)
     async with context_of(request).db.user(user.id) as session:
         rows = await user_balances(session)
-    return ok(request, rows)
+    return ok(request, list[BaseModel](rows))
 
 
 @routes.route(
@@ -60,5 +77,7 @@ async def transactions(request: web.Request) -> web.Response:
     asset = query.asset.upper() if query.asset else None
     async with context_of(request).db.service() as session:
         page = await history(session, user.id, asset=asset, cursor=query.cursor, limit=query.limit)
-    pagination = Pagination(next_cursor=page.next_cursor, has_more=page.next_cursor is not None, limit=query.limit)
-    return ok(request, page.items, pagination=pagination)
+    pagination = Pagination(
+        next_cursor=page.next_cursor, has_more=page.next_cursor is not None, limit=query.limit
+    )
+    return ok(request, list[BaseModel](page.items), pagination=pagination)

@@ -24,9 +24,13 @@ routes = Routes(tag="ledger")
 
 
 class TransferIn(BaseModel):
-    recipient: str = Field(min_length=1, max_length=64, description="`@username`, Telegram id or user id")
+    recipient: str = Field(
+        min_length=1, max_length=64, description="`@username`, Telegram id or user id"
+    )
     asset: str = Field(default="VIBE", pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$")
-    amount: str = Field(pattern=r"^[0-9]{1,39}$", description="Integer count of the asset's smallest unit")
+    amount: str = Field(
+        pattern=r"^[0-9]{1,39}$", description="Integer count of the asset's smallest unit"
+    )
     memo: str | None = Field(default=None, max_length=200)
 
 
@@ -89,7 +93,9 @@ async def create_transfer(request: web.Request) -> web.Response:
             decimals=asset.decimals,
             amount=str(receipt.amount),
             fee=str(receipt.fee),
-            recipient=Counterparty(id=recipient.id, username=recipient.username, first_name=recipient.first_name),
+            recipient=Counterparty(
+                id=recipient.id, username=recipient.username, first_name=recipient.first_name
+            ),
             status="posted",
         )
         return out.model_dump(mode="json")
