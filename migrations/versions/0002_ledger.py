@@ -107,11 +107,12 @@ CREATE TABLE tokens.transfers (
     CHECK ((kind IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
     CHECK (expires_at IS NULL OR kind = 'pending')
 );
-CREATE INDEX transfers_debit_idx ON tokens.transfers (debit_account_id, created_at);
+-- (debit, code, day) serves both a user's history and the daily limit of one code.
+CREATE INDEX transfers_debit_idx ON tokens.transfers (debit_account_id, code, created_at);
 CREATE INDEX transfers_credit_idx ON tokens.transfers (credit_account_id, created_at);
 -- Each hold is resolved (posted, voided or expired) at most once.
 CREATE UNIQUE INDEX transfers_one_resolution_idx ON tokens.transfers (pending_id)
-    WHERE result = 'ok';
+    WHERE result = 'ok' AND pending_id IS NOT NULL;
 CREATE INDEX transfers_expiring_idx ON tokens.transfers (expires_at)
     WHERE kind = 'pending' AND result = 'ok' AND expires_at IS NOT NULL;
 
@@ -186,21 +187,6 @@ CREATE FUNCTION tokens.user_address_pattern() RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT '^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' $$;
 
-CREATE TYPE tokens.transfer_input AS (
-    id           uuid,
-    kind         text,
-    debit        text,
-    credit       text,
-    asset        text,
-    amount       numeric,
-    code         text,
-    metadata     jsonb,
-    pending_id   uuid,
-    timeout      integer,
-    daily_limit  numeric,
-    fingerprint  uuid
-);
-
 -- batch: a JSON array of transfers, each
 --   single, pending: {id, kind?, debit, credit, asset, amount, code, metadata?, timeout?,
 --                     daily_limit?}
@@ -209,27 +195,49 @@ CREATE TYPE tokens.transfer_input AS (
 -- (`user:<uuid>` or `system:<kind>`); accounts are created on first use.
 -- linked: all transfers succeed or fail together (the others get linked_event_failed).
 -- Returns one result code per transfer, in order: ok, exists (replay of an ok), or a failure.
+--
+-- Written for speed: the batch is parsed into parallel arrays, checked and applied in memory,
+-- and written back with one UPDATE and one INSERT, so a P2P transfer costs a handful of
+-- statements however many legs it has.
+-- Generic plans: every statement here is a lookup by key, so planning it again for each call
+-- (the default for the first calls of a session, and whenever a custom plan looks cheaper)
+-- would cost more than running it. A generic plan cannot see which account it is for, and
+-- the issuance account that debits every grant skews the statistics: scans are ruled out so
+-- that it always takes the key's index.
 CREATE FUNCTION tokens.create_transfers(batch jsonb, linked boolean DEFAULT true)
 RETURNS text[]
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = '' SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $fn$
 DECLARE
-    xs tokens.transfer_input[];
-    x tokens.transfer_input;
     n integer;
+    ids uuid[];
+    kinds text[];
+    debits text[];
+    credits text[];
+    assets text[];
+    amounts numeric[];
+    codes text[];
+    metas jsonb[];
+    pids uuid[];
+    timeouts integer[];
+    limits numeric[];
+    fps uuid[];
     results text[];
-    r record;
     i integer;
     k integer;
-    found_count integer := 0;
     failed boolean := false;
-    -- account keys wanted by single/pending transfers
+    -- replays
+    f_id uuid[];
+    f_result text[];
+    f_fp uuid[];
+    -- account keys wanted by single/pending transfers, as `address|asset`
     k_addr text[] := '{}';
     k_asset text[] := '{}';
+    k_key text[] := '{}';
     -- locked accounts, held in memory while the batch is checked
     a_id bigint[];
-    a_addr text[];
-    a_asset text[];
+    a_key text[];
     a_flags integer[];
     a_dpend numeric[];
     a_dpost numeric[];
@@ -237,7 +245,7 @@ DECLARE
     a_cpost numeric[];
     a_dirty boolean[];
     -- holds referenced by post/void/expire
-    pids uuid[] := '{}';
+    want_holds uuid[] := '{}';
     h_id uuid[] := '{}';
     h_kind text[];
     h_result text[];
@@ -248,6 +256,8 @@ DECLARE
     h_expires timestamptz[];
     h_code text[];
     h_done text[];
+    r_pid uuid[];
+    r_kind text[];
     hold_accounts bigint[] := '{}';
     -- per transfer, what gets stored
     t_debit bigint[];
@@ -263,103 +273,91 @@ DECLARE
     amt numeric;
     spent numeric;
     stored integer;
-    wanted integer := 0;
-    s_id uuid[] := '{}';
-    s_kind text[] := '{}';
-    s_meta jsonb[] := '{}';
-    s_pid uuid[] := '{}';
-    s_fp uuid[] := '{}';
-    s_result text[] := '{}';
-    s_debit bigint[] := '{}';
-    s_credit bigint[] := '{}';
-    s_asset text[] := '{}';
-    s_amount numeric[] := '{}';
-    s_code text[] := '{}';
-    s_expires timestamptz[] := '{}';
 BEGIN
-    SELECT array_agg(ROW(
-               (e->>'id')::uuid, coalesce(e->>'kind', 'single'), e->>'debit', e->>'credit',
-               e->>'asset', (e->>'amount')::numeric, e->>'code',
-               coalesce(e->'metadata', '{}'::jsonb), (e->>'pending_id')::uuid,
-               (e->>'timeout')::integer, (e->>'daily_limit')::numeric,
-               md5((e - 'id')::text)::uuid
-           )::tokens.transfer_input ORDER BY o)
-      INTO xs
-      FROM jsonb_array_elements(batch) WITH ORDINALITY AS j(e, o);
-    n := coalesce(array_length(xs, 1), 0);
+    -- jsonb_array_elements yields the elements in order, and every aggregate of one query
+    -- sees the rows in the same order, so the arrays stay aligned.
+    SELECT count(*)::integer, array_agg((e->>'id')::uuid), array_agg(coalesce(e->>'kind', 'single')),
+           array_agg(e->>'debit'), array_agg(e->>'credit'), array_agg(e->>'asset'),
+           array_agg((e->>'amount')::numeric), array_agg(e->>'code'),
+           array_agg(coalesce(e->'metadata', '{}'::jsonb)), array_agg((e->>'pending_id')::uuid),
+           array_agg((e->>'timeout')::integer), array_agg((e->>'daily_limit')::numeric),
+           array_agg(md5((e - 'id')::text)::uuid)
+      INTO n, ids, kinds, debits, credits, assets, amounts, codes, metas, pids, timeouts,
+           limits, fps
+      FROM jsonb_array_elements(batch) e;
     IF n = 0 THEN
         RETURN '{}'::text[];
     END IF;
     results := array_fill(NULL::text, ARRAY[n]);
-    t_store := array_fill(false, ARRAY[n]);
-    t_debit := array_fill(NULL::bigint, ARRAY[n]);
-    t_credit := array_fill(NULL::bigint, ARRAY[n]);
-    t_asset := array_fill(NULL::text, ARRAY[n]);
-    t_amount := array_fill(NULL::numeric, ARRAY[n]);
-    t_code := array_fill(NULL::text, ARRAY[n]);
-    t_expires := array_fill(NULL::timestamptz, ARRAY[n]);
-    IF (SELECT count(DISTINCT u.id) FROM unnest(xs) u) <> n
-       OR EXISTS (SELECT FROM unnest(xs) u WHERE u.id IS NULL) THEN
-        RAISE EXCEPTION 'every transfer needs its own id' USING ERRCODE = '22023';
-    END IF;
+    FOR i IN 1..n LOOP
+        IF ids[i] IS NULL OR array_position(ids, ids[i]) <> i THEN
+            RAISE EXCEPTION 'every transfer needs its own id' USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
 
     -- Replays: the same id returns its first outcome.
-    FOR r IN SELECT t.id, t.result, t.fingerprint FROM tokens.transfers t
-             WHERE t.id IN (SELECT u.id FROM unnest(xs) u) LOOP
-        FOR i IN 1..n LOOP
-            IF xs[i].id = r.id THEN
-                results[i] := CASE WHEN r.fingerprint <> xs[i].fingerprint
-                                        THEN 'exists_with_different_fields'
-                                   WHEN r.result = 'ok' THEN 'exists'
-                                   ELSE r.result END;
-                found_count := found_count + 1;
-            END IF;
+    SELECT array_agg(t.id), array_agg(t.result), array_agg(t.fingerprint)
+      INTO f_id, f_result, f_fp
+      FROM tokens.transfers t WHERE t.id = ANY (ids);
+    IF f_id IS NOT NULL THEN
+        FOR k IN 1..cardinality(f_id) LOOP
+            i := array_position(ids, f_id[k]);
+            results[i] := CASE WHEN f_fp[k] <> fps[i] THEN 'exists_with_different_fields'
+                               WHEN f_result[k] = 'ok' THEN 'exists'
+                               ELSE f_result[k] END;
         END LOOP;
-    END LOOP;
-    IF found_count = n THEN
-        RETURN results;
-    END IF;
-    IF found_count > 0 AND linked THEN
-        FOR i IN 1..n LOOP
-            results[i] := coalesce(results[i], 'linked_event_failed');
-        END LOOP;
-        RETURN results;
+        IF cardinality(f_id) = n THEN
+            RETURN results;
+        END IF;
+        IF linked THEN
+            FOR i IN 1..n LOOP
+                results[i] := coalesce(results[i], 'linked_event_failed');
+            END LOOP;
+            RETURN results;
+        END IF;
     END IF;
 
     -- Checks on the request alone; their failures are not stored (a retry fails the same way).
     FOR i IN 1..n LOOP
         CONTINUE WHEN results[i] IS NOT NULL;
-        x := xs[i];
-        IF x.kind NOT IN ('single', 'pending', 'post', 'void', 'expire') THEN
+        IF kinds[i] NOT IN ('single', 'pending', 'post', 'void', 'expire') THEN
             results[i] := 'invalid_kind';
-        ELSIF x.amount IS NOT NULL AND (x.amount <> trunc(x.amount) OR x.amount >= 1e39) THEN
+        ELSIF amounts[i] IS NOT NULL AND (amounts[i] <> trunc(amounts[i]) OR amounts[i] >= 1e39) THEN
             results[i] := 'amount_must_be_integer';
-        ELSIF x.kind IN ('single', 'pending') THEN
-            IF x.amount IS NULL OR x.amount <= 0 THEN
+        ELSIF kinds[i] IN ('single', 'pending') THEN
+            IF amounts[i] IS NULL OR amounts[i] <= 0 THEN
                 results[i] := 'amount_must_be_positive';
-            ELSIF x.debit IS NULL OR x.credit IS NULL OR x.asset IS NULL THEN
+            ELSIF debits[i] IS NULL OR credits[i] IS NULL OR assets[i] IS NULL THEN
                 results[i] := 'accounts_required';
-            ELSIF x.debit = x.credit THEN
+            ELSIF debits[i] = credits[i] THEN
                 results[i] := 'accounts_must_be_different';
-            ELSIF coalesce(x.code, '') = '' THEN
+            ELSIF coalesce(codes[i], '') = '' THEN
                 results[i] := 'code_required';
-            ELSIF x.pending_id IS NOT NULL THEN
+            ELSIF pids[i] IS NOT NULL THEN
                 results[i] := 'pending_id_must_be_null';
-            ELSIF x.timeout IS NOT NULL AND (x.kind <> 'pending' OR x.timeout <= 0) THEN
+            ELSIF timeouts[i] IS NOT NULL AND (kinds[i] <> 'pending' OR timeouts[i] <= 0) THEN
                 results[i] := 'timeout_reserved_for_pending_transfer';
             ELSE
-                k_addr := k_addr || x.debit || x.credit;
-                k_asset := k_asset || x.asset || x.asset;
+                IF NOT (debits[i] || '|' || assets[i]) = ANY (k_key) THEN
+                    k_key := k_key || (debits[i] || '|' || assets[i]);
+                    k_addr := k_addr || debits[i];
+                    k_asset := k_asset || assets[i];
+                END IF;
+                IF NOT (credits[i] || '|' || assets[i]) = ANY (k_key) THEN
+                    k_key := k_key || (credits[i] || '|' || assets[i]);
+                    k_addr := k_addr || credits[i];
+                    k_asset := k_asset || assets[i];
+                END IF;
             END IF;
         ELSE
-            IF x.pending_id IS NULL THEN
+            IF pids[i] IS NULL THEN
                 results[i] := 'pending_id_required';
-            ELSIF x.amount IS NOT NULL AND (x.amount <= 0 OR x.kind <> 'post') THEN
+            ELSIF amounts[i] IS NOT NULL AND (amounts[i] <= 0 OR kinds[i] <> 'post') THEN
                 results[i] := 'amount_must_be_positive';
-            ELSIF x.timeout IS NOT NULL OR x.daily_limit IS NOT NULL THEN
+            ELSIF timeouts[i] IS NOT NULL OR limits[i] IS NOT NULL THEN
                 results[i] := 'timeout_reserved_for_pending_transfer';
             ELSE
-                pids := pids || x.pending_id;
+                want_holds := want_holds || pids[i];
             END IF;
         END IF;
         IF results[i] IS NOT NULL THEN
@@ -372,42 +370,60 @@ BEGIN
         END LOOP;
         RETURN results;
     END IF;
+    t_store := array_fill(false, ARRAY[n]);
+    t_debit := array_fill(NULL::bigint, ARRAY[n]);
+    t_credit := array_fill(NULL::bigint, ARRAY[n]);
+    t_asset := assets;
+    t_amount := amounts;
+    t_code := codes;
+    t_expires := array_fill(NULL::timestamptz, ARRAY[n]);
 
     -- Holds being resolved: immutable rows, read before locking their accounts.
-    IF cardinality(pids) > 0 THEN
+    IF cardinality(want_holds) > 0 THEN
         SELECT coalesce(array_agg(p.id), '{}'), array_agg(p.kind), array_agg(p.result),
                array_agg(p.debit_account_id), array_agg(p.credit_account_id), array_agg(p.asset),
                array_agg(p.amount), array_agg(p.expires_at), array_agg(p.code)
           INTO h_id, h_kind, h_result, h_debit, h_credit, h_asset, h_amount, h_expires, h_code
-          FROM tokens.transfers p WHERE p.id = ANY (pids);
-        FOR hi IN 1..coalesce(array_length(h_id, 1), 0) LOOP
+          FROM tokens.transfers p WHERE p.id = ANY (want_holds);
+        FOR hi IN 1..cardinality(h_id) LOOP
             IF h_result[hi] = 'ok' THEN
                 hold_accounts := hold_accounts || h_debit[hi] || h_credit[hi];
             END IF;
         END LOOP;
     END IF;
 
-    -- Lock every touched account in id order. Missing accounts are created first (lazily,
-    -- like Formance: insert-or-nothing, then lock) and the lock taken again.
+    -- Lock every touched account in id order (A->B and B->A never deadlock). Missing accounts
+    -- are created (insert-or-nothing, like Formance) and the lock is taken again.
     FOR attempt IN 1..2 LOOP
-        SELECT array_agg(l.id), array_agg(l.address), array_agg(l.asset), array_agg(l.flags),
-               array_agg(l.debits_pending), array_agg(l.debits_posted),
-               array_agg(l.credits_pending), array_agg(l.credits_posted)
-          INTO a_id, a_addr, a_asset, a_flags, a_dpend, a_dpost, a_cpend, a_cpost
-          FROM (SELECT a.* FROM tokens.accounts a
-                WHERE a.id IN (SELECT b.id FROM tokens.accounts b
-                                 JOIN unnest(k_addr, k_asset) w(address, asset)
-                                   ON b.address = w.address AND b.asset = w.asset
-                               UNION ALL
-                               SELECT unnest(hold_accounts))
-                ORDER BY a.id FOR UPDATE) l;
-        EXIT WHEN attempt = 2 OR cardinality(k_addr) = 0 OR NOT EXISTS (
-            SELECT FROM unnest(k_addr, k_asset) k(address, asset)
-            WHERE NOT EXISTS (SELECT FROM unnest(a_addr, a_asset) h(address, asset)
-                              WHERE h.address = k.address AND h.asset = k.asset));
+        IF cardinality(hold_accounts) = 0 THEN
+            SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
+                   array_agg(l.debits_pending), array_agg(l.debits_posted),
+                   array_agg(l.credits_pending), array_agg(l.credits_posted)
+              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost
+              FROM (SELECT a.* FROM tokens.accounts a
+                    WHERE (a.address, a.asset) IN (SELECT * FROM unnest(k_addr, k_asset))
+                    ORDER BY a.id FOR UPDATE) l;
+        ELSE
+            SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
+                   array_agg(l.debits_pending), array_agg(l.debits_posted),
+                   array_agg(l.credits_pending), array_agg(l.credits_posted)
+              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost
+              FROM (SELECT a.* FROM tokens.accounts a
+                    WHERE a.id IN (SELECT b.id FROM tokens.accounts b
+                                     JOIN unnest(k_addr, k_asset) w(address, asset)
+                                       ON b.address = w.address AND b.asset = w.asset
+                                   UNION ALL
+                                   SELECT unnest(hold_accounts))
+                    ORDER BY a.id FOR UPDATE) l;
+        END IF;
+        a_id := coalesce(a_id, '{}');
+        a_key := coalesce(a_key, '{}');
+        EXIT WHEN attempt = 2 OR cardinality(k_key) = 0
+               OR (cardinality(hold_accounts) = 0 AND cardinality(a_id) = cardinality(k_key))
+               OR k_key <@ a_key;
         INSERT INTO tokens.accounts (address, asset, user_id, kind, flags)
         SELECT k.address, k.asset, k.user_id, ak.kind, ak.flags
-          FROM (SELECT DISTINCT w.address, w.asset,
+          FROM (SELECT w.address, w.asset,
                        CASE WHEN w.address ~ tokens.user_address_pattern()
                             THEN substr(w.address, 6)::uuid END AS user_id,
                        CASE WHEN w.address ~ tokens.user_address_pattern()
@@ -420,76 +436,66 @@ BEGIN
          WHERE k.user_id IS NULL OR EXISTS (SELECT FROM auth.users u WHERE u.id = k.user_id)
         ON CONFLICT DO NOTHING;
     END LOOP;
-    a_id := coalesce(a_id, '{}');
     a_dirty := array_fill(false, ARRAY[cardinality(a_id)]);
 
     -- Resolutions already recorded, read under the account locks so concurrent post and void
     -- of one hold see each other.
     h_done := array_fill(NULL::text, ARRAY[cardinality(h_id)]);
     IF cardinality(h_id) > 0 THEN
-        FOR r IN SELECT t.pending_id, t.kind FROM tokens.transfers t
-                 WHERE t.pending_id = ANY (h_id) AND t.result = 'ok' LOOP
-            h_done[array_position(h_id, r.pending_id)] := r.kind;
+        SELECT array_agg(t.pending_id), array_agg(t.kind) INTO r_pid, r_kind
+          FROM tokens.transfers t WHERE t.pending_id = ANY (h_id) AND t.result = 'ok';
+        FOR k IN 1..coalesce(cardinality(r_pid), 0) LOOP
+            h_done[array_position(h_id, r_pid[k])] := r_kind[k];
         END LOOP;
     END IF;
 
     -- Apply in order, in memory; a later transfer sees the earlier ones' effects.
     FOR i IN 1..n LOOP
         CONTINUE WHEN results[i] IS NOT NULL;
-        x := xs[i];
         t_store[i] := true;
-        t_code[i] := coalesce(x.code, '');
-        IF x.kind IN ('single', 'pending') THEN
-            t_asset[i] := x.asset;
-            t_amount[i] := x.amount;
-            di := NULL;
-            ci := NULL;
-            FOR k IN 1..cardinality(a_id) LOOP
-                IF a_asset[k] = x.asset THEN
-                    IF a_addr[k] = x.debit THEN di := k; END IF;
-                    IF a_addr[k] = x.credit THEN ci := k; END IF;
-                END IF;
-            END LOOP;
+        t_code[i] := coalesce(codes[i], '');
+        IF kinds[i] IN ('single', 'pending') THEN
+            di := array_position(a_key, debits[i] || '|' || assets[i]);
+            ci := array_position(a_key, credits[i] || '|' || assets[i]);
             t_debit[i] := a_id[di];
             t_credit[i] := a_id[ci];
-            amt := x.amount;
+            amt := amounts[i];
             IF di IS NULL OR ci IS NULL THEN
                 results[i] := 'account_not_found';
             ELSIF a_flags[di] & 1 = 1 AND a_dpend[di] + a_dpost[di] + amt > a_cpost[di] THEN
                 results[i] := 'insufficient_funds';
-            ELSIF x.daily_limit IS NOT NULL THEN
+            ELSIF limits[i] IS NOT NULL THEN
                 SELECT coalesce(sum(t.amount), 0) INTO spent FROM tokens.transfers t
-                 WHERE t.debit_account_id = a_id[di] AND t.code = x.code AND t.result = 'ok'
+                 WHERE t.debit_account_id = a_id[di] AND t.code = codes[i] AND t.result = 'ok'
                    AND t.kind IN ('single', 'pending')
                    AND t.created_at >= date_trunc('day', now(), 'UTC');
                 FOR k IN 1..i - 1 LOOP
-                    IF results[k] = 'ok' AND t_debit[k] = a_id[di] AND t_code[k] = x.code
-                       AND xs[k].kind IN ('single', 'pending') THEN
-                        spent := spent + t_amount[k];
+                    IF results[k] = 'ok' AND t_debit[k] = a_id[di] AND codes[k] = codes[i]
+                       AND kinds[k] IN ('single', 'pending') THEN
+                        spent := spent + amounts[k];
                     END IF;
                 END LOOP;
-                IF spent + amt > x.daily_limit THEN
+                IF spent + amt > limits[i] THEN
                     results[i] := 'daily_limit_exceeded';
                 END IF;
             END IF;
             IF results[i] IS NULL THEN
                 a_dirty[di] := true;
                 a_dirty[ci] := true;
-                IF x.kind = 'single' THEN
+                IF kinds[i] = 'single' THEN
                     a_dpost[di] := a_dpost[di] + amt;
                     a_cpost[ci] := a_cpost[ci] + amt;
                 ELSE
                     a_dpend[di] := a_dpend[di] + amt;
                     a_cpend[ci] := a_cpend[ci] + amt;
-                    IF x.timeout IS NOT NULL THEN
-                        t_expires[i] := now() + make_interval(secs => x.timeout);
+                    IF timeouts[i] IS NOT NULL THEN
+                        t_expires[i] := now() + make_interval(secs => timeouts[i]);
                     END IF;
                 END IF;
             END IF;
         ELSE
-            hi := array_position(h_id, x.pending_id);
-            t_asset[i] := coalesce(x.asset, h_asset[hi], '');
-            t_amount[i] := x.amount;
+            hi := array_position(h_id, pids[i]);
+            t_asset[i] := coalesce(assets[i], h_asset[hi], '');
             IF hi IS NULL OR h_result[hi] <> 'ok' THEN
                 results[i] := 'pending_transfer_not_found';
             ELSIF h_kind[hi] <> 'pending' THEN
@@ -497,11 +503,11 @@ BEGIN
             ELSE
                 t_debit[i] := h_debit[hi];
                 t_credit[i] := h_credit[hi];
-                t_code[i] := coalesce(x.code, h_code[hi]);
-                IF x.kind = 'void' OR x.kind = 'expire' THEN
-                    t_amount[i] := h_amount[hi];
+                t_code[i] := coalesce(codes[i], h_code[hi]);
+                IF kinds[i] = 'post' THEN
+                    t_amount[i] := coalesce(amounts[i], h_amount[hi]);
                 ELSE
-                    t_amount[i] := coalesce(x.amount, h_amount[hi]);
+                    t_amount[i] := h_amount[hi];
                 END IF;
                 IF h_done[hi] = 'post' THEN
                     results[i] := 'pending_transfer_already_posted';
@@ -509,25 +515,25 @@ BEGIN
                     results[i] := 'pending_transfer_already_voided';
                 ELSIF h_done[hi] = 'expire' THEN
                     results[i] := 'pending_transfer_expired';
-                ELSIF x.asset IS NOT NULL AND x.asset <> h_asset[hi] THEN
+                ELSIF assets[i] IS NOT NULL AND assets[i] <> h_asset[hi] THEN
                     results[i] := 'assets_differ';
-                ELSIF x.kind = 'expire' AND (h_expires[hi] IS NULL OR h_expires[hi] > now()) THEN
+                ELSIF kinds[i] = 'expire' AND (h_expires[hi] IS NULL OR h_expires[hi] > now()) THEN
                     results[i] := 'pending_transfer_not_expired';
-                ELSIF x.kind <> 'expire' AND h_expires[hi] <= now() THEN
+                ELSIF kinds[i] <> 'expire' AND h_expires[hi] <= now() THEN
                     results[i] := 'pending_transfer_expired';
                 ELSIF t_amount[i] > h_amount[hi] THEN
                     results[i] := 'exceeds_pending_transfer_amount';
                 END IF;
             END IF;
             IF results[i] IS NULL THEN
-                h_done[hi] := x.kind;
+                h_done[hi] := kinds[i];
                 di := array_position(a_id, h_debit[hi]);
                 ci := array_position(a_id, h_credit[hi]);
                 a_dirty[di] := true;
                 a_dirty[ci] := true;
                 a_dpend[di] := a_dpend[di] - h_amount[hi];
                 a_cpend[ci] := a_cpend[ci] - h_amount[hi];
-                IF x.kind = 'post' THEN
+                IF kinds[i] = 'post' THEN
                     a_dpost[di] := a_dpost[di] + t_amount[i];
                     a_cpost[ci] := a_cpost[ci] + t_amount[i];
                 END IF;
@@ -546,9 +552,7 @@ BEGIN
             IF results[i] IS NULL OR results[i] = 'ok' THEN
                 results[i] := 'linked_event_failed';
                 t_store[i] := true;
-                t_code[i] := coalesce(t_code[i], xs[i].code, '');
-                t_asset[i] := coalesce(t_asset[i], xs[i].asset, '');
-                t_amount[i] := coalesce(t_amount[i], xs[i].amount);
+                t_code[i] := coalesce(t_code[i], '');
             END IF;
         END LOOP;
     ELSE
@@ -560,30 +564,17 @@ BEGIN
          WHERE a.id = u.id AND u.dirty;
     END IF;
 
-    FOR i IN 1..n LOOP
-        IF t_store[i] THEN
-            wanted := wanted + 1;
-            s_id[wanted] := xs[i].id;
-            s_kind[wanted] := xs[i].kind;
-            s_meta[wanted] := xs[i].metadata;
-            s_pid[wanted] := xs[i].pending_id;
-            s_fp[wanted] := xs[i].fingerprint;
-            s_result[wanted] := results[i];
-            s_debit[wanted] := t_debit[i];
-            s_credit[wanted] := t_credit[i];
-            s_asset[wanted] := t_asset[i];
-            s_amount[wanted] := t_amount[i];
-            s_code[wanted] := t_code[i];
-            s_expires[wanted] := t_expires[i];
-        END IF;
-    END LOOP;
     INSERT INTO tokens.transfers (id, kind, result, debit_account_id, credit_account_id, asset,
                                   amount, code, metadata, pending_id, expires_at, fingerprint)
-    SELECT * FROM unnest(s_id, s_kind, s_result, s_debit, s_credit, s_asset, s_amount, s_code,
-                         s_meta, s_pid, s_expires, s_fp)
+    SELECT u.id, u.kind, u.result, u.debit, u.credit, coalesce(u.asset, ''), u.amount, u.code,
+           u.meta, u.pid, u.expires, u.fp
+      FROM unnest(ids, kinds, results, t_debit, t_credit, t_asset, t_amount, t_code, metas, pids,
+                  t_expires, fps, t_store)
+           AS u(id, kind, result, debit, credit, asset, amount, code, meta, pid, expires, fp, store)
+     WHERE u.store
     ON CONFLICT (id) DO NOTHING;
     GET DIAGNOSTICS stored = ROW_COUNT;
-    IF stored <> wanted THEN
+    IF stored <> cardinality(array_positions(t_store, true)) THEN
         -- Another transaction claimed one of these ids with different fields meanwhile;
         -- the caller retries and then sees that transfer's outcome.
         RAISE EXCEPTION 'transfer id claimed concurrently' USING ERRCODE = '40001';
