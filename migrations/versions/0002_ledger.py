@@ -68,6 +68,10 @@ CREATE TABLE tokens.accounts (
     debits_posted    numeric(39, 0) NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
     credits_pending  numeric(39, 0) NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
     credits_posted   numeric(39, 0) NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    -- Debits per code today, for transfers that carry a daily_limit:
+    -- {"day": "2026-11-25", "p2p": "1500000"}. Kept on the row the transfer locks anyway, so a
+    -- limit costs no query.
+    daily_debits     jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (address, asset),
     CHECK ((user_id IS NULL) = (address LIKE 'system:%')),
@@ -107,8 +111,7 @@ CREATE TABLE tokens.transfers (
     CHECK ((kind IN ('post', 'void', 'expire')) = (pending_id IS NOT NULL)),
     CHECK (expires_at IS NULL OR kind = 'pending')
 );
--- (debit, code, day) serves both a user's history and the daily limit of one code.
-CREATE INDEX transfers_debit_idx ON tokens.transfers (debit_account_id, code, created_at);
+CREATE INDEX transfers_debit_idx ON tokens.transfers (debit_account_id, created_at);
 CREATE INDEX transfers_credit_idx ON tokens.transfers (credit_account_id, created_at);
 -- Each hold is resolved (posted, voided or expired) at most once.
 CREATE UNIQUE INDEX transfers_one_resolution_idx ON tokens.transfers (pending_id)
@@ -243,7 +246,9 @@ DECLARE
     a_dpost numeric[];
     a_cpend numeric[];
     a_cpost numeric[];
+    a_daily jsonb[];
     a_dirty boolean[];
+    today text := (now() AT TIME ZONE 'UTC')::date::text;
     -- holds referenced by post/void/expire
     want_holds uuid[] := '{}';
     h_id uuid[] := '{}';
@@ -398,16 +403,18 @@ BEGIN
         IF cardinality(hold_accounts) = 0 THEN
             SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
                    array_agg(l.debits_pending), array_agg(l.debits_posted),
-                   array_agg(l.credits_pending), array_agg(l.credits_posted)
-              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost
+                   array_agg(l.credits_pending), array_agg(l.credits_posted),
+                   array_agg(l.daily_debits)
+              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost, a_daily
               FROM (SELECT a.* FROM tokens.accounts a
                     WHERE (a.address, a.asset) IN (SELECT * FROM unnest(k_addr, k_asset))
                     ORDER BY a.id FOR UPDATE) l;
         ELSE
             SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
                    array_agg(l.debits_pending), array_agg(l.debits_posted),
-                   array_agg(l.credits_pending), array_agg(l.credits_posted)
-              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost
+                   array_agg(l.credits_pending), array_agg(l.credits_posted),
+                   array_agg(l.daily_debits)
+              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost, a_daily
               FROM (SELECT a.* FROM tokens.accounts a
                     WHERE a.id IN (SELECT b.id FROM tokens.accounts b
                                      JOIN unnest(k_addr, k_asset) w(address, asset)
@@ -465,18 +472,14 @@ BEGIN
             ELSIF a_flags[di] & 1 = 1 AND a_dpend[di] + a_dpost[di] + amt > a_cpost[di] THEN
                 results[i] := 'insufficient_funds';
             ELSIF limits[i] IS NOT NULL THEN
-                SELECT coalesce(sum(t.amount), 0) INTO spent FROM tokens.transfers t
-                 WHERE t.debit_account_id = a_id[di] AND t.code = codes[i] AND t.result = 'ok'
-                   AND t.kind IN ('single', 'pending')
-                   AND t.created_at >= date_trunc('day', now(), 'UTC');
-                FOR k IN 1..i - 1 LOOP
-                    IF results[k] = 'ok' AND t_debit[k] = a_id[di] AND codes[k] = codes[i]
-                       AND kinds[k] IN ('single', 'pending') THEN
-                        spent := spent + amounts[k];
-                    END IF;
-                END LOOP;
+                IF a_daily[di]->>'day' IS DISTINCT FROM today THEN
+                    a_daily[di] := jsonb_build_object('day', today);
+                END IF;
+                spent := coalesce((a_daily[di]->>codes[i])::numeric, 0);
                 IF spent + amt > limits[i] THEN
                     results[i] := 'daily_limit_exceeded';
+                ELSE
+                    a_daily[di] := a_daily[di] || jsonb_build_object(codes[i], (spent + amt)::text);
                 END IF;
             END IF;
             IF results[i] IS NULL THEN
@@ -558,9 +561,9 @@ BEGIN
     ELSE
         UPDATE tokens.accounts a
            SET debits_pending = u.dpend, debits_posted = u.dpost,
-               credits_pending = u.cpend, credits_posted = u.cpost
-          FROM unnest(a_id, a_dpend, a_dpost, a_cpend, a_cpost, a_dirty)
-               AS u(id, dpend, dpost, cpend, cpost, dirty)
+               credits_pending = u.cpend, credits_posted = u.cpost, daily_debits = u.daily
+          FROM unnest(a_id, a_dpend, a_dpost, a_cpend, a_cpost, a_daily, a_dirty)
+               AS u(id, dpend, dpost, cpend, cpost, daily, dirty)
          WHERE a.id = u.id AND u.dirty;
     END IF;
 

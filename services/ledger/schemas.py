@@ -26,7 +26,8 @@ class Transfer:
     """Debit one account, credit another of the same asset; `kind="pending"` makes it a hold.
 
     Accounts are addresses: `user_account(user_id)` or `system_account("fees")`.
-    `daily_limit` caps what the debit account may move with this `code` per UTC day.
+    `daily_limit` caps what the debit account may move per UTC day with this `code`, counting
+    the transfers of the day that carried a limit.
     """
 
     id: UUID

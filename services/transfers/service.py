@@ -28,7 +28,7 @@ FEE_CODE = "p2p_fee"
 MAX_MEMO = 200
 # Every P2P transfer credits a fee: spread over shards, the fees account is not one row that
 # all transfers queue for. The platform's fee income is the sum over the shards.
-FEE_SHARDS = 16
+FEE_SHARDS = 256
 RECEIVED_TEMPLATE = "send.received"
 
 _USERNAME = re.compile(r"^@?([A-Za-z0-9_]{3,32})$")
