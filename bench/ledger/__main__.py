@@ -31,6 +31,7 @@ from db.migrate import upgrade
 from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.ledger.schemas import Asset
+from services.ledger.service import Executor
 from services.transfers.config import P2PRules
 from services.transfers.service import send
 
@@ -113,19 +114,28 @@ async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -
             users = list((await session.scalars(select(User))).all())
         hot = users[0]
 
-        def transfer(pick: Callable[[], tuple[User, User]]) -> Callable[[], Awaitable[bool]]:
+        def transfer(
+            pick: Callable[[], tuple[User, User]], *, session: bool = False
+        ) -> Callable[[], Awaitable[bool]]:
+            async def call(unit: Executor, sender: User, recipient: User) -> None:
+                await send(
+                    unit,
+                    rules,
+                    sender=sender,
+                    recipient=recipient,
+                    asset=vibe,
+                    amount=random.randint(1, 1000) * 10_000,
+                    transfer_id=uuid.uuid4(),
+                )
+
             async def one() -> bool:
                 sender, recipient = pick()
-                async with db.service() as session:
-                    await send(
-                        session,
-                        rules,
-                        sender=sender,
-                        recipient=recipient,
-                        asset=vibe,
-                        amount=random.randint(1, 1000) * 10_000,
-                        transfer_id=uuid.uuid4(),
-                    )
+                if session:
+                    async with db.service() as unit:
+                        await call(unit, sender, recipient)
+                else:
+                    async with db.statement() as conn:
+                        await call(conn, sender, recipient)
                 return True
 
             return one
@@ -138,9 +148,16 @@ async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -
             return random.choice(users[1:]), hot
 
         await drive("warm-up", 2, clients, transfer(random_pair))
-        spread = await drive("p2p, random pairs", seconds, clients, transfer(random_pair))
-        hot_run = await drive("p2p, one hot recipient", seconds, clients, transfer(to_hot))
-        return [spread, hot_run]
+        return [
+            await drive("p2p, random pairs", seconds, clients, transfer(random_pair)),
+            await drive("p2p, one hot recipient", seconds, clients, transfer(to_hot)),
+            await drive(
+                "p2p, random pairs, db.service()",
+                seconds,
+                clients,
+                transfer(random_pair, session=True),
+            ),
+        ]
     finally:
         await db.dispose()
 

@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from uuid import UUID, uuid5
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
 from services.errors import Forbidden, NotFound
 from services.ledger.errors import first_failure, ledger_error
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
+
+# A unit of work: a session (several statements, one transaction) or a `db.statement()`
+# connection (one statement that commits by itself). A ledger call is one statement either way.
+Executor = AsyncSession | AsyncConnection
 
 # Fixed forever: changing it would change every derived transfer id.
 TRANSFER_NAMESPACE = UUID("6f1c3e52-9d0b-4b7e-a6a4-2f5e8c1d7b90")
@@ -47,7 +51,7 @@ def batch_json(transfers: Sequence[Transfer | ResolveHold]) -> str:
 
 
 async def create_transfers(
-    session: AsyncSession, transfers: Sequence[Transfer | ResolveHold], *, linked: bool = True
+    session: Executor, transfers: Sequence[Transfer | ResolveHold], *, linked: bool = True
 ) -> list[str]:
     """Apply a batch in one round trip; one result code per transfer, nothing raised.
 
@@ -61,7 +65,7 @@ async def create_transfers(
     return results
 
 
-async def apply(session: AsyncSession, transfers: Sequence[Transfer | ResolveHold]) -> Outcome:
+async def apply(session: Executor, transfers: Sequence[Transfer | ResolveHold]) -> Outcome:
     """A linked batch that must succeed.
 
     Raises InsufficientFunds, NotFound (account_not_found, pending_transfer_not_found),

@@ -20,7 +20,7 @@ from services.errors import Forbidden, NotFound, ValidationError
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
 from services.ledger.schemas import Asset, Transfer
-from services.ledger.service import batch_json, system_account, user_account
+from services.ledger.service import Executor, batch_json, system_account, user_account
 from services.transfers.config import P2PRules
 
 P2P_CODE = "p2p"
@@ -117,7 +117,7 @@ def fee_transfer_id(main: UUID) -> UUID:
 
 
 async def send(
-    session: AsyncSession,
+    session: Executor,
     rules: P2PRules,
     *,
     sender: User,
