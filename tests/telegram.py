@@ -43,18 +43,33 @@ def dispatcher(db: Database, catalog: Catalog) -> Dispatcher:
     )
 
 
-def tg_user(user_id: int, first_name: str = "Ann", language_code: str = "en", **extra: Any) -> dict[str, Any]:
-    return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": language_code, **extra}
+def tg_user(
+    user_id: int, first_name: str = "Ann", language_code: str = "en", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first_name,
+        "language_code": language_code,
+        **extra,
+    }
 
 
-async def send(api: BotApiServer, dp: Dispatcher, bot: Bot, user: dict[str, Any], text: str) -> None:
+async def send(
+    api: BotApiServer, dp: Dispatcher, bot: Bot, user: dict[str, Any], text: str
+) -> None:
     """A person writes to the bot; the update goes through the real dispatcher."""
     update = await api.user_sends(user, text)
     await dp.feed_raw_update(bot, update)
 
 
 async def press(
-    api: BotApiServer, dp: Dispatcher, bot: Bot, user: dict[str, Any], message: dict[str, Any], data: str
+    api: BotApiServer,
+    dp: Dispatcher,
+    bot: Bot,
+    user: dict[str, Any],
+    message: dict[str, Any],
+    data: str,
 ) -> None:
     update = await api.user_presses(user, message, data)
     await dp.feed_raw_update(bot, update)

@@ -11,7 +11,11 @@ from tests.telegram import WEBAPP_URL, bot, botapi, dispatcher, press, send, tg_
 
 
 async def test_start_greets_in_users_language_with_open_app_button(
-    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, db: Database, catalog: Catalog
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
 ) -> None:
     api, _ = botapi
     await send(api, dispatcher, bot, tg_user(101, "Иван", "ru"), "/start")
@@ -22,7 +26,13 @@ async def test_start_greets_in_users_language_with_open_app_button(
     button = sent["reply_markup"]["inline_keyboard"][0][0]
     assert button == {"text": catalog.get("ru", "start.open_app"), "web_app": {"url": WEBAPP_URL}}
     async with db.service() as session:
-        row = (await session.execute(text("SELECT first_name, language_code, referral_code FROM auth.users WHERE telegram_id = 101"))).one()
+        row = (
+            await session.execute(
+                text(
+                    "SELECT first_name, language_code, referral_code FROM auth.users WHERE telegram_id = 101"
+                )
+            )
+        ).one()
     assert row.first_name == "Иван" and row.language_code == "ru" and len(row.referral_code) == 8
 
 
@@ -52,7 +62,12 @@ async def test_language_choice_is_remembered(
     menu = api.calls_of("sendMessage")[0]
     codes = [b["callback_data"] for b in menu["reply_markup"]["inline_keyboard"][0]]
     assert codes == ["lang:en", "lang:ru"]
-    message = {"message_id": 1, "date": 0, "chat": {"id": 104, "type": "private"}, "text": menu["text"]}
+    message = {
+        "message_id": 1,
+        "date": 0,
+        "chat": {"id": 104, "type": "private"},
+        "text": menu["text"],
+    }
     await press(api, dispatcher, bot, ann, message, "lang:ru")
     assert api.calls_of("editMessageText")[0]["text"] == catalog.get("ru", "language.set")
     await send(api, dispatcher, bot, ann, "/help")
@@ -60,12 +75,18 @@ async def test_language_choice_is_remembered(
 
 
 async def test_banned_user_gets_one_refusal_and_nothing_else(
-    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, db: Database, catalog: Catalog
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
 ) -> None:
     api, _ = botapi
     await send(api, dispatcher, bot, tg_user(105), "/start")
     async with db.service() as session:
-        await session.execute(text("UPDATE auth.users SET banned_at = now() WHERE telegram_id = 105"))
+        await session.execute(
+            text("UPDATE auth.users SET banned_at = now() WHERE telegram_id = 105")
+        )
     api.calls.clear()
     await send(api, dispatcher, bot, tg_user(105), "/help")
     assert [c["text"] for c in api.calls_of("sendMessage")] == [catalog.get("en", "banned")]
@@ -77,4 +98,7 @@ async def test_command_menu_is_set_per_language(
     api, _ = botapi
     await set_command_menu(bot, catalog)
     assert set(api.commands) == {"", "en", "ru"}
-    assert api.commands["ru"][0] == {"command": "start", "description": catalog.get("ru", "commands.start")}
+    assert api.commands["ru"][0] == {
+        "command": "start",
+        "description": catalog.get("ru", "commands.start"),
+    }
