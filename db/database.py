@@ -87,7 +87,9 @@ def create_database(app_url: str, *, pool_size: int = 10, application_name: str 
         max_overflow=pool_size,
         pool_pre_ping=False,
         isolation_level="AUTOCOMMIT",
-        connect_args={"server_settings": {"application_name": application_name, "role": SERVICE_ROLE}},
+        connect_args={
+            "server_settings": {"application_name": application_name, "role": SERVICE_ROLE}
+        },
     )
     return Database(
         engine=engine,

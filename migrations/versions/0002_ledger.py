@@ -281,7 +281,8 @@ DECLARE
 BEGIN
     -- jsonb_array_elements yields the elements in order, and every aggregate of one query
     -- sees the rows in the same order, so the arrays stay aligned.
-    SELECT count(*)::integer, array_agg((e->>'id')::uuid), array_agg(coalesce(e->>'kind', 'single')),
+    SELECT count(*)::integer, array_agg((e->>'id')::uuid),
+           array_agg(coalesce(e->>'kind', 'single')),
            array_agg(e->>'debit'), array_agg(e->>'credit'), array_agg(e->>'asset'),
            array_agg((e->>'amount')::numeric), array_agg(e->>'code'),
            array_agg(coalesce(e->'metadata', '{}'::jsonb)), array_agg((e->>'pending_id')::uuid),
@@ -327,7 +328,8 @@ BEGIN
         CONTINUE WHEN results[i] IS NOT NULL;
         IF kinds[i] NOT IN ('single', 'pending', 'post', 'void', 'expire') THEN
             results[i] := 'invalid_kind';
-        ELSIF amounts[i] IS NOT NULL AND (amounts[i] <> trunc(amounts[i]) OR amounts[i] >= 1e39) THEN
+        ELSIF amounts[i] IS NOT NULL
+              AND (amounts[i] <> trunc(amounts[i]) OR amounts[i] >= 1e39) THEN
             results[i] := 'amount_must_be_integer';
         ELSIF kinds[i] IN ('single', 'pending') THEN
             IF amounts[i] IS NULL OR amounts[i] <= 0 THEN

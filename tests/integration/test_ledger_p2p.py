@@ -1,4 +1,4 @@
-"""P2P rules through the service: fee to the sharded fees account, banned recipients, welcome bonus."""
+"""P2P rules through the service: fees to sharded accounts, bans, welcome bonus."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ async def test_sender_pays_the_fee_into_a_fees_shard(db: Database) -> None:
     async with db.service() as session:
         fees = await session.scalar(
             text(
-                "SELECT sum(credits_posted) FROM tokens.accounts WHERE kind = 'fees' AND asset = 'VIBE'"
+                "SELECT sum(credits_posted) FROM tokens.accounts "
+                "WHERE kind = 'fees' AND asset = 'VIBE'"
             )
         )
     assert fees == 250_000
@@ -135,7 +136,13 @@ async def test_daily_limit_counts_the_days_transfers(db: Database) -> None:
     with pytest.raises(Exception) as caught:
         async with db.service() as session:
             await send(
-                session, rules, sender=ann, recipient=bob, asset=VIBE, amount=10_000, transfer_id=uuid4()
+                session,
+                rules,
+                sender=ann,
+                recipient=bob,
+                asset=VIBE,
+                amount=10_000,
+                transfer_id=uuid4(),
             )
     assert getattr(caught.value, "code", None) == "daily_limit_exceeded"
     assert caught.value.details == {"limit": "10", "asset": "VIBE"}  # type: ignore[attr-defined]
