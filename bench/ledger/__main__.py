@@ -30,8 +30,8 @@ from db.database import Database, create_database
 from db.migrate import upgrade
 from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
-from services.ledger.schemas import Asset
-from services.ledger.service import Executor
+from services.ledger.schemas import Asset, Transfer
+from services.ledger.service import Executor, create_transfers, user_account
 from services.transfers.config import P2PRules
 from services.transfers.service import send
 
@@ -147,9 +147,25 @@ async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -
         def to_hot() -> tuple[User, User]:
             return random.choice(users[1:]), hot
 
+        async def ledger_only() -> bool:
+            sender, recipient = random_pair()
+            leg = Transfer(
+                id=uuid.uuid4(),
+                debit=user_account(sender.id),
+                credit=user_account(recipient.id),
+                asset="VIBE",
+                amount=random.randint(1, 1000) * 10_000,
+                code="bench",
+            )
+            async with db.statement() as conn:
+                return await create_transfers(conn, [leg]) == ["ok"]
+
         await drive("warm-up", 2, clients, transfer(random_pair))
         return [
-            await drive("p2p, random pairs", seconds, clients, transfer(random_pair)),
+            await drive("ledger transfer, random pairs", seconds, clients, ledger_only),
+            await drive(
+                "p2p (+fee, +notice), random pairs", seconds, clients, transfer(random_pair)
+            ),
             await drive("p2p, one hot recipient", seconds, clients, transfer(to_hot)),
             await drive(
                 "p2p, random pairs, db.service()",

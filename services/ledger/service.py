@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID, uuid5
 
 from sqlalchemy import text
@@ -26,6 +27,7 @@ Executor = AsyncSession | AsyncConnection
 TRANSFER_NAMESPACE = UUID("6f1c3e52-9d0b-4b7e-a6a4-2f5e8c1d7b90")
 
 _CREATE = text("SELECT tokens.create_transfers(CAST(:batch AS jsonb), :linked)")
+_CREATE_NATIVE = "SELECT tokens.create_transfers($1::jsonb, $2)"
 _ASSETS = text("SELECT code, name, decimals, transferable FROM tokens.assets ORDER BY code")
 
 
@@ -59,10 +61,22 @@ async def create_transfers(
     """
     if not transfers:
         return []
-    results: list[str] = await session.scalar(
-        _CREATE, {"batch": batch_json(transfers), "linked": linked}
-    )
+    batch = batch_json(transfers)
+    if isinstance(session, AsyncConnection):
+        return await run_native(session, _CREATE_NATIVE, batch, linked)  # type: ignore[no-any-return]
+    results: list[str] = await session.scalar(_CREATE, {"batch": batch, "linked": linked})
     return results
+
+
+async def run_native(conn: AsyncConnection, sql: str, *args: Any) -> Any:
+    """One statement on a `db.statement()` connection, straight to the driver ($n parameters).
+
+    For the hottest paths: it skips SQLAlchemy's per-call compile and result processing,
+    about a third of a transfer's client time.
+    """
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    return await driver.fetchval(sql, *args)
 
 
 async def apply(session: Executor, transfers: Sequence[Transfer | ResolveHold]) -> Outcome:

@@ -13,14 +13,20 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
 from services.errors import Forbidden, NotFound, ValidationError
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
 from services.ledger.schemas import Asset, Transfer
-from services.ledger.service import Executor, batch_json, system_account, user_account
+from services.ledger.service import (
+    Executor,
+    batch_json,
+    run_native,
+    system_account,
+    user_account,
+)
 from services.transfers.config import P2PRules
 
 P2P_CODE = "p2p"
@@ -34,20 +40,25 @@ RECEIVED_TEMPLATE = "send.received"
 _USERNAME = re.compile(r"^@?([A-Za-z0-9_]{3,32})$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
-# The outbox row is written by the same statement, and only when the batch applied now
-# (a replay has notified already; the dedup key guards the rest).
-_SEND = text(
-    """
+# The outbox row is written by the same statement, and only when the batch applied now: a
+# replay answers `exists` and notifies no one, so no dedup key is needed.
+_SEND_SQL = """
     WITH r AS MATERIALIZED (
-        SELECT tokens.create_transfers(CAST(:batch AS jsonb), true) AS results
+        SELECT tokens.create_transfers(CAST({batch} AS jsonb), true) AS results
     ), notify AS (
-        INSERT INTO ops.outbox (chat_id, user_id, template, params, dedup_key)
-        SELECT :chat_id, :user_id, :template, CAST(:params AS jsonb), :dedup_key
+        INSERT INTO ops.outbox (chat_id, user_id, template, params)
+        SELECT {chat_id}, {user_id}, {template}, CAST({params} AS jsonb)
         FROM r WHERE r.results[1] = 'ok'
-        ON CONFLICT (dedup_key) DO NOTHING
     )
     SELECT results FROM r
-    """
+"""
+_SEND_PARAMS = ("batch", "chat_id", "user_id", "template", "params")
+_SEND = text(_SEND_SQL.format(**{name: f":{name}" for name in _SEND_PARAMS}))
+# The same statement for the driver itself, used on `db.statement()` connections.
+_SEND_NATIVE = (
+    _SEND_SQL.format(**{name: f"${n}" for n, name in enumerate(_SEND_PARAMS, start=1)})
+    .replace("$2,", "$2::bigint,")
+    .replace("$3,", "$3::uuid,")
 )
 
 
@@ -168,17 +179,18 @@ async def send(
         "sender": display_name(sender),
         "memo": memo or "",
     }
-    results: list[str] = await session.scalar(
-        _SEND,
-        {
-            "batch": batch_json(batch),
-            "chat_id": recipient.telegram_id,
-            "user_id": recipient.id,
-            "template": RECEIVED_TEMPLATE if not memo else RECEIVED_TEMPLATE + "_memo",
-            "params": json.dumps(params),
-            "dedup_key": f"p2p:{transfer_id}",
-        },
-    )
+    values = {
+        "batch": batch_json(batch),
+        "chat_id": recipient.telegram_id,
+        "user_id": recipient.id,
+        "template": RECEIVED_TEMPLATE if not memo else RECEIVED_TEMPLATE + "_memo",
+        "params": json.dumps(params),
+    }
+    results: list[str]
+    if isinstance(session, AsyncConnection):
+        results = await run_native(session, _SEND_NATIVE, *(values[n] for n in _SEND_PARAMS))
+    else:
+        results = await session.scalar(_SEND, values)
     failure = first_failure(results)
     if failure is not None:
         details: dict[str, Any] = {}
