@@ -198,6 +198,64 @@ def pgbench(url: str, seconds: float, clients: int) -> Run:
     return Run("pgbench TPC-B, scale 10", int(tps * seconds), 0, seconds)
 
 
+# The P2P statement of services.transfers.service.send, driven by pgbench's C client: the
+# database's own cost of a P2P transfer, without Python.
+P2P_SCRIPT = """\\set a random({low}, {high})
+\\set b random({low}, {high})
+\\set f random(0, 255)
+WITH r AS MATERIALIZED (
+  SELECT tokens.create_transfers(jsonb_build_array(
+    jsonb_build_object('id', gen_random_uuid(), 'asset', 'VIBE', 'amount', '10000', 'code', 'p2p',
+      'debit', (SELECT address FROM tokens.accounts WHERE id = :a),
+      'credit', (SELECT address FROM tokens.accounts WHERE id = :b),
+      'daily_limit', '10000000000000'),
+    jsonb_build_object('id', gen_random_uuid(), 'asset', 'VIBE', 'amount', '50', 'code', 'p2p_fee',
+      'debit', (SELECT address FROM tokens.accounts WHERE id = :a),
+      'credit', 'system:fees#' || :f)), true) AS results
+), notify AS (
+  INSERT INTO ops.outbox (chat_id, template, params)
+  SELECT 1, 'send.received', '{{}}'::jsonb FROM r WHERE r.results[1] = 'ok'
+)
+SELECT results FROM r;
+"""
+
+
+async def pgbench_p2p(owner_url: str, seconds: float, clients: int) -> Run:
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        low, high = await conn.fetchrow(
+            "SELECT min(id), max(id) FROM tokens.accounts "
+            "WHERE user_id IS NOT NULL AND asset = 'VIBE'"
+        )
+    finally:
+        await conn.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(P2P_SCRIPT.format(low=low, high=high))
+    # Accounts are dense enough that a == b is rare; such a transfer is refused, not counted.
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [
+            pgbench_binary(),
+            "-n",
+            "-f",
+            script.name,
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(int(seconds)),
+            owner_url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    os.unlink(script.name)
+    tps = float(re.search(r"tps = ([\d.]+)", out.stdout)[1])  # type: ignore[index]
+    return Run("p2p statement via pgbench, no Python", int(tps * seconds), 0, seconds)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
@@ -226,6 +284,7 @@ async def main() -> None:
         owner_url = with_database(base_url, ledger_db)
         await prepare(owner_url, args.users)
         runs = await p2p_runs(owner_url, args.seconds, args.clients, args.fee_bps)
+        runs.append(await pgbench_p2p(owner_url, args.seconds, args.clients))
         runs.append(
             await asyncio.to_thread(
                 pgbench, with_database(base_url, pgbench_db), args.seconds, args.clients
