@@ -409,7 +409,9 @@ BEGIN
                    array_agg(l.daily_debits)
               INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost, a_daily
               FROM (SELECT a.* FROM tokens.accounts a
-                    WHERE (a.address, a.asset) IN (SELECT * FROM unnest(k_addr, k_asset))
+                    -- May also lock a cross pair (A's TON and B's VIBE for a two-asset
+                    -- batch): harmless, and cheaper than matching pairs.
+                    WHERE a.address = ANY (k_addr) AND a.asset = ANY (k_asset)
                     ORDER BY a.id FOR UPDATE) l;
         ELSE
             SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
