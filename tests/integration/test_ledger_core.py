@@ -133,3 +133,18 @@ async def test_balances_and_transfers_are_isolated_by_rls(db: Database) -> None:
     async with db.user(ann.id) as session:
         with pytest.raises(DBAPIError, match="permission denied"):
             await session.execute(text("SELECT tokens.create_transfers('[]'::jsonb, true)"))
+
+
+async def test_batch_across_assets_and_new_accounts(db: Database) -> None:
+    ann, bob = await make_user(db), await make_user(db)
+    await fund(db, ann.id, 50, asset="VIBE")
+    await fund(db, bob.id, 70, asset="TON")
+    # Bob has no VIBE account and Ann no TON account yet: both are created by the batch.
+    swap = [
+        move(user_account(ann.id), user_account(bob.id), 50),
+        move(user_account(bob.id), user_account(ann.id), 70, asset="TON"),
+    ]
+    async with db.service() as session:
+        assert await create_transfers(session, swap) == ["ok", "ok"]
+    assert await available(db, bob.id, "VIBE") == 50 and await available(db, ann.id, "TON") == 70
+    assert await available(db, ann.id, "VIBE") == 0 and await available(db, bob.id, "TON") == 0
