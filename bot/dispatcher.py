@@ -33,9 +33,10 @@ def build_dispatcher(
         deep_links=deep_links or DeepLinks(),
         ledger=ledger,
     )
-    dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids, ledger.on_created))
-    dispatcher.update.outer_middleware(BanMiddleware())
-    dispatcher.include_routers(
-        *(module.build_router() for module in (start, help, language, wallet, send, token_admin, errors))
+    dispatcher.update.outer_middleware(
+        IdentityMiddleware(db, catalog, admin_ids, ledger.on_created)
     )
+    dispatcher.update.outer_middleware(BanMiddleware())
+    features = (start, help, language, wallet, send, token_admin, errors)
+    dispatcher.include_routers(*(module.build_router() for module in features))
     return dispatcher

@@ -34,8 +34,8 @@ from db.migrate import upgrade
 from db.urls import app_url_from_owner
 from integrations.telegram.sender import BotMessageSender
 from services.i18n import Catalog, load_catalog
-from services.notifications.delivery import OutboxDelivery
 from services.ledger.tasks import expire_holds
+from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.transfers.config import LedgerConfig, ledger_config
 from webapp_api.app import create_api_app

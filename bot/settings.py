@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     welcome_bonus: str = Field(
         default="20",
         pattern=r"^\d+(\.\d{1,6})?$",
-        description="VIBE granted once to every new user (human amount, e.g. 20 or 0.5); 0 disables",
+        description="VIBE granted once to every new user (a human amount, e.g. 20 or 0.5); "
+        "0 disables",
     )
     p2p_fee_bps: int = Field(
         default=50,
@@ -64,7 +65,8 @@ class Settings(BaseSettings):
     p2p_min_amount: str = Field(
         default="0.01",
         pattern=r"^\d+(\.\d+)?$",
-        description="Smallest user-to-user transfer, as a human amount in the sent asset's own unit",
+        description="Smallest user-to-user transfer, as a human amount in the sent asset's "
+        "own unit",
     )
     p2p_daily_limit: str = Field(
         default="100000",
