@@ -196,7 +196,8 @@ CREATE FUNCTION tokens.user_address_pattern() RETURNS text
 --   post, void, expire: {id, kind, pending_id, amount?, code?, metadata?}
 -- Amounts are JSON strings of integers. `debit`/`credit` are account addresses
 -- (`user:<uuid>` or `system:<kind>`); accounts are created on first use.
--- linked: all transfers succeed or fail together (the others get linked_event_failed).
+-- linked: all transfers succeed or fail together (the others get linked_event_failed);
+-- otherwise transfers with the same `group` number (consecutive) are linked to each other.
 -- Returns one result code per transfer, in order: ok, exists (replay of an ok), or a failure.
 --
 -- Written for speed: the batch is parsed into parallel arrays, checked and applied in memory,
@@ -226,7 +227,17 @@ DECLARE
     timeouts integer[];
     limits numeric[];
     fps uuid[];
+    grps integer[];
     results text[];
+    -- a group's state when it started, restored if one of its transfers fails
+    g_start integer;
+    g_dpend numeric[];
+    g_dpost numeric[];
+    g_cpend numeric[];
+    g_cpost numeric[];
+    g_daily jsonb[];
+    g_dirty boolean[];
+    g_done text[];
     i integer;
     k integer;
     failed boolean := false;
@@ -287,17 +298,24 @@ BEGIN
            array_agg((e->>'amount')::numeric), array_agg(e->>'code'),
            array_agg(coalesce(e->'metadata', '{}'::jsonb)), array_agg((e->>'pending_id')::uuid),
            array_agg((e->>'timeout')::integer), array_agg((e->>'daily_limit')::numeric),
-           array_agg(md5((e - 'id')::text)::uuid)
+           array_agg(md5((e - 'id')::text)::uuid), array_agg((e->>'group')::integer)
       INTO n, ids, kinds, debits, credits, assets, amounts, codes, metas, pids, timeouts,
-           limits, fps
+           limits, fps, grps
       FROM jsonb_array_elements(batch) e;
     IF n = 0 THEN
         RETURN '{}'::text[];
     END IF;
     results := array_fill(NULL::text, ARRAY[n]);
+    -- Groups: linked transfers succeed or fail together. `linked` makes the whole batch one
+    -- group; otherwise transfers sharing a `group` number (consecutive) are linked and the
+    -- others stand alone.
     FOR i IN 1..n LOOP
         IF ids[i] IS NULL OR array_position(ids, ids[i]) <> i THEN
             RAISE EXCEPTION 'every transfer needs its own id' USING ERRCODE = '22023';
+        END IF;
+        grps[i] := CASE WHEN linked THEN 0 ELSE coalesce(grps[i], -i) END;
+        IF i > 1 AND grps[i] <> grps[i - 1] AND array_position(grps, grps[i]) < i THEN
+            RAISE EXCEPTION 'a group''s transfers must be consecutive' USING ERRCODE = '22023';
         END IF;
     END LOOP;
 
@@ -315,12 +333,18 @@ BEGIN
         IF cardinality(f_id) = n THEN
             RETURN results;
         END IF;
-        IF linked THEN
-            FOR i IN 1..n LOOP
-                results[i] := coalesce(results[i], 'linked_event_failed');
-            END LOOP;
-            RETURN results;
-        END IF;
+        -- A group partly applied before cannot apply the rest now.
+        FOR i IN 1..n LOOP
+            IF results[i] IS NULL THEN
+                FOR k IN 1..n LOOP
+                    IF grps[k] = grps[i] AND results[k] IS NOT NULL
+                       AND results[k] <> 'linked_event_failed' THEN
+                        results[i] := 'linked_event_failed';
+                        EXIT;
+                    END IF;
+                END LOOP;
+            END IF;
+        END LOOP;
     END IF;
 
     -- Checks on the request alone; their failures are not stored (a retry fails the same way).
@@ -371,11 +395,21 @@ BEGIN
             failed := true;
         END IF;
     END LOOP;
-    IF failed AND linked THEN
+    IF failed THEN
         FOR i IN 1..n LOOP
-            results[i] := coalesce(results[i], 'linked_event_failed');
+            IF results[i] IS NULL THEN
+                FOR k IN 1..n LOOP
+                    IF grps[k] = grps[i] AND results[k] IS NOT NULL THEN
+                        results[i] := 'linked_event_failed';
+                        EXIT;
+                    END IF;
+                END LOOP;
+            END IF;
         END LOOP;
-        RETURN results;
+        IF array_position(results, NULL) IS NULL THEN
+            RETURN results;
+        END IF;
+        failed := false;
     END IF;
     t_store := array_fill(false, ARRAY[n]);
     t_debit := array_fill(NULL::bigint, ARRAY[n]);
@@ -462,6 +496,16 @@ BEGIN
 
     -- Apply in order, in memory; a later transfer sees the earlier ones' effects.
     FOR i IN 1..n LOOP
+        IF i = 1 OR grps[i] <> grps[i - 1] THEN
+            g_start := i;
+            g_dpend := a_dpend;
+            g_dpost := a_dpost;
+            g_cpend := a_cpend;
+            g_cpost := a_cpost;
+            g_daily := a_daily;
+            g_dirty := a_dirty;
+            g_done := h_done;
+        END IF;
         CONTINUE WHEN results[i] IS NOT NULL;
         t_store[i] := true;
         t_code[i] := coalesce(codes[i], '');
@@ -549,20 +593,26 @@ BEGIN
         IF results[i] IS NULL THEN
             results[i] := 'ok';
         ELSE
-            failed := true;
-            EXIT WHEN linked;
+            -- Undo the group's earlier transfers; its later ones fail unapplied.
+            a_dpend := g_dpend;
+            a_dpost := g_dpost;
+            a_cpend := g_cpend;
+            a_cpost := g_cpost;
+            a_daily := g_daily;
+            a_dirty := g_dirty;
+            h_done := g_done;
+            FOR k IN g_start..n LOOP
+                EXIT WHEN grps[k] <> grps[i];
+                IF k <> i AND (results[k] IS NULL OR results[k] = 'ok') THEN
+                    results[k] := 'linked_event_failed';
+                    t_store[k] := true;
+                    t_code[k] := coalesce(t_code[k], codes[k], '');
+                END IF;
+            END LOOP;
         END IF;
     END LOOP;
 
-    IF failed AND linked THEN
-        FOR i IN 1..n LOOP
-            IF results[i] IS NULL OR results[i] = 'ok' THEN
-                results[i] := 'linked_event_failed';
-                t_store[i] := true;
-                t_code[i] := coalesce(t_code[i], '');
-            END IF;
-        END LOOP;
-    ELSE
+    IF array_position(a_dirty, true) IS NOT NULL THEN
         UPDATE tokens.accounts a
            SET debits_pending = u.dpend, debits_posted = u.dpost,
                credits_pending = u.cpend, credits_posted = u.cpost, daily_debits = u.daily

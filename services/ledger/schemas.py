@@ -26,6 +26,7 @@ class Transfer:
     """Debit one account, credit another of the same asset; `kind="pending"` makes it a hold.
 
     Accounts are addresses: `user_account(user_id)` or `system_account("fees")`.
+    `group`: in an unlinked batch, consecutive transfers with the same number are linked.
     `daily_limit` caps what the debit account may move per UTC day with this `code`, counting
     the transfers of the day that carried a limit.
     """
@@ -40,6 +41,7 @@ class Transfer:
     kind: TransferKind = "single"
     timeout: int | None = None
     daily_limit: int | None = None
+    group: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -56,6 +58,8 @@ class Transfer:
             item["timeout"] = self.timeout
         if self.daily_limit is not None:
             item["daily_limit"] = str(self.daily_limit)
+        if self.group is not None:
+            item["group"] = self.group
         return item
 
 

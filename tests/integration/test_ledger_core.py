@@ -148,3 +148,25 @@ async def test_batch_across_assets_and_new_accounts(db: Database) -> None:
         assert await create_transfers(session, swap) == ["ok", "ok"]
     assert await available(db, bob.id, "VIBE") == 50 and await available(db, ann.id, "TON") == 70
     assert await available(db, ann.id, "VIBE") == 0 and await available(db, bob.id, "TON") == 0
+
+
+async def test_groups_link_inside_an_unlinked_batch(db: Database) -> None:
+    ann, bob, cid = await make_user(db), await make_user(db), await make_user(db)
+    await fund(db, ann.id, 10)
+    fees = system_account("fees")
+    batch = [
+        move(user_account(ann.id), user_account(bob.id), 4, group=1),
+        move(user_account(ann.id), fees, 1, group=1),
+        # Group 2 fails on its second leg: its first leg is undone, group 3 still runs.
+        move(user_account(ann.id), user_account(cid.id), 3, group=2),
+        move(user_account(ann.id), fees, 9, group=2),
+        move(user_account(ann.id), user_account(cid.id), 5, group=3),
+    ]
+    async with db.service() as session:
+        results = await create_transfers(session, batch, linked=False)
+    assert results == ["ok", "ok", "linked_event_failed", "insufficient_funds", "ok"]
+    assert await available(db, ann.id) == 0
+    assert await available(db, bob.id) == 4 and await available(db, cid.id) == 5
+    async with db.service() as session:
+        again = await create_transfers(session, batch, linked=False)
+    assert again == ["exists", "exists", "linked_event_failed", "insufficient_funds", "exists"]
