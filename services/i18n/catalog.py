@@ -35,9 +35,7 @@ class Catalog:
         text = self.texts.get(language, {}).get(key) or self.texts[DEFAULT_LANGUAGE][key]
         if not params:
             return text
-        safe = {
-            k: html.escape(v, quote=False) if isinstance(v, str) else v for k, v in params.items()
-        }
+        safe = {k: html.escape(v, quote=False) if isinstance(v, str) else v for k, v in params.items()}
         return text.format(**safe)
 
 

@@ -22,14 +22,7 @@ DEFAULT_LANGUAGE = "en"
 # last_seen_at is a hint, not an audit trail: refreshing it at most this often keeps a busy
 # user's every update from being a write.
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
-_PROFILE_FIELDS = (
-    "username",
-    "first_name",
-    "last_name",
-    "language_code",
-    "is_premium",
-    "photo_url",
-)
+_PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code", "is_premium", "photo_url")
 
 
 # Runs in the transaction that creates the user, so what it does (a welcome bonus) commits or
@@ -137,9 +130,7 @@ async def get_user(session: AsyncSession, user_id: UUID) -> User:
 async def set_language(session: AsyncSession, user_id: UUID, language: str) -> User:
     """Raises ValidationError for a language we do not speak, NotFound for an unknown user."""
     if language not in SUPPORTED_LANGUAGES:
-        raise ValidationError(
-            "unsupported language", code="unsupported_language", language=language
-        )
+        raise ValidationError("unsupported language", code="unsupported_language", language=language)
     user = await session.scalar(
         update(User)
         .where(User.id == user_id)
@@ -162,9 +153,7 @@ async def mark_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
 
 async def clear_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
     await session.execute(
-        update(User)
-        .where(User.id == user_id, User.bot_blocked_at.is_not(None))
-        .values(bot_blocked_at=None)
+        update(User).where(User.id == user_id, User.bot_blocked_at.is_not(None)).values(bot_blocked_at=None)
     )
 
 
