@@ -127,6 +127,97 @@ def fee_transfer_id(main: UUID) -> UUID:
     return uuid5(main, "fee")
 
 
+@dataclass(frozen=True)
+class PlannedSend:
+    """A checked P2P transfer, ready for the ledger: its legs and the recipient's notice."""
+
+    transfer_id: UUID
+    asset: Asset
+    amount: int
+    fee: int
+    daily_limit: int | None
+    recipient: User
+    legs: list[Transfer]
+    notice: dict[str, Any]
+
+
+def plan_send(
+    rules: P2PRules,
+    *,
+    sender: User,
+    recipient: User,
+    asset: Asset,
+    amount: int,
+    transfer_id: UUID,
+    memo: str | None = None,
+) -> PlannedSend:
+    """Raises what `check_transfer` raises."""
+    fee = check_transfer(
+        rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo
+    )
+    daily_limit = rules.daily_limit_units(asset)
+    metadata: dict[str, Any] = {"memo": memo} if memo else {}
+    legs = [
+        Transfer(
+            id=transfer_id,
+            debit=user_account(sender.id),
+            credit=user_account(recipient.id),
+            asset=asset.code,
+            amount=amount,
+            code=P2P_CODE,
+            metadata=metadata,
+            daily_limit=daily_limit,
+        )
+    ]
+    if fee > 0:
+        legs.append(
+            Transfer(
+                id=fee_transfer_id(transfer_id),
+                debit=user_account(sender.id),
+                credit=system_account("fees", shard=sender.telegram_id % FEE_SHARDS),
+                asset=asset.code,
+                amount=fee,
+                code=FEE_CODE,
+                metadata={"transfer_id": str(transfer_id)},
+            )
+        )
+    params = {
+        "amount": format_amount(amount, asset.decimals),
+        "asset": asset.code,
+        "sender": display_name(sender),
+        "memo": memo or "",
+    }
+    notice = {
+        "chat_id": recipient.telegram_id,
+        "user_id": str(recipient.id),
+        "template": RECEIVED_TEMPLATE if not memo else RECEIVED_TEMPLATE + "_memo",
+        "params": params,
+    }
+    return PlannedSend(transfer_id, asset, amount, fee, daily_limit, recipient, legs, notice)
+
+
+def receipt_of(planned: PlannedSend, results: list[str]) -> Receipt:
+    """The outcome of the planned legs; raises the ledger's error for a failure."""
+    failure = first_failure(results)
+    if failure is not None:
+        details: dict[str, Any] = {}
+        if failure == "daily_limit_exceeded" and planned.daily_limit is not None:
+            decimals = planned.asset.decimals
+            details = {
+                "limit": format_amount(planned.daily_limit, decimals),
+                "asset": planned.asset.code,
+            }
+        raise ledger_error(failure, **details)
+    return Receipt(
+        transfer_id=planned.transfer_id,
+        asset=planned.asset,
+        amount=planned.amount,
+        fee=planned.fee,
+        recipient=planned.recipient,
+        replayed=all(result == "exists" for result in results),
+    )
+
+
 async def send(
     session: Executor,
     rules: P2PRules,
@@ -144,64 +235,26 @@ async def send(
     replay returns the first outcome. Raises what `check_transfer` raises, InsufficientFunds,
     Conflict (daily_limit_exceeded, exists_with_different_fields) and NotFound.
     """
-    fee = check_transfer(
-        rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo
+    planned = plan_send(
+        rules,
+        sender=sender,
+        recipient=recipient,
+        asset=asset,
+        amount=amount,
+        transfer_id=transfer_id,
+        memo=memo,
     )
-    daily_limit = rules.daily_limit_units(asset)
-    metadata: dict[str, Any] = {"memo": memo} if memo else {}
-    batch = [
-        Transfer(
-            id=transfer_id,
-            debit=user_account(sender.id),
-            credit=user_account(recipient.id),
-            asset=asset.code,
-            amount=amount,
-            code=P2P_CODE,
-            metadata=metadata,
-            daily_limit=daily_limit,
-        )
-    ]
-    if fee > 0:
-        batch.append(
-            Transfer(
-                id=fee_transfer_id(transfer_id),
-                debit=user_account(sender.id),
-                credit=system_account("fees", shard=sender.telegram_id % FEE_SHARDS),
-                asset=asset.code,
-                amount=fee,
-                code=FEE_CODE,
-                metadata={"transfer_id": str(transfer_id)},
-            )
-        )
-    params = {
-        "amount": format_amount(amount, asset.decimals),
-        "asset": asset.code,
-        "sender": display_name(sender),
-        "memo": memo or "",
-    }
+    notice = planned.notice
     values = {
-        "batch": batch_json(batch),
-        "chat_id": recipient.telegram_id,
+        "batch": batch_json(planned.legs),
+        "chat_id": notice["chat_id"],
         "user_id": recipient.id,
-        "template": RECEIVED_TEMPLATE if not memo else RECEIVED_TEMPLATE + "_memo",
-        "params": json.dumps(params),
+        "template": notice["template"],
+        "params": json.dumps(notice["params"]),
     }
     results: list[str]
     if isinstance(session, AsyncConnection):
         results = await run_native(session, _SEND_NATIVE, *(values[n] for n in _SEND_PARAMS))
     else:
         results = await session.scalar(_SEND, values)
-    failure = first_failure(results)
-    if failure is not None:
-        details: dict[str, Any] = {}
-        if failure == "daily_limit_exceeded" and daily_limit is not None:
-            details = {"limit": format_amount(daily_limit, asset.decimals), "asset": asset.code}
-        raise ledger_error(failure, **details)
-    return Receipt(
-        transfer_id=transfer_id,
-        asset=asset,
-        amount=amount,
-        fee=fee,
-        recipient=recipient,
-        replayed=all(result == "exists" for result in results),
-    )
+    return receipt_of(planned, results)
