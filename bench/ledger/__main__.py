@@ -32,6 +32,7 @@ from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.ledger.schemas import Asset, Transfer
 from services.ledger.service import Executor, create_transfers, user_account
+from services.transfers.batcher import SendBatcher
 from services.transfers.config import P2PRules
 from services.transfers.service import send
 
@@ -103,7 +104,9 @@ async def drive(name: str, seconds: float, clients: int, one: Callable[[], Await
     return Run(name, done, failed, time.perf_counter() - started)
 
 
-async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -> list[Run]:
+async def p2p_runs(
+    owner_url: str, seconds: float, clients: int, fee_bps: int, batch_workers: int = 1
+) -> list[Run]:
     db: Database = create_database(
         app_url_from_owner(owner_url), pool_size=clients, application_name="bench"
     )
@@ -160,8 +163,34 @@ async def p2p_runs(owner_url: str, seconds: float, clients: int, fee_bps: int) -
             async with db.statement() as conn:
                 return await create_transfers(conn, [leg]) == ["ok"]
 
+        batcher = SendBatcher(db, rules, workers=batch_workers)
+
+        def batched(pick: Callable[[], tuple[User, User]]) -> Callable[[], Awaitable[bool]]:
+            async def one() -> bool:
+                sender, recipient = pick()
+                await batcher.send(
+                    sender=sender,
+                    recipient=recipient,
+                    asset=vibe,
+                    amount=random.randint(1, 1000) * 10_000,
+                    transfer_id=uuid.uuid4(),
+                )
+                return True
+
+            return one
+
         await drive("warm-up", 2, clients, transfer(random_pair))
+        coalesced = [
+            await drive(
+                "p2p via SendBatcher, random pairs", seconds, clients, batched(random_pair)
+            ),
+            await drive(
+                "p2p via SendBatcher, one hot recipient", seconds, clients, batched(to_hot)
+            ),
+        ]
+        await batcher.close()
         return [
+            *coalesced,
             await drive("ledger transfer, random pairs", seconds, clients, ledger_only),
             await drive(
                 "p2p (+fee, +notice), random pairs", seconds, clients, transfer(random_pair)
@@ -262,6 +291,9 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--fee-bps", type=int, default=50)
+    parser.add_argument(
+        "--batch-workers", type=int, default=1, help="SendBatcher statements in flight"
+    )
     args = parser.parse_args()
 
     server = None
@@ -283,7 +315,9 @@ async def main() -> None:
             await admin.execute(f'CREATE DATABASE "{name}"')
         owner_url = with_database(base_url, ledger_db)
         await prepare(owner_url, args.users)
-        runs = await p2p_runs(owner_url, args.seconds, args.clients, args.fee_bps)
+        runs = await p2p_runs(
+            owner_url, args.seconds, args.clients, args.fee_bps, args.batch_workers
+        )
         runs.append(await pgbench_p2p(owner_url, args.seconds, args.clients))
         runs.append(
             await asyncio.to_thread(
@@ -304,7 +338,7 @@ async def main() -> None:
     )
     for run in runs:
         extra = f"  ({run.failed} failed)" if run.failed else ""
-        print(f"{run.name:32} {run.rate:9.0f}/s  ratio {run.rate / baseline:5.2f}{extra}")
+        print(f"{run.name:40} {run.rate:9.0f}/s  ratio {run.rate / baseline:5.2f}{extra}")
 
 
 if __name__ == "__main__":
