@@ -37,6 +37,7 @@ from services.i18n import Catalog, load_catalog
 from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
+from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
@@ -86,6 +87,7 @@ class Platform:
     deep_links: DeepLinks
     bot_token: str
     ledger: LedgerConfig
+    sender: SendBatcher
     version: str = field(default_factory=platform_version)
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
@@ -97,6 +99,7 @@ class Platform:
             admin_ids=self.settings.admin_ids,
             version=self.version,
             ledger=self.ledger,
+            sender=self.sender,
         )
         app = create_api_app(
             context,
@@ -142,6 +145,7 @@ def build_platform(settings: Settings, owner_url: str) -> Platform:
         deep_links=deep_links,
         bot_token=token or local_bot_token(settings.data_dir),
         ledger=ledger,
+        sender=SendBatcher(db, ledger.p2p),
     )
 
 
@@ -245,4 +249,5 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 scheduler.shutdown(wait=False)
             if bot is not None:
                 await bot.session.close()
+            await platform.sender.close()
             await platform.db.dispose()

@@ -9,6 +9,7 @@ from aiohttp import web
 from db.database import Database
 from db.models import User
 from services.i18n import Catalog
+from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
 
 
@@ -21,6 +22,8 @@ class ApiContext:
     admin_ids: frozenset[int]
     version: str
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    # P2P sends coalesced into shared ledger statements; None sends each in its own session.
+    sender: SendBatcher | None = None
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from db.database import Database
 from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
+from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
@@ -20,8 +21,12 @@ ANN = {"id": 7001, "first_name": "Ann", "username": "ann"}
 BOB = {"id": 7002, "first_name": "Bob", "username": "bob"}
 
 
-@pytest.fixture
-async def client(db: Database, catalog: Catalog) -> AsyncIterator[TestClient[Any, Any]]:
+@pytest.fixture(params=["session", "batcher"])
+async def client(
+    request: pytest.FixtureRequest, db: Database, catalog: Catalog
+) -> AsyncIterator[TestClient[Any, Any]]:
+    rules = P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")
+    batcher = SendBatcher(db, rules) if request.param == "batcher" else None
     context = ApiContext(
         db=db,
         catalog=catalog,
@@ -29,12 +34,13 @@ async def client(db: Database, catalog: Catalog) -> AsyncIterator[TestClient[Any
         init_data_max_age=3600,
         admin_ids=frozenset(),
         version="test",
-        ledger=LedgerConfig(
-            welcome_bonus=20_000_000, p2p=P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")
-        ),
+        ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
+        sender=batcher,
     )
     async with TestClient(TestServer(create_api_app(context))) as test_client:
         yield test_client
+    if batcher is not None:
+        await batcher.close()
 
 
 def auth(user: dict[str, Any]) -> dict[str, str]:

@@ -77,16 +77,29 @@ async def create_transfer(request: web.Request) -> web.Response:
     async def action(session: AsyncSession) -> dict[str, Any]:
         asset = await ctx.ledger.assets.get(session, body.asset)
         recipient = await resolve_recipient(session, body.recipient)
-        receipt = await send(
-            session,
-            ctx.ledger.p2p,
-            sender=sender,
-            recipient=recipient,
-            asset=asset,
-            amount=parse_units(body.amount),
-            transfer_id=transfer_id("api", sender.id, key),
-            memo=body.memo,
-        )
+        amount, tid = parse_units(body.amount), transfer_id("api", sender.id, key)
+        if ctx.sender is not None:
+            # Commits on its own: a crash before the key is stored is safe, because the
+            # transfer id derives from the key and the retry replays it.
+            receipt = await ctx.sender.send(
+                sender=sender,
+                recipient=recipient,
+                asset=asset,
+                amount=amount,
+                transfer_id=tid,
+                memo=body.memo,
+            )
+        else:
+            receipt = await send(
+                session,
+                ctx.ledger.p2p,
+                sender=sender,
+                recipient=recipient,
+                asset=asset,
+                amount=amount,
+                transfer_id=tid,
+                memo=body.memo,
+            )
         out = TransferOut(
             transfer_id=receipt.transfer_id,
             asset=asset.code,
