@@ -142,6 +142,8 @@ class SendBatcher:
         for item in batch:
             own = results[position : position + len(item.planned.legs)]
             position += len(item.planned.legs)
+            if item.done.done():
+                continue  # the caller gave up (cancelled); the transfer stands, replayable
             try:
                 item.done.set_result(receipt_of(item.planned, own))
             except Exception as error:

@@ -72,3 +72,24 @@ async def test_replays_in_flight_move_once(db: Database) -> None:
         await batcher.close()
     assert sorted(r.replayed for r in receipts) == [False, True, True, True, True]
     assert await available(db, bob.id) == 2_000_000
+
+
+async def test_a_caller_that_gives_up_does_not_stop_the_batcher(db: Database) -> None:
+    ann, bob = await make_user(db, "ann"), await make_user(db, "bob")
+    await fund(db, ann.id, 100_000_000)
+    batcher = SendBatcher(db, P2PRules(fee_bps=0))
+    try:
+        impatient = asyncio.ensure_future(
+            batcher.send(
+                sender=ann, recipient=bob, asset=VIBE, amount=1_000_000, transfer_id=uuid4()
+            )
+        )
+        await asyncio.sleep(0)
+        impatient.cancel()
+        receipt = await batcher.send(
+            sender=ann, recipient=bob, asset=VIBE, amount=2_000_000, transfer_id=uuid4()
+        )
+    finally:
+        await batcher.close()
+    assert receipt.amount == 2_000_000
+    assert await available(db, bob.id) in (2_000_000, 3_000_000)
