@@ -7,7 +7,7 @@ from aiogram.types import BotCommand
 
 from services.i18n import Catalog
 
-MENU = ("start", "help", "language")
+MENU = ("start", "help", "balance", "send", "history", "language")
 
 
 def menu_for(catalog: Catalog, language: str) -> list[BotCommand]:

@@ -7,13 +7,14 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from limits import parse
 
 from bot.deeplinks import DeepLinks
-from bot.handlers import errors, help, language, start
+from bot.handlers import errors, help, language, send, start, token_admin, wallet
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
 from db.database import Database
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
+from services.transfers.config import LedgerConfig
 
 
 def build_dispatcher(
@@ -24,7 +25,9 @@ def build_dispatcher(
     webapp_url: str,
     deep_links: DeepLinks | None = None,
     throttle: RateLimiter | None = None,
+    ledger: LedgerConfig | None = None,
 ) -> Dispatcher:
+    ledger = ledger or LedgerConfig()
     dispatcher = Dispatcher(
         storage=MemoryStorage(),
         db=db,
@@ -32,14 +35,16 @@ def build_dispatcher(
         admin_ids=admin_ids,
         webapp_url=webapp_url,
         deep_links=deep_links or DeepLinks(),
+        ledger=ledger,
     )
     if throttle is not None:
         # One warning per window, so a flood is answered once and then ignored.
         warnings = RateLimiter(throttle.namespace + ":warned", parse("1/minute"), throttle.strategy)
         dispatcher.update.outer_middleware(ThrottleMiddleware(throttle, warnings, catalog))
-    dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids))
-    dispatcher.update.outer_middleware(BanMiddleware())
-    dispatcher.include_routers(
-        *(module.build_router() for module in (start, help, language, errors))
+    dispatcher.update.outer_middleware(
+        IdentityMiddleware(db, catalog, admin_ids, ledger.on_created)
     )
+    dispatcher.update.outer_middleware(BanMiddleware())
+    features = (start, help, language, wallet, send, token_admin, errors)
+    dispatcher.include_routers(*(module.build_router() for module in features))
     return dispatcher

@@ -36,9 +36,12 @@ from db.urls import app_url_from_owner
 from integrations.telegram.sender import BotMessageSender
 from sandbox.local import RunningSandbox, run_sandbox
 from services.i18n import Catalog, load_catalog
+from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.ratelimit.limiter import RateLimiter, make_storage
+from services.transfers.batcher import SendBatcher
+from services.transfers.config import LedgerConfig, ledger_config
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
@@ -105,6 +108,8 @@ class Platform:
     deep_links: DeepLinks
     bot_token: str
     rate_limits: Storage
+    ledger: LedgerConfig
+    sender: SendBatcher
     version: str = field(default_factory=platform_version)
     # Where the bot's Bot API is (the local sandbox in local mode) and which WebApp script the
     # Mini App page loads (the sandbox's shim in local mode).
@@ -125,6 +130,8 @@ class Platform:
             ip_limiter=RateLimiter.create(
                 self.rate_limits, "api-ip", self.settings.api_ip_rate_limit
             ),
+            ledger=self.ledger,
+            sender=self.sender,
         )
         app = create_api_app(
             context,
@@ -151,6 +158,12 @@ def build_platform(
     catalog = load_catalog()
     deep_links = DeepLinks()
     rate_limits = make_storage(settings.redis_url)
+    ledger = ledger_config(
+        welcome_bonus=settings.welcome_bonus,
+        fee_bps=settings.p2p_fee_bps,
+        min_amount=settings.p2p_min_amount,
+        daily_limit=settings.p2p_daily_limit,
+    )
     token = settings.bot_token.get_secret_value() if settings.bot_token else None
     api_base = settings.telegram_api_base
     if token is None and sandbox is not None:
@@ -163,6 +176,7 @@ def build_platform(
         webapp_url=settings.webapp_url,
         deep_links=deep_links,
         throttle=RateLimiter.create(rate_limits, "bot", settings.bot_rate_limit),
+        ledger=ledger,
     )
     return Platform(
         settings=settings,
@@ -175,6 +189,8 @@ def build_platform(
         telegram_js_url=sandbox.shim_url if sandbox is not None else TELEGRAM_WEB_APP_JS,
         bot_token=token or local_bot_token(settings.data_dir),
         rate_limits=rate_limits,
+        ledger=ledger,
+        sender=SendBatcher(db, ledger.p2p),
     )
 
 
@@ -218,6 +234,16 @@ def _scheduler(platform: Platform) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         purge_delivered, "interval", hours=1, args=[platform.db], id="outbox_purge", coalesce=True
+    )
+    # Every instance schedules it; the advisory lock inside lets one of them do the work.
+    scheduler.add_job(
+        expire_holds,
+        "interval",
+        seconds=platform.settings.hold_expiry_interval,
+        args=[platform.db],
+        id="hold_expiry",
+        coalesce=True,
+        max_instances=1,
     )
     return scheduler
 
@@ -276,4 +302,5 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 scheduler.shutdown(wait=False)
             if bot is not None:
                 await bot.session.close()
+            await platform.sender.close()
             await platform.db.dispose()

@@ -60,6 +60,38 @@ class Settings(BaseSettings):
     api_ip_rate_limit: str = "1200/minute"
     bot_rate_limit: str = "30/minute"
 
+    welcome_bonus: str = Field(
+        default="20",
+        pattern=r"^\d+(\.\d{1,6})?$",
+        description="VIBE granted once to every new user (a human amount, e.g. 20 or 0.5); "
+        "0 disables",
+    )
+    p2p_fee_bps: int = Field(
+        default=50,
+        ge=0,
+        le=10_000,
+        description="Fee on user-to-user transfers in basis points (50 = 0.5%), paid by the sender "
+        "to the platform's fees account; rounded down",
+    )
+    p2p_min_amount: str = Field(
+        default="0.01",
+        pattern=r"^\d+(\.\d+)?$",
+        description="Smallest user-to-user transfer, as a human amount in the sent asset's "
+        "own unit",
+    )
+    p2p_daily_limit: str = Field(
+        default="100000",
+        pattern=r"^\d+(\.\d+)?$",
+        description="Most a user may send to other users per UTC day and asset (human amount in "
+        "that asset's unit); 0 disables the limit",
+    )
+    hold_expiry_interval: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Seconds between runs of the job that voids holds past their timeout",
+    )
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -3,6 +3,10 @@
 Every transaction states who it runs as: a user (role `gv_user` plus `app.user_id`) or the
 system (role `gv_service`). Both are set with `set_config(..., true)`, so they vanish at commit
 or rollback and can never leak to the next borrower of a pooled connection.
+
+One more door serves hot paths made of a single statement (a ledger call): `statement()` lends
+a connection of a second pool whose connections log in as `gv_service` and never change it,
+in autocommit, so the statement is its own transaction and costs one round trip.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -34,6 +39,7 @@ _SET_IDENTITY = text(
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    statement_engine: AsyncEngine | None = None
 
     @asynccontextmanager
     async def user(self, user_id: UUID) -> AsyncIterator[AsyncSession]:
@@ -53,8 +59,18 @@ class Database:
             await session.execute(_SET_IDENTITY, {"role": role, "user_id": user_id})
             yield session
 
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """System work that is one statement: it commits by itself, in one round trip."""
+        if self.statement_engine is None:
+            raise RuntimeError("this Database was built without a statement pool")
+        async with self.statement_engine.connect() as conn:
+            yield conn
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.statement_engine is not None:
+            await self.statement_engine.dispose()
 
 
 def create_database(
@@ -67,4 +83,18 @@ def create_database(
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": application_name}},
     )
-    return Database(engine=engine, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+    statements = create_async_engine(
+        async_url(app_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "server_settings": {"application_name": application_name, "role": SERVICE_ROLE}
+        },
+    )
+    return Database(
+        engine=engine,
+        sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+        statement_engine=statements,
+    )

@@ -19,6 +19,71 @@ CHECKS: list[tuple[str, str]] = [
         "a user refers themselves",
         "SELECT count(*) FROM auth.users WHERE referred_by = id",
     ),
+    (
+        "an asset's accounts do not sum to zero (posted or pending)",
+        """
+        SELECT count(*) FROM (
+            SELECT asset FROM tokens.accounts GROUP BY asset
+            HAVING sum(credits_posted) <> sum(debits_posted)
+                OR sum(credits_pending) <> sum(debits_pending)) broken
+        """,
+    ),
+    (
+        "an account that must not go negative is overdrawn",
+        """
+        SELECT count(*) FROM tokens.accounts
+        WHERE (user_id IS NOT NULL OR flags & 1 = 1)
+          AND debits_posted + debits_pending > credits_posted
+        """,
+    ),
+    (
+        "a hold is resolved more than once, or a resolution points at no hold",
+        """
+        SELECT count(*) FROM (
+            SELECT r.pending_id FROM tokens.transfers r
+            LEFT JOIN tokens.transfers p
+                   ON p.id = r.pending_id AND p.kind = 'pending' AND p.result = 'ok'
+            WHERE r.result = 'ok' AND r.pending_id IS NOT NULL
+            GROUP BY r.pending_id HAVING count(*) > 1 OR count(p.id) = 0) broken
+        """,
+    ),
+    (
+        "a post moved more than its hold reserved",
+        """
+        SELECT count(*) FROM tokens.transfers r
+        JOIN tokens.transfers p ON p.id = r.pending_id
+        WHERE r.result = 'ok' AND r.amount > p.amount
+        """,
+    ),
+    (
+        "an account's totals differ from the sums of its transfers",
+        """
+        WITH moves AS (
+            SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount,
+                   (t.kind = 'pending' AND NOT EXISTS (
+                        SELECT FROM tokens.transfers r WHERE r.pending_id = t.id AND r.result = 'ok'
+                   )) AS open_hold
+            FROM tokens.transfers t WHERE t.result = 'ok'
+        ), legs AS (
+            SELECT debit_account_id AS account, amount AS debit_posted, 0 AS credit_posted,
+                   0 AS debit_pending, 0 AS credit_pending
+            FROM moves WHERE kind IN ('single', 'post')
+            UNION ALL
+            SELECT credit_account_id, 0, amount, 0, 0 FROM moves WHERE kind IN ('single', 'post')
+            UNION ALL
+            SELECT debit_account_id, 0, 0, amount, 0 FROM moves WHERE open_hold
+            UNION ALL
+            SELECT credit_account_id, 0, 0, 0, amount FROM moves WHERE open_hold
+        ), sums AS (
+            SELECT account, sum(debit_posted) AS dp, sum(credit_posted) AS cp,
+                   sum(debit_pending) AS dn, sum(credit_pending) AS cn
+            FROM legs GROUP BY account
+        )
+        SELECT count(*) FROM tokens.accounts a LEFT JOIN sums s ON s.account = a.id
+        WHERE a.debits_posted <> coalesce(s.dp, 0) OR a.credits_posted <> coalesce(s.cp, 0)
+           OR a.debits_pending <> coalesce(s.dn, 0) OR a.credits_pending <> coalesce(s.cn, 0)
+        """,
+    ),
 ]
 
 

@@ -17,10 +17,16 @@ from webapp_api.middlewares import (
 from webapp_api.miniapp import TELEGRAM_WEB_APP_JS, add_miniapp
 from webapp_api.openapi import build_openapi
 from webapp_api.registry import Routes, RouteSpec
-from webapp_api.routes import health, me, texts
+from webapp_api.routes import health, ledger, me, texts, transfers
 
 API_PREFIX = "/api/v1"
-ROUTE_MODULES: tuple[Routes, ...] = (health.routes, me.routes, texts.routes)
+ROUTE_MODULES: tuple[Routes, ...] = (
+    health.routes,
+    me.routes,
+    texts.routes,
+    ledger.routes,
+    transfers.routes,
+)
 
 
 def create_api_app(

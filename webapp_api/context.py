@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -10,6 +10,8 @@ from db.database import Database
 from db.models import User
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
+from services.transfers.batcher import SendBatcher
+from services.transfers.config import LedgerConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class ApiContext:
     version: str
     user_limiter: RateLimiter | None = None
     ip_limiter: RateLimiter | None = None
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    # P2P sends coalesced into shared ledger statements; None sends each in its own session.
+    sender: SendBatcher | None = None
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -134,7 +134,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         await ctx.user_limiter.hit(str(init_data.user.id))
     profile = profile_of(init_data.user)
     async with ctx.db.service() as session:
-        registration = await upsert_from_telegram(session, profile, admin_ids=ctx.admin_ids)
+        registration = await upsert_from_telegram(
+            session, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
+        )
     if registration.user.banned_at is not None:
         raise Forbidden("your access is suspended", code="user_banned")
     request[USER] = registration.user

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -12,16 +12,23 @@ from aiogram.types import User as TelegramUser
 from db.database import Database
 from services.i18n import Catalog
 from services.users.schemas import profile_of
-from services.users.service import effective_language, upsert_from_telegram
+from services.users.service import OnCreated, effective_language, upsert_from_telegram
 
 
 class IdentityMiddleware(BaseMiddleware):
     """Puts `user`, `is_new_user` and a translator `t` into the handler data."""
 
-    def __init__(self, db: Database, catalog: Catalog, admin_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        admin_ids: frozenset[int],
+        on_created: Sequence[OnCreated] = (),
+    ) -> None:
         self._db = db
         self._catalog = catalog
         self._admin_ids = admin_ids
+        self._on_created = on_created
 
     async def __call__(
         self,
@@ -34,7 +41,11 @@ class IdentityMiddleware(BaseMiddleware):
             return await handler(event, data)
         async with self._db.service() as session:
             registration = await upsert_from_telegram(
-                session, profile_of(sender), admin_ids=self._admin_ids, via_bot=True
+                session,
+                profile_of(sender),
+                admin_ids=self._admin_ids,
+                via_bot=True,
+                on_created=self._on_created,
             )
         data["user"] = registration.user
         data["is_new_user"] = registration.created

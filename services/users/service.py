@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -29,6 +30,11 @@ _PROFILE_FIELDS = (
     "is_premium",
     "photo_url",
 )
+
+
+# Runs in the transaction that creates the user, so what it does (a welcome bonus) commits or
+# rolls back together with the user row.
+OnCreated = Callable[[AsyncSession, User], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -60,17 +66,21 @@ async def upsert_from_telegram(
     *,
     admin_ids: frozenset[int],
     via_bot: bool = False,
+    on_created: Sequence[OnCreated] = (),
 ) -> Registration:
     """Create the user on first contact, refresh changed profile fields; no write if unchanged.
 
     Runs in a service-scoped transaction: identity is resolved before there is a user id.
     `via_bot` says the contact is a bot update, which proves the person has not blocked the bot.
+    `on_created` hooks run once, for a user this call created, in the same transaction.
     """
     role = "admin" if profile.telegram_id in admin_ids else "user"
     user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
     if user is None:
         created = await _insert(session, profile, role)
         if created is not None:
+            for hook in on_created:
+                await hook(session, created)
             return Registration(created, True)
         user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
         assert user is not None  # a concurrent insert won the race and committed before us

@@ -1,0 +1,120 @@
+"""/send @user 10.5 [ASSET] [note]: a confirmation with Confirm / Cancel, acted on once."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from db.database import Database
+from db.models import User
+from services.i18n import Translator
+from services.ledger.amounts import format_amount, parse_amount
+from services.transfers.config import LedgerConfig
+from services.transfers.requests import cancel, confirm, propose
+from services.transfers.service import display_name, resolve_recipient
+
+DEFAULT_ASSET = "VIBE"
+
+
+class SendDecision(CallbackData, prefix="send"):
+    action: str
+    request: str
+
+
+def confirm_keyboard(t: Translator, request_id: UUID) -> InlineKeyboardMarkup:
+    def button(key: str, action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            text=t(key), callback_data=SendDecision(action=action, request=request_id.hex).pack()
+        )
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[button("send.confirm_button", "ok"), button("send.cancel_button", "no")]]
+    )
+
+
+async def send_command(
+    message: Message,
+    command: CommandObject,
+    user: User,
+    t: Translator,
+    db: Database,
+    ledger: LedgerConfig,
+) -> None:
+    words = (command.args or "").split()
+    if len(words) < 2:
+        await message.answer(t("send.usage"))
+        return
+    reference, amount_text, rest = words[0], words[1], words[2:]
+    async with db.service() as session:
+        known = await ledger.assets.all(session)
+        code = rest.pop(0).upper() if rest and rest[0].upper() in known else DEFAULT_ASSET
+        asset = known[code]
+        amount = parse_amount(amount_text, asset.decimals)
+        recipient = await resolve_recipient(session, reference)
+        proposal = await propose(
+            session,
+            ledger.p2p,
+            sender=user,
+            recipient=recipient,
+            asset=asset,
+            amount=amount,
+            memo=" ".join(rest) or None,
+        )
+    await message.answer(
+        t(
+            "send.confirm",
+            amount=format_amount(amount, asset.decimals),
+            asset=asset.code,
+            recipient=display_name(recipient),
+            fee=format_amount(proposal.fee, asset.decimals),
+        ),
+        reply_markup=confirm_keyboard(t, proposal.id),
+    )
+
+
+async def send_confirmed(
+    query: CallbackQuery,
+    callback_data: SendDecision,
+    user: User,
+    t: Translator,
+    db: Database,
+    ledger: LedgerConfig,
+) -> None:
+    async with db.service() as session:
+        receipt = await confirm(
+            session, ledger.p2p, ledger.assets, sender=user, request_id=UUID(callback_data.request)
+        )
+    await query.answer()
+    if isinstance(query.message, Message):
+        decimals = receipt.asset.decimals
+        await query.message.edit_text(
+            t(
+                "send.done",
+                amount=format_amount(receipt.amount, decimals),
+                asset=receipt.asset.code,
+                recipient=display_name(receipt.recipient),
+                fee=format_amount(receipt.fee, decimals),
+            )
+        )
+
+
+async def send_cancelled(
+    query: CallbackQuery, callback_data: SendDecision, user: User, t: Translator, db: Database
+) -> None:
+    async with db.service() as session:
+        await cancel(session, sender=user, request_id=UUID(callback_data.request))
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("send.cancelled"))
+
+
+def build_router() -> Router:
+    router = Router(name="send")
+    router.message.register(send_command, Command("send"))
+    router.callback_query.register(send_confirmed, SendDecision.filter(F.action == "ok"))
+    router.callback_query.register(send_cancelled, SendDecision.filter(F.action == "no"))
+    return router

@@ -1,0 +1,64 @@
+"""/grant @user 10 VIBE reason and /revoke ...: admins mint and burn through issuance."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from db.database import Database
+from db.models import User
+from services.i18n import Translator
+from services.ledger.amounts import format_amount, parse_amount
+from services.ledger.service import grant, revoke
+from services.transfers.config import LedgerConfig
+from services.transfers.service import display_name, resolve_recipient
+
+
+async def _mint_or_burn(
+    message: Message,
+    command: CommandObject,
+    user: User,
+    t: Translator,
+    db: Database,
+    ledger: LedgerConfig,
+) -> None:
+    name = (command.command or "").lower()
+    if user.role != "admin":
+        await message.answer(t("admin.refused"))
+        return
+    words = (command.args or "").split()
+    if len(words) < 3:
+        await message.answer(t(f"admin.{name}_usage"))
+        return
+    reference, amount_text, code, reason = words[0], words[1], words[2], " ".join(words[3:]) or "-"
+    # The cause is the command message itself: a re-delivered update replays, never grants twice.
+    cause = f"{message.chat.id}:{message.message_id}"
+    async with db.service() as session:
+        asset = await ledger.assets.get(session, code)
+        amount = parse_amount(amount_text, asset.decimals)
+        recipient = await resolve_recipient(session, reference)
+        action = grant if name == "grant" else revoke
+        await action(
+            session,
+            admin=user,
+            cause=cause,
+            user_id=recipient.id,
+            asset=asset,
+            amount=amount,
+            reason=reason,
+        )
+    await message.answer(
+        t(
+            f"admin.{name}_done",
+            amount=format_amount(amount, asset.decimals),
+            asset=asset.code,
+            recipient=display_name(recipient),
+        )
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="token_admin")
+    router.message.register(_mint_or_burn, Command("grant", "revoke"))
+    return router

@@ -1,0 +1,44 @@
+"""A user's balances, one row per asset (zero rows included), read through RLS."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ledger.schemas import BalanceOut
+
+# Runs as the user: the accounts policy shows only their own accounts.
+_BALANCES = text(
+    """
+    SELECT s.code, s.decimals,
+           coalesce(a.credits_posted - a.debits_posted, 0) AS posted,
+           coalesce(a.debits_pending, 0) AS pending
+    FROM tokens.assets s
+    LEFT JOIN tokens.accounts a
+           ON a.asset = s.code AND a.kind = 'wallet' AND a.user_id = auth.current_user_id()
+    ORDER BY s.code = 'VIBE' DESC, s.code
+    """
+)
+
+
+async def balances(session: AsyncSession) -> list[BalanceOut]:
+    """The signed-in user's wallet per asset (the session must be a `db.user(...)` one)."""
+    rows = (await session.execute(_BALANCES)).all()
+    return [
+        BalanceOut(
+            asset=r.code,
+            decimals=r.decimals,
+            available=str(int(r.posted) - int(r.pending)),
+            pending=str(int(r.pending)),
+            posted=str(int(r.posted)),
+        )
+        for r in rows
+    ]
+
+
+async def available(session: AsyncSession, asset: str) -> int:
+    """What the signed-in user can spend now in `asset`."""
+    for balance in await balances(session):
+        if balance.asset == asset:
+            return int(balance.available)
+    return 0

@@ -1,0 +1,170 @@
+"""Concurrent P2P sends coalesced into one ledger statement (TigerBeetle's lever, on PostgreSQL).
+
+Each send stays its own linked group (amount + fee succeed or fail together) inside an
+unlinked batch, so one sender's failure never touches another's transfer; the recipients'
+notices are written by the same statement, for the groups that applied. A batch costs one
+round trip, one commit and one pass of the ledger function, however many sends it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.exc import DBAPIError
+
+from db.database import Database
+from db.models import User
+from services.ledger.schemas import Asset, Transfer
+from services.ledger.service import run_native
+from services.transfers.config import P2PRules
+from services.transfers.service import PlannedSend, Receipt, plan_send, receipt_of
+
+log = logging.getLogger(__name__)
+
+_BATCH_SQL = """
+    WITH r AS MATERIALIZED (
+        SELECT tokens.create_transfers($1::jsonb, false) AS results
+    ), notify AS (
+        INSERT INTO ops.outbox (chat_id, user_id, template, params)
+        SELECT n.chat_id, n.user_id, n.template, n.params
+        FROM r, jsonb_to_recordset($2::jsonb)
+             AS n(pos integer, chat_id bigint, user_id uuid, template text, params jsonb)
+        WHERE r.results[n.pos] = 'ok'
+    )
+    SELECT results FROM r
+"""
+# Serialization failures and deadlocks (only possible while accounts are being created) are
+# safe to retry: the statement changed nothing.
+_RETRYABLE = ("40001", "40P01")
+_ATTEMPTS = 3
+
+
+@dataclass
+class _Pending:
+    planned: PlannedSend
+    done: asyncio.Future[Receipt] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class SendBatcher:
+    """`await batcher.send(...)` behaves like `services.transfers.service.send` on its own
+    transaction. `workers` statements may run at once (their locks are taken in id order);
+    one is fastest on a small server: while it runs, the next batch fills up.
+    """
+
+    def __init__(
+        self, db: Database, rules: P2PRules, *, max_batch: int = 128, workers: int = 1
+    ) -> None:
+        self._db = db
+        self._rules = rules
+        self._max_batch = max_batch
+        self._workers = workers
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def send(
+        self,
+        *,
+        sender: User,
+        recipient: User,
+        asset: Asset,
+        amount: int,
+        transfer_id: UUID,
+        memo: str | None = None,
+    ) -> Receipt:
+        """Raises what `services.transfers.service.send` raises."""
+        planned = plan_send(
+            self._rules,
+            sender=sender,
+            recipient=recipient,
+            asset=asset,
+            amount=amount,
+            transfer_id=transfer_id,
+            memo=memo,
+        )
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run()) for _ in range(self._workers)]
+        pending = _Pending(planned)
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _run(self) -> None:
+        waiting: list[_Pending] = []
+        while True:
+            if not waiting:
+                waiting.append(await self._queue.get())
+            while not self._queue.empty():
+                waiting.append(self._queue.get_nowait())
+            batch: list[_Pending] = []
+            later: list[_Pending] = []
+            ids: set[UUID] = set()
+            for item in waiting:
+                legs = {leg.id for leg in item.planned.legs}
+                # A replay of an id already in this batch waits for the next one.
+                if len(batch) >= self._max_batch or legs & ids:
+                    later.append(item)
+                else:
+                    batch.append(item)
+                    ids |= legs
+            waiting = later
+            await self._submit(batch)
+
+    async def _submit(self, batch: list[_Pending]) -> None:
+        transfers: list[dict[str, Any]] = []
+        notices: list[dict[str, Any]] = []
+        for group, item in enumerate(batch):
+            notices.append({"pos": len(transfers) + 1, **item.planned.notice})
+            transfers.extend(_grouped(leg, group) for leg in item.planned.legs)
+        args = (json.dumps(transfers, separators=(",", ":")), json.dumps(notices))
+        try:
+            results = await self._execute(*args)
+        except Exception as error:
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(error)
+            return
+        position = 0
+        for item in batch:
+            own = results[position : position + len(item.planned.legs)]
+            position += len(item.planned.legs)
+            if item.done.done():
+                continue  # the caller gave up (cancelled); the transfer stands, replayable
+            try:
+                item.done.set_result(receipt_of(item.planned, own))
+            except Exception as error:
+                item.done.set_exception(error)
+
+    async def _execute(self, transfers: str, notices: str) -> list[str]:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with self._db.statement() as conn:
+                    results: list[str] = await run_native(conn, _BATCH_SQL, transfers, notices)
+                    return results
+            except Exception as error:
+                # The driver's own error (the statement bypasses SQLAlchemy) or a wrapped one.
+                cause = error.orig if isinstance(error, DBAPIError) else error
+                if getattr(cause, "sqlstate", None) not in _RETRYABLE or attempt == _ATTEMPTS:
+                    raise
+                log.info("retrying a transfer batch after %s", getattr(cause, "sqlstate", None))
+        raise AssertionError("unreachable")
+
+
+def _grouped(leg: Transfer, group: int) -> dict[str, Any]:
+    item = leg.to_json()
+    item["group"] = group
+    return item

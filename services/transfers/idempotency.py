@@ -1,0 +1,127 @@
+"""API idempotency: (user, Idempotency-Key) -> the request's hash and the first response.
+
+The same key with the same body answers the first response again (an error included); the
+same key with another body is a 409 `idempotency_key_reused`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.database import Database
+from services.errors import Conflict, DomainError, ValidationError
+
+MAX_KEY = 255
+
+_LOOKUP = text(
+    "SELECT request_hash, status, response FROM tokens.idempotency_keys "
+    "WHERE user_id = :user_id AND key = :key"
+)
+_REMEMBER = text(
+    """
+    INSERT INTO tokens.idempotency_keys (user_id, key, request_hash, status, response)
+    VALUES (:user_id, :key, :request_hash, :status, CAST(:response AS jsonb))
+    ON CONFLICT (user_id, key) DO NOTHING
+    """
+)
+
+
+class ReplayedError(DomainError):
+    """A stored error response, raised again with its original status and code."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message, code=code, **details)
+        self.status = status  # type: ignore[misc]
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    """Raises ValidationError(idempotency_key_required)."""
+    if not key or len(key) > MAX_KEY or not key.isprintable():
+        raise ValidationError(
+            "an Idempotency-Key header (1-255 printable characters) is required",
+            code="idempotency_key_required",
+        )
+    return key
+
+
+async def run_once(
+    db: Database,
+    *,
+    user_id: UUID,
+    key: str,
+    body: dict[str, Any],
+    action: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
+    status: int = 201,
+) -> dict[str, Any]:
+    """Run `action` in a service transaction once per (user, key); returns its response data.
+
+    Raises Conflict(idempotency_key_reused), the action's DomainError, or a ReplayedError
+    repeating the first attempt's error.
+    """
+    digest = request_hash(body)
+    async with db.service() as session:
+        stored = (await session.execute(_LOOKUP, {"user_id": user_id, "key": key})).one_or_none()
+    if stored is not None:
+        return _replay(stored.request_hash, digest, stored.status, stored.response)
+    try:
+        async with db.service() as session:
+            data = await action(session)
+            await _remember(session, user_id, key, digest, status, data)
+    except DomainError as error:
+        if error.code == "exists_with_different_fields":
+            # The transfer id derives from the key: another body got there first.
+            raise Conflict(
+                "this Idempotency-Key was used with another request", code="idempotency_key_reused"
+            ) from None
+        if isinstance(error, ReplayedError) or error.status >= 500:
+            raise
+        failure = {"code": error.code, "message": error.message, "details": error.details}
+        async with db.service() as session:
+            await _remember(session, user_id, key, digest, error.status, failure)
+        raise
+    return data
+
+
+def _replay(stored_hash: str, digest: str, status: int, response: dict[str, Any]) -> dict[str, Any]:
+    if stored_hash != digest:
+        raise Conflict(
+            "this Idempotency-Key was used with another request", code="idempotency_key_reused"
+        )
+    if status >= 400:
+        raise ReplayedError(
+            status, response["code"], response["message"], response.get("details", {})
+        )
+    return response
+
+
+async def _remember(
+    session: AsyncSession,
+    user_id: UUID,
+    key: str,
+    digest: str,
+    status: int,
+    response: dict[str, Any],
+) -> None:
+    await session.execute(
+        _REMEMBER,
+        {
+            "user_id": user_id,
+            "key": key,
+            "request_hash": digest,
+            "status": status,
+            "response": json.dumps(response),
+        },
+    )

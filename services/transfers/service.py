@@ -1,0 +1,260 @@
+"""P2P transfers between users: recipient lookup, the rules (fee, minimum, daily limit), sending.
+
+Sending is one statement: the linked batch (amount to the recipient, fee to the platform) and
+the recipient's notification in the outbox commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid5
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from db.models import User
+from services.errors import Forbidden, NotFound, ValidationError
+from services.ledger.amounts import format_amount
+from services.ledger.errors import first_failure, ledger_error
+from services.ledger.schemas import Asset, Transfer
+from services.ledger.service import (
+    Executor,
+    batch_json,
+    run_native,
+    system_account,
+    user_account,
+)
+from services.transfers.config import P2PRules
+
+P2P_CODE = "p2p"
+FEE_CODE = "p2p_fee"
+MAX_MEMO = 200
+# Every P2P transfer credits a fee: spread over shards, the fees account is not one row that
+# all transfers queue for. The platform's fee income is the sum over the shards.
+FEE_SHARDS = 256
+RECEIVED_TEMPLATE = "send.received"
+
+_USERNAME = re.compile(r"^@?([A-Za-z0-9_]{3,32})$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+# The outbox row is written by the same statement, and only when the batch applied now: a
+# replay answers `exists` and notifies no one, so no dedup key is needed.
+_SEND_SQL = """
+    WITH r AS MATERIALIZED (
+        SELECT tokens.create_transfers(CAST({batch} AS jsonb), true) AS results
+    ), notify AS (
+        INSERT INTO ops.outbox (chat_id, user_id, template, params)
+        SELECT {chat_id}, {user_id}, {template}, CAST({params} AS jsonb)
+        FROM r WHERE r.results[1] = 'ok'
+    )
+    SELECT results FROM r
+"""
+_SEND_PARAMS = ("batch", "chat_id", "user_id", "template", "params")
+_SEND = text(_SEND_SQL.format(**{name: f":{name}" for name in _SEND_PARAMS}))
+# The same statement for the driver itself, used on `db.statement()` connections.
+_SEND_NATIVE = (
+    _SEND_SQL.format(**{name: f"${n}" for n, name in enumerate(_SEND_PARAMS, start=1)})
+    .replace("$2,", "$2::bigint,")
+    .replace("$3,", "$3::uuid,")
+)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    transfer_id: UUID
+    asset: Asset
+    amount: int
+    fee: int
+    recipient: User
+    replayed: bool
+
+
+def display_name(user: User) -> str:
+    return f"@{user.username}" if user.username else user.first_name or str(user.telegram_id)
+
+
+async def resolve_recipient(session: AsyncSession, reference: str) -> User:
+    """`@username`, a Telegram id or a user id. Raises NotFound(recipient_not_found)."""
+    ref = reference.strip()
+    condition: Any
+    if ref.isdigit():
+        condition = User.telegram_id == int(ref)
+    elif _UUID.match(ref):
+        condition = User.id == UUID(ref)
+    elif (match := _USERNAME.match(ref)) is not None:
+        condition = func.lower(User.username) == match[1].lower()
+    else:
+        raise NotFound("no such user", code="recipient_not_found", recipient=reference)
+    user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
+    if user is None:
+        raise NotFound("no such user", code="recipient_not_found", recipient=reference)
+    return user
+
+
+def check_transfer(
+    rules: P2PRules, *, sender: User, recipient: User, asset: Asset, amount: int, memo: str | None
+) -> int:
+    """The rules that need no database; returns the fee.
+
+    Raises ValidationError (asset_not_transferable, self_transfer, amount_below_minimum,
+    memo_too_long) or Forbidden (recipient_banned).
+    """
+    if not asset.transferable:
+        raise ValidationError(
+            "this asset cannot be sent", code="asset_not_transferable", asset=asset.code
+        )
+    if recipient.id == sender.id:
+        raise ValidationError("you cannot send to yourself", code="self_transfer")
+    if recipient.banned_at is not None:
+        raise Forbidden("the recipient cannot receive transfers", code="recipient_banned")
+    minimum = rules.minimum_units(asset)
+    if amount < minimum:
+        raise ValidationError(
+            "amount is below the minimum",
+            code="amount_below_minimum",
+            minimum=format_amount(minimum, asset.decimals),
+            asset=asset.code,
+        )
+    if memo is not None and len(memo) > MAX_MEMO:
+        raise ValidationError("memo is too long", code="memo_too_long", max=MAX_MEMO)
+    return rules.fee(amount)
+
+
+def fee_transfer_id(main: UUID) -> UUID:
+    return uuid5(main, "fee")
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    """A checked P2P transfer, ready for the ledger: its legs and the recipient's notice."""
+
+    transfer_id: UUID
+    asset: Asset
+    amount: int
+    fee: int
+    daily_limit: int | None
+    recipient: User
+    legs: list[Transfer]
+    notice: dict[str, Any]
+
+
+def plan_send(
+    rules: P2PRules,
+    *,
+    sender: User,
+    recipient: User,
+    asset: Asset,
+    amount: int,
+    transfer_id: UUID,
+    memo: str | None = None,
+) -> PlannedSend:
+    """Raises what `check_transfer` raises."""
+    fee = check_transfer(
+        rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo
+    )
+    daily_limit = rules.daily_limit_units(asset)
+    metadata: dict[str, Any] = {"memo": memo} if memo else {}
+    legs = [
+        Transfer(
+            id=transfer_id,
+            debit=user_account(sender.id),
+            credit=user_account(recipient.id),
+            asset=asset.code,
+            amount=amount,
+            code=P2P_CODE,
+            metadata=metadata,
+            daily_limit=daily_limit,
+        )
+    ]
+    if fee > 0:
+        legs.append(
+            Transfer(
+                id=fee_transfer_id(transfer_id),
+                debit=user_account(sender.id),
+                credit=system_account("fees", shard=sender.telegram_id % FEE_SHARDS),
+                asset=asset.code,
+                amount=fee,
+                code=FEE_CODE,
+                metadata={"transfer_id": str(transfer_id)},
+            )
+        )
+    params = {
+        "amount": format_amount(amount, asset.decimals),
+        "asset": asset.code,
+        "sender": display_name(sender),
+        "memo": memo or "",
+    }
+    notice = {
+        "chat_id": recipient.telegram_id,
+        "user_id": str(recipient.id),
+        "template": RECEIVED_TEMPLATE if not memo else RECEIVED_TEMPLATE + "_memo",
+        "params": params,
+    }
+    return PlannedSend(transfer_id, asset, amount, fee, daily_limit, recipient, legs, notice)
+
+
+def receipt_of(planned: PlannedSend, results: list[str]) -> Receipt:
+    """The outcome of the planned legs; raises the ledger's error for a failure."""
+    failure = first_failure(results)
+    if failure is not None:
+        details: dict[str, Any] = {}
+        if failure == "daily_limit_exceeded" and planned.daily_limit is not None:
+            decimals = planned.asset.decimals
+            details = {
+                "limit": format_amount(planned.daily_limit, decimals),
+                "asset": planned.asset.code,
+            }
+        raise ledger_error(failure, **details)
+    return Receipt(
+        transfer_id=planned.transfer_id,
+        asset=planned.asset,
+        amount=planned.amount,
+        fee=planned.fee,
+        recipient=planned.recipient,
+        replayed=all(result == "exists" for result in results),
+    )
+
+
+async def send(
+    session: Executor,
+    rules: P2PRules,
+    *,
+    sender: User,
+    recipient: User,
+    asset: Asset,
+    amount: int,
+    transfer_id: UUID,
+    memo: str | None = None,
+) -> Receipt:
+    """Move `amount` from sender to recipient (the sender also pays the fee), notify the recipient.
+
+    `transfer_id` derives from the cause (a bot confirmation, an API Idempotency-Key): a
+    replay returns the first outcome. Raises what `check_transfer` raises, InsufficientFunds,
+    Conflict (daily_limit_exceeded, exists_with_different_fields) and NotFound.
+    """
+    planned = plan_send(
+        rules,
+        sender=sender,
+        recipient=recipient,
+        asset=asset,
+        amount=amount,
+        transfer_id=transfer_id,
+        memo=memo,
+    )
+    notice = planned.notice
+    values = {
+        "batch": batch_json(planned.legs),
+        "chat_id": notice["chat_id"],
+        "user_id": recipient.id,
+        "template": notice["template"],
+        "params": json.dumps(notice["params"]),
+    }
+    results: list[str]
+    if isinstance(session, AsyncConnection):
+        results = await run_native(session, _SEND_NATIVE, *(values[n] for n in _SEND_PARAMS))
+    else:
+        results = await session.scalar(_SEND, values)
+    return receipt_of(planned, results)

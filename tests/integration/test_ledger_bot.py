@@ -1,0 +1,185 @@
+"""The bot's token commands against the local Bot API: balance, send, history, admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from sqlalchemy import text
+
+from db.database import Database
+from sandbox.botapi import BotApiServer
+from services.i18n import Catalog
+from tests.ledger_helpers import available
+from tests.telegram import ADMIN_ID, bot, botapi, dispatcher, press, send, tg_user  # noqa: F401
+
+ANN = tg_user(201, "Ann", username="ann")
+BOB = tg_user(202, "Bob", username="bob")
+
+
+def last_text(api: BotApiServer) -> str:
+    return str(api.calls_of("sendMessage")[-1]["text"])
+
+
+def as_message(sent: dict[str, Any], message_id: int = 1) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "date": 0,
+        "chat": {"id": int(sent["chat_id"]), "type": "private"},
+        "text": sent["text"],
+    }
+
+
+async def user_id(db: Database, telegram_id: int) -> Any:
+    async with db.service() as session:
+        return await session.scalar(
+            text("SELECT id FROM auth.users WHERE telegram_id = :t"), {"t": telegram_id}
+        )
+
+
+async def test_new_user_sees_welcome_bonus(
+    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, catalog: Catalog
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, ANN, "/balance")
+    assert last_text(api) == "\n".join(
+        [
+            catalog.get("en", "ledger.balance_title"),
+            catalog.get("en", "ledger.balance_line", asset="VIBE", available="20"),
+        ]
+    )
+
+
+async def test_send_confirms_once_and_notifies_recipient(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/send @bob 10.5 thanks for lunch")
+    prompt = api.calls_of("sendMessage")[-1]
+    assert prompt["text"] == catalog.get(
+        "en", "send.confirm", amount="10.5", asset="VIBE", recipient="@bob", fee="0.0525"
+    )
+    confirm_data, cancel_data = (
+        b["callback_data"] for b in prompt["reply_markup"]["inline_keyboard"][0]
+    )
+
+    await press(api, dispatcher, bot, ANN, as_message(prompt), confirm_data)
+    assert api.calls_of("editMessageText")[-1]["text"] == catalog.get(
+        "en", "send.done", amount="10.5", asset="VIBE", recipient="@bob", fee="0.0525"
+    )
+    # Pressing again, or Cancel afterwards, moves nothing.
+    await press(api, dispatcher, bot, ANN, as_message(prompt), confirm_data)
+    await press(api, dispatcher, bot, ANN, as_message(prompt), cancel_data)
+    alerts = [c["text"] for c in api.calls_of("answerCallbackQuery") if c.get("show_alert")]
+    assert alerts == [catalog.get("en", "error.request_already_confirmed")] * 2
+
+    ann, bob = await user_id(db, 201), await user_id(db, 202)
+    assert await available(db, ann) == 20_000_000 - 10_500_000 - 52_500
+    assert await available(db, bob) == 30_500_000
+    async with db.service() as session:
+        row = (
+            await session.execute(text("SELECT chat_id, template, params FROM ops.outbox"))
+        ).one()
+    assert (row.chat_id, row.template) == (202, "send.received_memo")
+    assert row.params == {
+        "amount": "10.5",
+        "asset": "VIBE",
+        "sender": "@ann",
+        "memo": "thanks for lunch",
+    }
+
+
+async def test_cancelled_send_cannot_be_confirmed(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/send 202 1")
+    prompt = api.calls_of("sendMessage")[-1]
+    confirm_data, cancel_data = (
+        b["callback_data"] for b in prompt["reply_markup"]["inline_keyboard"][0]
+    )
+    await press(api, dispatcher, bot, ANN, as_message(prompt), cancel_data)
+    assert api.calls_of("editMessageText")[-1]["text"] == catalog.get("en", "send.cancelled")
+    await press(api, dispatcher, bot, ANN, as_message(prompt), confirm_data)
+    assert [c["text"] for c in api.calls_of("answerCallbackQuery") if c.get("show_alert")] == [
+        catalog.get("en", "error.request_already_cancelled")
+    ]
+    # Someone else pressing the sender's button finds nothing to act on.
+    await press(api, dispatcher, bot, BOB, as_message(prompt), confirm_data)
+    assert await available(db, await user_id(db, 202)) == 20_000_000
+
+
+async def test_send_mistakes_are_explained(
+    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, catalog: Catalog
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/send")
+    assert last_text(api) == catalog.get("en", "send.usage")
+    await send(api, dispatcher, bot, ANN, "/send @bob 1.0000001")
+    assert last_text(api) == catalog.get("en", "error.too_many_decimals", decimals=6)
+    await send(api, dispatcher, bot, ANN, "/send @ghost 1")
+    assert last_text(api) == catalog.get("en", "error.recipient_not_found", recipient="@ghost")
+    await send(api, dispatcher, bot, ANN, "/send @ann 1")
+    assert last_text(api) == catalog.get("en", "error.self_transfer")
+    await send(api, dispatcher, bot, ANN, "/send @bob abc")
+    assert last_text(api) == catalog.get("en", "error.invalid_amount", amount="abc")
+
+
+async def test_grant_and_revoke_are_for_admins_only(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    admin = tg_user(ADMIN_ID, "Root", username="root")
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/grant @bob 100 VIBE because")
+    assert last_text(api) == catalog.get("en", "admin.refused")
+    await send(api, dispatcher, bot, admin, "/grant @bob 100 TON launch gift")
+    assert last_text(api) == catalog.get(
+        "en", "admin.grant_done", amount="100", asset="TON", recipient="@bob"
+    )
+    await send(api, dispatcher, bot, admin, "/revoke @bob 0.5 TON correction")
+    assert last_text(api) == catalog.get(
+        "en", "admin.revoke_done", amount="0.5", asset="TON", recipient="@bob"
+    )
+    await send(api, dispatcher, bot, admin, "/revoke @bob 1000 TON too much")
+    assert last_text(api) == catalog.get("en", "error.insufficient_funds")
+    assert await available(db, await user_id(db, 202), "TON") == 99_500_000_000
+
+    await send(api, dispatcher, bot, BOB, "/history")
+    lines = last_text(api).split("\n")
+    assert lines[0] == catalog.get("en", "ledger.history_title")
+    assert (
+        catalog.get(
+            "en",
+            "ledger.history_out",
+            amount="0.5",
+            asset="TON",
+            who=catalog.get("en", "ledger.code.revoke"),
+        )
+        in lines
+    )
+    assert (
+        catalog.get(
+            "en",
+            "ledger.history_in",
+            amount="20",
+            asset="VIBE",
+            who=catalog.get("en", "ledger.code.welcome_bonus"),
+        )
+        in lines
+    )
