@@ -319,6 +319,12 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- Calls carrying the same id queue here (ids in sorted order, before any account lock, so
+    -- no two calls wait on each other crosswise): the later one then finds the earlier one's
+    -- outcome below instead of racing it to the insert.
+    PERFORM pg_advisory_xact_lock(1734829, hashtext(x::text))
+       FROM (SELECT DISTINCT unnest(ids) AS x ORDER BY 1) s;
+
     -- Replays: the same id returns its first outcome.
     SELECT array_agg(t.id), array_agg(t.result), array_agg(t.fingerprint)
       INTO f_id, f_result, f_fp

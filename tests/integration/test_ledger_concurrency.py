@@ -60,14 +60,17 @@ async def test_opposite_transfers_never_deadlock(db: Database) -> None:
 async def test_fifty_concurrent_replays_move_once(db: Database) -> None:
     ann, bob = await make_user(db), await make_user(db)
     await fund(db, ann.id, 100)
-    t = Transfer(
-        id=uuid4(),
-        debit=user_account(ann.id),
-        credit=user_account(bob.id),
-        asset="VIBE",
-        amount=7,
-        code="p2p",
-    )
-    results = await asyncio.gather(*(submit(db, t) for _ in range(50)))
-    assert sorted(results) == ["exists"] * 49 + ["ok"]
-    assert await available(db, bob.id) == 7
+    # Several rounds: a single round can pass by luck of timing, a race shows up over a few.
+    for round_ in range(1, 6):
+        t = Transfer(
+            id=uuid4(),
+            debit=user_account(ann.id),
+            credit=user_account(bob.id),
+            asset="VIBE",
+            amount=7,
+            code="p2p",
+        )
+        results = await asyncio.gather(*(submit(db, t) for _ in range(50)))
+        # Every replay gets the first outcome, none an error to retry.
+        assert sorted(results) == ["exists"] * 49 + ["ok"]
+        assert await available(db, bob.id) == 7 * round_
