@@ -12,7 +12,7 @@ from aiohttp.typedefs import Middleware
 
 from services.errors import DomainError, Forbidden, RateLimited
 from services.users.schemas import profile_of
-from services.users.service import upsert_from_telegram
+from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
 from webapp_api.initdata import init_data_from_header, verify_init_data
@@ -133,10 +133,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if ctx.user_limiter is not None:
         await ctx.user_limiter.hit(str(init_data.user.id))
     profile = profile_of(init_data.user)
-    async with ctx.db.service() as session:
-        registration = await upsert_from_telegram(
-            session, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
-        )
+    registration = await resolve_telegram_user(
+        ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
+    )
     if registration.user.banned_at is not None:
         raise Forbidden("your access is suspended", code="user_banned")
     request[USER] = registration.user

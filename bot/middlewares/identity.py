@@ -12,7 +12,7 @@ from aiogram.types import User as TelegramUser
 from db.database import Database
 from services.i18n import Catalog
 from services.users.schemas import profile_of
-from services.users.service import OnCreated, effective_language, upsert_from_telegram
+from services.users.service import OnCreated, effective_language, resolve_telegram_user
 
 
 class IdentityMiddleware(BaseMiddleware):
@@ -39,14 +39,13 @@ class IdentityMiddleware(BaseMiddleware):
         sender: TelegramUser | None = data.get("event_from_user")
         if sender is None or sender.is_bot:
             return await handler(event, data)
-        async with self._db.service() as session:
-            registration = await upsert_from_telegram(
-                session,
-                profile_of(sender),
-                admin_ids=self._admin_ids,
-                via_bot=True,
-                on_created=self._on_created,
-            )
+        registration = await resolve_telegram_user(
+            self._db,
+            profile_of(sender),
+            admin_ids=self._admin_ids,
+            via_bot=True,
+            on_created=self._on_created,
+        )
         data["user"] = registration.user
         data["is_new_user"] = registration.created
         data["t"] = self._catalog.translator(effective_language(registration.user))

@@ -6,13 +6,15 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import Database
 from db.models import User
 from services.errors import NotFound, ValidationError
 from services.users.schemas import TelegramProfile
@@ -74,7 +76,7 @@ async def upsert_from_telegram(
     `via_bot` says the contact is a bot update, which proves the person has not blocked the bot.
     `on_created` hooks run once, for a user this call created, in the same transaction.
     """
-    role = "admin" if profile.telegram_id in admin_ids else "user"
+    role = _role(profile, admin_ids)
     user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
     if user is None:
         created = await _insert(session, profile, role)
@@ -85,18 +87,8 @@ async def upsert_from_telegram(
         user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
         assert user is not None  # a concurrent insert won the race and committed before us
 
-    changes: dict[str, object] = {
-        field: getattr(profile, field)
-        for field in _PROFILE_FIELDS
-        if getattr(user, field) != getattr(profile, field)
-    }
-    if user.role != role:
-        changes["role"] = role
-    if via_bot and user.bot_blocked_at is not None:
-        # Writing to the bot again means they unblocked it.
-        changes["bot_blocked_at"] = None
-    now = datetime.now(user.last_seen_at.tzinfo)
-    if changes or now - user.last_seen_at > LAST_SEEN_GRANULARITY:
+    changes = _changes(user, profile, role, via_bot)
+    if _needs_write(user, changes):
         values = {**changes, "last_seen_at": func.now()}
         if changes:
             values["updated_at"] = func.now()
@@ -107,6 +99,61 @@ async def upsert_from_telegram(
         assert refreshed is not None
         user = refreshed
     return Registration(user, False)
+
+
+def _role(profile: TelegramProfile, admin_ids: frozenset[int]) -> str:
+    return "admin" if profile.telegram_id in admin_ids else "user"
+
+
+def _changes(user: User, profile: TelegramProfile, role: str, via_bot: bool) -> dict[str, object]:
+    changes: dict[str, object] = {
+        field: getattr(profile, field)
+        for field in _PROFILE_FIELDS
+        if getattr(user, field) != getattr(profile, field)
+    }
+    if user.role != role:
+        changes["role"] = role
+    if via_bot and user.bot_blocked_at is not None:
+        # Writing to the bot again means they unblocked it.
+        changes["bot_blocked_at"] = None
+    return changes
+
+
+def _needs_write(user: User, changes: dict[str, object]) -> bool:
+    now = datetime.now(user.last_seen_at.tzinfo)
+    return bool(changes) or now - user.last_seen_at > LAST_SEEN_GRANULARITY
+
+
+async def resolve_telegram_user(
+    db: Database,
+    profile: TelegramProfile,
+    *,
+    admin_ids: frozenset[int],
+    via_bot: bool = False,
+    on_created: Sequence[OnCreated] = (),
+) -> Registration:
+    """The user behind a bot update or a Mini App request, created or refreshed as needed.
+
+    Nearly every contact is a known person whose profile has not changed: that costs one
+    autocommit read. Only a new or changed person takes the write transaction.
+    """
+    if db.statement_engine is not None:
+        async with db.statement() as conn:
+            row = (
+                await conn.execute(_BY_TELEGRAM_ID, {"telegram_id": profile.telegram_id})
+            ).first()
+        if row is not None:
+            user = User(**row._mapping)
+            if not _needs_write(user, _changes(user, profile, _role(profile, admin_ids), via_bot)):
+                return Registration(user, False)
+    async with db.service() as session:
+        return await upsert_from_telegram(
+            session, profile, admin_ids=admin_ids, via_bot=via_bot, on_created=on_created
+        )
+
+
+_USERS = cast(Table, User.__table__)
+_BY_TELEGRAM_ID = select(_USERS).where(_USERS.c.telegram_id == bindparam("telegram_id"))
 
 
 async def _insert(session: AsyncSession, profile: TelegramProfile, role: str) -> User | None:

@@ -136,3 +136,32 @@ async def test_concurrent_migrations_serialise(owner_url: str) -> None:
         assert await conn.fetchval("SELECT count(*) FROM alembic_version") == 1
     finally:
         await conn.close()
+
+
+async def test_resolving_a_known_unchanged_person_reads_once_and_writes_nothing(
+    db: Database,
+) -> None:
+    from services.users.service import resolve_telegram_user
+
+    profile = TelegramProfile(telegram_id=51, first_name="Ann")
+    first = await resolve_telegram_user(db, profile, admin_ids=frozenset())
+    assert first.created
+    async with db.service() as session:
+        xmin = await session.scalar(
+            text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.user.id}
+        )
+    again = await resolve_telegram_user(db, profile, admin_ids=frozenset())
+    assert not again.created and again.user.id == first.user.id and again.user.first_name == "Ann"
+    async with db.service() as session:
+        assert (
+            await session.scalar(
+                text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.user.id}
+            )
+            == xmin
+        )
+    promoted = await resolve_telegram_user(db, profile, admin_ids=frozenset({51}))
+    assert promoted.user.role == "admin"
+    renamed = await resolve_telegram_user(
+        db, profile.model_copy(update={"first_name": "Anna"}), admin_ids=frozenset({51})
+    )
+    assert renamed.user.first_name == "Anna"
