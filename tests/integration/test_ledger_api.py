@@ -169,3 +169,43 @@ async def test_openapi_documents_the_ledger_routes(client: TestClient[Any, Any])
     } <= set(document["paths"])
     post = document["paths"]["/api/v1/transfers"]["post"]
     assert post["parameters"][0]["name"] == "Idempotency-Key"
+
+
+async def test_concurrent_requests_with_one_key_move_once_and_agree(
+    client: TestClient[Any, Any],
+) -> None:
+    import asyncio
+
+    await balances(client, BOB)
+    body = {"recipient": "@bob", "asset": "VIBE", "amount": "1000000"}
+    headers = auth(ANN) | {"Idempotency-Key": "double-tap"}
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/transfers", json=body, headers=headers) for _ in range(20))
+    )
+    statuses = [r.status for r in responses]
+    bodies = [(await r.json())["data"] for r in responses]
+    assert statuses == [201] * 20, [await r.text() for r in responses if r.status != 201][:2]
+    assert all(b == bodies[0] for b in bodies)
+    assert (await balances(client, BOB))["VIBE"]["available"] == str(21_000_000)
+    assert (await balances(client, ANN))["VIBE"]["available"] == str(20_000_000 - 1_010_000)
+
+
+async def test_many_keys_racing_one_limit_never_exceed_it(client: TestClient[Any, Any]) -> None:
+    import asyncio
+
+    await balances(client, BOB)
+    body = {"recipient": "@bob", "asset": "VIBE", "amount": "3000000"}
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/transfers", json=body, headers=auth(ANN) | {"Idempotency-Key": f"k{i}"}
+            )
+            for i in range(12)
+        )
+    )
+    codes = sorted(
+        [(await r.json())["error"]["code"] if r.status != 201 else "ok" for r in responses]
+    )
+    # The daily limit (15 VIBE) admits five sends of 3 VIBE; the other seven fail cleanly.
+    assert codes.count("ok") == 5 and set(codes) - {"ok"} == {"daily_limit_exceeded"}
+    assert (await balances(client, ANN))["VIBE"]["available"] == str(20_000_000 - 5 * 3_030_000)

@@ -183,3 +183,31 @@ async def test_grant_and_revoke_are_for_admins_only(
         )
         in lines
     )
+
+
+async def test_simultaneous_confirm_presses_send_once(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+) -> None:
+    import asyncio
+
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/send @bob 3")
+    prompt = api.calls_of("sendMessage")[-1]
+    confirm_data = prompt["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    updates = [await api.user_presses(ANN, as_message(prompt), confirm_data) for _ in range(10)]
+    await asyncio.gather(*(dispatcher.feed_raw_update(bot, u) for u in updates))
+
+    ann, bob = await user_id(db, 201), await user_id(db, 202)
+    assert await available(db, bob) == 23_000_000
+    assert await available(db, ann) == 20_000_000 - 3_015_000
+    async with db.service() as session:
+        assert (
+            await session.scalar(text("SELECT count(*) FROM ops.outbox WHERE chat_id = 202")) == 1
+        )
+    # No press ended in the generic "something went wrong" reply.
+    generic = [c for c in api.calls_of("answerCallbackQuery") if "went wrong" in str(c.get("text"))]
+    assert generic == []
