@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from services.i18n.catalog import DEFAULT_LANGUAGE, Catalog
 
+# What the Mini App shows: its own texts and the error texts the bot shares with it.
+CLIENT_PREFIXES = ("miniapp.", "error.")
+
+
+def client_texts(catalog: Catalog, language: str) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for prefix in CLIENT_PREFIXES:
+        texts.update(texts_with_prefix(catalog, language, prefix))
+    return texts
+
 
 def texts_with_prefix(catalog: Catalog, language: str, prefix: str) -> dict[str, str]:
     """Every key under `prefix`, in `language`; English fills a gap, as `Catalog.get` does.

@@ -456,12 +456,14 @@ async def test_mini_app_sends_tokens_and_both_sides_see_balance_and_history(
     await expect(kate_app.get_by_test_id("send-result-text")).to_contain_text("2.25 VIBE to Leo")
     await screenshot(kate, "miniapp-send.png")
 
-    # More than the balance: the envelope's message is what the person reads.
+    # More than the balance: the person reads the error in their language, as the bot says it.
     await kate_app.get_by_test_id("send-recipient").fill("@leo_app")
     await kate_app.get_by_test_id("send-amount").fill("1000")
     await kate.get_by_test_id("main-button").click()
     await kate.get_by_test_id("modal-button").filter(has_text="OK").click()
-    await expect(kate_app.get_by_test_id("error")).not_to_be_empty()
+    await expect(kate_app.get_by_test_id("error")).to_have_text(
+        catalog.get("en", "error.insufficient_funds")
+    )
 
     leo_app = await open_app(leo, open_button)
     await expect(leo_app.get_by_test_id("profile-name")).to_contain_text("Leo")

@@ -12,10 +12,10 @@ from tests.integration.test_api_foundation import assert_envelope
 Client = TestClient[Any, Any]
 
 
-async def test_texts_in_each_language_are_the_mini_apps_keys_only(
+async def test_texts_in_each_language_are_the_mini_apps_and_error_keys_only(
     api: Client, catalog: Catalog
 ) -> None:
-    english = {k: v for k, v in catalog.texts["en"].items() if k.startswith("miniapp.")}
+    english = {k: v for k, v in catalog.texts["en"].items() if k.startswith(("miniapp.", "error."))}
     assert english, "the Mini App has texts in the catalog"
     for language in ("en", "ru"):
         response = await api.get("/api/v1/texts", params={"lang": language})
@@ -32,6 +32,8 @@ async def test_texts_in_each_language_are_the_mini_apps_keys_only(
     assert ru["miniapp.profile.tab"] == "Профиль"
     # Templates travel unfilled: the client fills the placeholders.
     assert "{name}" in ru["miniapp.history.from"]
+    # Errors read the same in the app as in the bot, filled from the envelope's details.
+    assert ru["error.daily_limit_exceeded"] == catalog.texts["ru"]["error.daily_limit_exceeded"]
 
 
 async def test_every_catalog_language_is_served(api: Client, catalog: Catalog) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.i18n import texts_with_prefix
+from services.i18n.texts import client_texts
 from webapp_api.context import context_of
 from webapp_api.envelope import ok
 from webapp_api.parsing import read_query
@@ -15,7 +15,6 @@ from webapp_api.registry import Routes
 
 routes = Routes(tag="texts")
 
-MINIAPP_PREFIX = "miniapp."
 # Texts change only with a deploy; a few minutes of staleness spares a request per app open.
 CACHE_CONTROL = "public, max-age=300"
 
@@ -49,7 +48,7 @@ async def texts(request: web.Request) -> web.Response:
         Texts(
             language=query.lang,
             languages=list(catalog.languages),
-            texts=texts_with_prefix(catalog, query.lang, MINIAPP_PREFIX),
+            texts=client_texts(catalog, query.lang),
         ),
     )
     response.headers["Cache-Control"] = CACHE_CONTROL

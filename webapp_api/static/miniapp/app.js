@@ -20,7 +20,9 @@
     }
   }
 
-  // Every call carries the raw initData; the envelope's error message is what the user sees.
+  // Every call carries the raw initData. An error is shown in the user's language when the
+  // texts know its code (the same `error.<code>` texts the bot uses, filled with the error's
+  // details), else as the envelope's message.
   async function request(path, { method = "GET", body, headers = {} } = {}) {
     if (!tg || !tg.initData) throw new ApiError(401, "auth_missing", t("miniapp.error.open_from_telegram"));
     const init = { method, headers: { Authorization: `tma ${tg.initData}`, ...headers } };
@@ -41,7 +43,9 @@
     }
     if (!envelope.success) {
       const error = envelope.error || {};
-      throw new ApiError(response.status, error.code || "error", error.message || t("miniapp.error.generic"), error.details);
+      const key = `error.${error.code}`;
+      const message = i18n.has(key) ? t(key, error.details || {}) : error.message || t("miniapp.error.generic");
+      throw new ApiError(response.status, error.code || "error", message, error.details);
     }
     return { data: envelope.data, pagination: envelope.pagination || null, status: response.status };
   }
