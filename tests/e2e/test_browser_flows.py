@@ -235,15 +235,17 @@ async def test_mini_app_speaks_the_users_language_and_switches_it(
     assert await app.locator("html").evaluate("() => window.openedBefore === undefined")
 
 
-async def test_mini_app_rejects_tampered_init_data_with_the_envelope_message(
-    live: LivePlatform, pages: list[Page]
+async def test_mini_app_rejects_tampered_init_data_with_a_clear_message(
+    live: LivePlatform, pages: list[Page], catalog: Catalog
 ) -> None:
     page = pages[0]
     forged = "user=%7B%22id%22%3A1%2C%22first_name%22%3A%22Eve%22%7D&auth_date=1&hash=00"
     await page.goto(
         f"{live.api_url}/app/#tgWebAppData={quote(forged, safe='')}&tgWebAppVersion=8.0"
     )
-    await expect(page.get_by_test_id("error")).to_have_text("initData signature does not match")
+    await expect(page.get_by_test_id("error")).to_have_text(
+        catalog.get("en", "error.auth_bad_signature")
+    )
 
 
 # --- Stars payments and media in the web chat, against a small test bot --------------------
