@@ -56,6 +56,18 @@ CHECKS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # What the foreign keys from tokens.transfers to tokens.accounts enforced until
+        # migration 0003 (tokens.create_transfers is their only writer).
+        "a transfer refers to an account that does not exist",
+        """
+        SELECT count(*) FROM tokens.transfers t
+        WHERE (t.debit_account_id IS NOT NULL
+               AND NOT EXISTS (SELECT FROM tokens.accounts a WHERE a.id = t.debit_account_id))
+           OR (t.credit_account_id IS NOT NULL
+               AND NOT EXISTS (SELECT FROM tokens.accounts a WHERE a.id = t.credit_account_id))
+        """,
+    ),
+    (
         "an account's totals differ from the sums of its transfers",
         """
         WITH moves AS (

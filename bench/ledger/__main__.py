@@ -101,7 +101,7 @@ async def drive(name: str, seconds: float, clients: int, one: Callable[[], Await
 
 
 async def p2p_runs(
-    owner_url: str, seconds: float, clients: int, fee_bps: int, batch_workers: int = 1
+    owner_url: str, seconds: float, clients: int, fee_bps: int, batch_workers: int = 2
 ) -> list[Run]:
     db: Database = create_database(
         app_url_from_owner(owner_url), pool_size=clients, application_name="bench"
@@ -289,7 +289,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--fee-bps", type=int, default=50)
     parser.add_argument(
-        "--batch-workers", type=int, default=1, help="SendBatcher statements in flight"
+        "--batch-workers", type=int, default=2, help="SendBatcher statements in flight"
     )
     args = parser.parse_args()
 

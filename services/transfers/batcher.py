@@ -55,12 +55,14 @@ class _Pending:
 
 class SendBatcher:
     """`await batcher.send(...)` behaves like `services.transfers.service.send` on its own
-    transaction. `workers` statements may run at once (their locks are taken in id order);
-    one is fastest on a small server: while it runs, the next batch fills up.
+    transaction. `workers` statements may run at once (their locks are taken in id order).
+    Two is fastest on a small server (bench/ledger/RESULTS.md): while one statement waits
+    for its commit's WAL flush, the other computes; with one, the server idles during the
+    flush. Waiting sends are split among the idle workers.
     """
 
     def __init__(
-        self, db: Database, rules: P2PRules, *, max_batch: int = 128, workers: int = 1
+        self, db: Database, rules: P2PRules, *, max_batch: int = 128, workers: int = 2
     ) -> None:
         self._db = db
         self._rules = rules
@@ -68,6 +70,8 @@ class SendBatcher:
         self._workers = workers
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        # Workers waiting for sends: a worker that wakes up leaves them their share.
+        self._idle = 0
 
     async def send(
         self,
@@ -107,8 +111,16 @@ class SendBatcher:
         waiting: list[_Pending] = []
         while True:
             if not waiting:
-                waiting.append(await self._queue.get())
-            while not self._queue.empty():
+                self._idle += 1
+                try:
+                    waiting.append(await self._queue.get())
+                finally:
+                    self._idle -= 1
+            # Concurrent callers tend to arrive together (they were answered by one batch):
+            # split them among the idle workers, so that one statement computes while the
+            # other waits for its commit's WAL flush, instead of taking turns.
+            share = -(-(len(waiting) + self._queue.qsize()) // (1 + self._idle))
+            while len(waiting) < share and not self._queue.empty():
                 waiting.append(self._queue.get_nowait())
             batch: list[_Pending] = []
             later: list[_Pending] = []

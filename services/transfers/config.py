@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from services.errors import ValidationError
 from services.ledger.amounts import parse_amount
@@ -37,8 +38,14 @@ class P2PRules:
 
 
 def _units(human: str, asset: Asset) -> int:
+    return _units_of(human, asset.decimals)
+
+
+# Settings are parsed on every send: cached, since they and the assets change only on restart.
+@lru_cache(maxsize=256)
+def _units_of(human: str, decimals: int) -> int:
     try:
-        return parse_amount(human, asset.decimals)
+        return parse_amount(human, decimals)
     except ValidationError:
         # A setting finer than the asset's unit rounds up to the smallest unit.
         return 1

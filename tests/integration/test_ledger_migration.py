@@ -1,8 +1,9 @@
-"""The ledger migration downgrades cleanly and upgrades again."""
+"""The ledger migrations downgrade cleanly and upgrade again."""
 
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from db.migrate import downgrade, upgrade
 from db.urls import asyncpg_dsn
@@ -24,5 +25,36 @@ async def test_downgrade_drops_the_tokens_schema_and_upgrade_restores_it(owner_u
         assert (
             await conn.fetchval("SELECT count(*) FROM tokens.accounts WHERE user_id IS NULL") == 28
         )
+    finally:
+        await conn.close()
+
+
+async def test_ledger_speed_migration_swaps_transfer_foreign_keys_for_a_removal_guard(
+    owner_url: str,
+) -> None:
+    keys = (
+        "SELECT count(*) FROM pg_constraint "
+        "WHERE conrelid = 'tokens.transfers'::regclass AND contype = 'f'"
+    )
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert await conn.fetchval(keys) == 0
+        # The owner may not remove accounts either: transfers refer to them.
+        for statement in ("DELETE FROM tokens.accounts", "TRUNCATE tokens.accounts CASCADE"):
+            with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="never removed"):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+    await downgrade(owner_url, "0002_ledger")
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert await conn.fetchval(keys) == 2
+        await conn.execute("DELETE FROM tokens.accounts WHERE kind = 'ai_spend'")
+    finally:
+        await conn.close()
+    await upgrade(owner_url)
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert await conn.fetchval(keys) == 0
     finally:
         await conn.close()
