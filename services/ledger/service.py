@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from sqlalchemy import text
@@ -139,21 +139,7 @@ async def grant(
 
     Raises Forbidden(admin_only).
     """
-    _require_admin(admin)
-    return await apply(
-        session,
-        [
-            Transfer(
-                id=transfer_id("grant", cause),
-                debit=system_account("issuance"),
-                credit=user_account(user_id),
-                asset=asset.code,
-                amount=amount,
-                code="grant",
-                metadata={"reason": reason, "by": str(admin.id)},
-            )
-        ],
-    )
+    return await _issuance(session, "grant", admin, cause, user_id, asset, amount, reason)
 
 
 async def revoke(
@@ -170,17 +156,32 @@ async def revoke(
 
     Raises Forbidden(admin_only), InsufficientFunds.
     """
+    return await _issuance(session, "revoke", admin, cause, user_id, asset, amount, reason)
+
+
+async def _issuance(
+    session: AsyncSession,
+    code: Literal["grant", "revoke"],
+    admin: User,
+    cause: str,
+    user_id: UUID,
+    asset: Asset,
+    amount: int,
+    reason: str,
+) -> Outcome:
     _require_admin(admin)
+    issuance, user = system_account("issuance"), user_account(user_id)
+    debit, credit = (issuance, user) if code == "grant" else (user, issuance)
     return await apply(
         session,
         [
             Transfer(
-                id=transfer_id("revoke", cause),
-                debit=user_account(user_id),
-                credit=system_account("issuance"),
+                id=transfer_id(code, cause),
+                debit=debit,
+                credit=credit,
                 asset=asset.code,
                 amount=amount,
-                code="revoke",
+                code=code,
                 metadata={"reason": reason, "by": str(admin.id)},
             )
         ],
