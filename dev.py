@@ -40,14 +40,24 @@ def ensure_environment(extras: str) -> None:
     stamp.touch()
 
 
+def hand_over(*args: str) -> int:
+    """Become the command, so Ctrl-C and SIGTERM reach it directly (a child would be orphaned)."""
+    os.chdir(ROOT)
+    command = [str(PYTHON), *args]
+    if os.name == "nt":
+        return subprocess.call(command)
+    os.execv(command[0], command)
+    raise AssertionError("unreachable")
+
+
 def main() -> int:
     command, *rest = sys.argv[1:] or ["run"]
     if command == "run":
         ensure_environment("")
-        return subprocess.call([PYTHON, "-m", "bot", *rest], cwd=ROOT)
+        return hand_over("-m", "bot", *rest)
     if command == "test":
         ensure_environment("dev")
-        return subprocess.call([PYTHON, "-m", "pytest", *rest], cwd=ROOT)
+        return hand_over("-m", "pytest", *rest)
     if command == "check":
         ensure_environment("dev")
         packages = [
