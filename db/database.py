@@ -67,6 +67,11 @@ class Database:
         async with self.statement_engine.connect() as conn:
             yield conn
 
+    async def ping(self) -> None:
+        """Raises when the database cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.statement_engine is not None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from services.errors import DomainError
 from webapp_api.context import context_of
@@ -29,8 +28,7 @@ class DatabaseUnavailable(DomainError):
 async def health(request: web.Request) -> web.Response:
     ctx = context_of(request)
     try:
-        async with ctx.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ctx.db.ping()
     except Exception as exc:
         raise DatabaseUnavailable("database is unreachable") from exc
     return ok(request, Health(status="ok", database="ok", version=ctx.version))
