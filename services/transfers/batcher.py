@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.exc import DBAPIError
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import Database
 from db.models import User
 from services.ledger.schemas import Asset, Transfer
-from services.ledger.service import run_native
 from services.transfers.config import P2PRules
 from services.transfers.service import PlannedSend, Receipt, plan_send, receipt_of
 
@@ -108,35 +108,39 @@ class SendBatcher:
         self._tasks = []
 
     async def _run(self) -> None:
+        link = _Link(self._db)
         waiting: list[_Pending] = []
-        while True:
-            if not waiting:
-                self._idle += 1
-                try:
-                    waiting.append(await self._queue.get())
-                finally:
-                    self._idle -= 1
-            # Concurrent callers tend to arrive together (they were answered by one batch):
-            # split them among the idle workers, so that one statement computes while the
-            # other waits for its commit's WAL flush, instead of taking turns.
-            share = -(-(len(waiting) + self._queue.qsize()) // (1 + self._idle))
-            while len(waiting) < share and not self._queue.empty():
-                waiting.append(self._queue.get_nowait())
-            batch: list[_Pending] = []
-            later: list[_Pending] = []
-            ids: set[UUID] = set()
-            for item in waiting:
-                legs = {leg.id for leg in item.planned.legs}
-                # A replay of an id already in this batch waits for the next one.
-                if len(batch) >= self._max_batch or legs & ids:
-                    later.append(item)
-                else:
-                    batch.append(item)
-                    ids |= legs
-            waiting = later
-            await self._submit(batch)
+        try:
+            while True:
+                if not waiting:
+                    self._idle += 1
+                    try:
+                        waiting.append(await self._queue.get())
+                    finally:
+                        self._idle -= 1
+                # Concurrent callers tend to arrive together (they were answered by one batch):
+                # split them among the idle workers, so that one statement computes while the
+                # other waits for its commit's WAL flush, instead of taking turns.
+                share = -(-(len(waiting) + self._queue.qsize()) // (1 + self._idle))
+                while len(waiting) < share and not self._queue.empty():
+                    waiting.append(self._queue.get_nowait())
+                batch: list[_Pending] = []
+                later: list[_Pending] = []
+                ids: set[UUID] = set()
+                for item in waiting:
+                    legs = {leg.id for leg in item.planned.legs}
+                    # A replay of an id already in this batch waits for the next one.
+                    if len(batch) >= self._max_batch or legs & ids:
+                        later.append(item)
+                    else:
+                        batch.append(item)
+                        ids |= legs
+                waiting = later
+                await self._submit(link, batch)
+        finally:
+            await link.close()
 
-    async def _submit(self, batch: list[_Pending]) -> None:
+    async def _submit(self, link: _Link, batch: list[_Pending]) -> None:
         transfers: list[dict[str, Any]] = []
         notices: list[dict[str, Any]] = []
         for group, item in enumerate(batch):
@@ -144,7 +148,7 @@ class SendBatcher:
             transfers.extend(_grouped(leg, group) for leg in item.planned.legs)
         args = (json.dumps(transfers, separators=(",", ":")), json.dumps(notices))
         try:
-            results = await self._execute(*args)
+            results = await _execute(link, *args)
         except Exception as error:
             for item in batch:
                 if not item.done.done():
@@ -161,19 +165,67 @@ class SendBatcher:
             except Exception as error:
                 item.done.set_exception(error)
 
-    async def _execute(self, transfers: str, notices: str) -> list[str]:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self._db.statement() as conn:
-                    results: list[str] = await run_native(conn, _BATCH_SQL, transfers, notices)
-                    return results
-            except Exception as error:
-                # The driver's own error (the statement bypasses SQLAlchemy) or a wrapped one.
-                cause = error.orig if isinstance(error, DBAPIError) else error
-                if getattr(cause, "sqlstate", None) not in _RETRYABLE or attempt == _ATTEMPTS:
-                    raise
-                log.info("retrying a transfer batch after %s", getattr(cause, "sqlstate", None))
-        raise AssertionError("unreachable")
+
+class _Link:
+    """A worker's own `db.statement()` connection, kept between batches.
+
+    Borrowing from the pool for every batch cost more Python than the batch's own work (the
+    pool, SQLAlchemy's greenlet hop, the raw connection lookup). A connection that broke is
+    dropped, and the next batch takes a fresh one.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._conn: AsyncConnection | None = None
+        self._driver: Any = None
+
+    async def driver(self) -> Any:
+        if self._driver is None:
+            stack = contextlib.AsyncExitStack()
+            conn = await stack.enter_async_context(self._db.statement())
+            self._driver = (await conn.get_raw_connection()).driver_connection
+            self._stack, self._conn = stack, conn
+        return self._driver
+
+    @property
+    def broken(self) -> bool:
+        return self._driver is not None and bool(self._driver.is_closed())
+
+    async def close(self, *, broken: bool = False) -> None:
+        stack, conn = self._stack, self._conn
+        self._stack = self._conn = self._driver = None
+        if conn is not None and broken:
+            await conn.invalidate()
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                await stack.aclose()
+
+
+async def _execute(link: _Link, transfers: str, notices: str) -> list[str]:
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            driver = await link.driver()
+            results: list[str] = await driver.fetchval(_BATCH_SQL, transfers, notices)
+            return results
+        except Exception as error:
+            # A lost connection is safe to retry too: if the batch committed before the loss,
+            # the retry finds its ids and answers `exists` without moving anything again.
+            lost = link.broken or _connection_lost(error)
+            if lost:
+                await link.close(broken=True)
+            if attempt == _ATTEMPTS or not (lost or getattr(error, "sqlstate", None) in _RETRYABLE):
+                raise
+            log.info("retrying a transfer batch after %r", error)
+    raise AssertionError("unreachable")
+
+
+def _connection_lost(error: Exception) -> bool:
+    if isinstance(error, OSError | asyncpg.ConnectionDoesNotExistError):
+        return True
+    # Class 08 (connection exception) and 57P01-57P03 (the server shut down or restarts).
+    state = str(getattr(error, "sqlstate", "") or "")
+    return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
 
 
 def _grouped(leg: Transfer, group: int) -> dict[str, Any]:

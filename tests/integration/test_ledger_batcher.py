@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from db.database import Database
+from db.urls import asyncpg_dsn
 from services.errors import InsufficientFunds
 from services.ledger.schemas import Asset
 from services.transfers.batcher import SendBatcher
@@ -93,3 +95,34 @@ async def test_a_caller_that_gives_up_does_not_stop_the_batcher(db: Database) ->
         await batcher.close()
     assert receipt.amount == 2_000_000
     assert await available(db, bob.id) in (2_000_000, 3_000_000)
+
+
+async def test_a_lost_connection_is_replaced_and_the_send_goes_through(
+    db: Database, owner_url: str
+) -> None:
+    ann, bob = await make_user(db, "ann"), await make_user(db, "bob")
+    await fund(db, ann.id, 100_000_000)
+    batcher = SendBatcher(db, P2PRules(fee_bps=0), workers=1)
+    try:
+        await batcher.send(
+            sender=ann, recipient=bob, asset=VIBE, amount=1_000_000, transfer_id=uuid4()
+        )
+        # The worker keeps its connection between batches: kill it, as a restart or a
+        # network cut would.
+        owner = await asyncpg.connect(asyncpg_dsn(owner_url))
+        try:
+            killed = await owner.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE '%create_transfers($1::jsonb, false)%'"
+            )
+        finally:
+            await owner.close()
+        assert killed >= 1
+        receipt = await batcher.send(
+            sender=ann, recipient=bob, asset=VIBE, amount=2_000_000, transfer_id=uuid4()
+        )
+    finally:
+        await batcher.close()
+    assert not receipt.replayed
+    assert await available(db, bob.id) == 3_000_000
