@@ -21,7 +21,8 @@ class OutboxMessage(Base):
     template: Mapped[str]
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     reply_markup: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
-    dedup_key: Mapped[str | None] = mapped_column(unique=True)
+    # Unique where present (a partial index, migration 0004).
+    dedup_key: Mapped[str | None]
     status: Mapped[str] = mapped_column(server_default="pending")
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -126,3 +126,31 @@ async def test_a_lost_connection_is_replaced_and_the_send_goes_through(
         await batcher.close()
     assert not receipt.replayed
     assert await available(db, bob.id) == 3_000_000
+
+
+async def test_a_replay_in_another_position_of_a_batch_is_a_replay(db: Database) -> None:
+    users = [await make_user(db, f"user{n}") for n in range(4)]
+    for user in users:
+        await fund(db, user.id, 100_000_000)
+    ann, bob = users[0], users[1]
+    batcher = SendBatcher(db, P2PRules(fee_bps=100), workers=1)
+    same = uuid4()
+    try:
+        first = await batcher.send(
+            sender=ann, recipient=bob, asset=VIBE, amount=1_000_000, transfer_id=same
+        )
+        # The replay now rides behind other sends: the third group of its batch, not the first.
+        outcomes = await asyncio.gather(
+            batcher.send(
+                sender=users[2], recipient=bob, asset=VIBE, amount=1_000_000, transfer_id=uuid4()
+            ),
+            batcher.send(
+                sender=users[3], recipient=bob, asset=VIBE, amount=1_000_000, transfer_id=uuid4()
+            ),
+            batcher.send(sender=ann, recipient=bob, asset=VIBE, amount=1_000_000, transfer_id=same),
+        )
+    finally:
+        await batcher.close()
+    assert not first.replayed
+    assert [o.replayed for o in outcomes] == [False, False, True]
+    assert await available(db, bob.id) == 100_000_000 + 3_000_000

@@ -58,3 +58,24 @@ async def test_ledger_speed_migration_swaps_transfer_foreign_keys_for_a_removal_
         assert await conn.fetchval(keys) == 0
     finally:
         await conn.close()
+
+
+async def test_replay_migration_edits_the_fingerprint_both_ways(owner_url: str) -> None:
+    definition = (
+        "SELECT pg_get_functiondef('tokens.create_transfers(jsonb, boolean)'::regprocedure)"
+    )
+    partial = "SELECT indexdef FROM pg_indexes WHERE indexname = 'outbox_dedup_key_key'"
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert "(e - 'id' - 'group')" in await conn.fetchval(definition)
+        assert "WHERE (dedup_key IS NOT NULL)" in await conn.fetchval(partial)
+    finally:
+        await conn.close()
+    await downgrade(owner_url, "0003_ledger_speed")
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert "(e - 'id' - 'group')" not in await conn.fetchval(definition)
+        assert "WHERE" not in await conn.fetchval(partial)
+    finally:
+        await conn.close()
+    await upgrade(owner_url)
