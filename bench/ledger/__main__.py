@@ -1,19 +1,26 @@
 """P2P transfers per second through the service call, against pgbench TPC-B on the same server.
 
-    python -m bench.ledger [--seconds 10] [--clients 16] [--users 1000]
+    python -m bench.ledger [--seconds 10] [--clients 16] [--users 1000] [--rounds 3]
 
 Starts its own embedded PostgreSQL unless BENCH_DATABASE_URL (an owner/superuser URL) is set;
-then a fresh database is created on that server and dropped at the end.
+then fresh databases are created on that server and dropped at the end.
+
+The baseline and the service call take turns: each round runs TPC-B, then the batcher with
+random pairs, then with one hot recipient, so each ratio compares runs made seconds apart
+(on a shared machine the baseline alone moves by half between minutes). The ratios printed
+are per round, and their median; the other lines run once, against the median baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -75,8 +82,6 @@ async def prepare(owner_url: str, users: int) -> None:
             }
             for user_id in ids
         ]
-        import json
-
         await conn.fetchval("SELECT tokens.create_transfers($1::jsonb, false)", json.dumps(batch))
         await conn.execute("VACUUM ANALYZE")
     finally:
@@ -100,54 +105,100 @@ async def drive(name: str, seconds: float, clients: int, one: Callable[[], Await
     return Run(name, done, failed, time.perf_counter() - started)
 
 
-async def p2p_runs(
-    owner_url: str, seconds: float, clients: int, fee_bps: int, batch_workers: int = 2
-) -> list[Run]:
-    db: Database = create_database(
-        app_url_from_owner(owner_url), pool_size=clients, application_name="bench"
-    )
-    rules = P2PRules(fee_bps=fee_bps)
-    vibe = Asset(code="VIBE", name="", decimals=6, transferable=True)
-    try:
-        async with db.service() as session:
-            users = list((await session.scalars(select(User))).all())
-        hot = users[0]
+class P2PBench:
+    """The workloads over one funded database; each `run_*` is one timed run."""
 
-        def transfer(
-            pick: Callable[[], tuple[User, User]], *, session: bool = False
-        ) -> Callable[[], Awaitable[bool]]:
-            async def call(unit: Executor, sender: User, recipient: User) -> None:
-                await send(
-                    unit,
-                    rules,
-                    sender=sender,
-                    recipient=recipient,
-                    asset=vibe,
-                    amount=random.randint(1, 1000) * 10_000,
-                    transfer_id=uuid.uuid4(),
-                )
+    def __init__(self, owner_url: str, seconds: float, clients: int, fee_bps: int) -> None:
+        self.db: Database = create_database(
+            app_url_from_owner(owner_url), pool_size=clients, application_name="bench"
+        )
+        self.seconds, self.clients = seconds, clients
+        self.rules = P2PRules(fee_bps=fee_bps)
+        self.vibe = Asset(code="VIBE", name="", decimals=6, transferable=True)
+        self.users: list[User] = []
+        self.batcher: SendBatcher | None = None
 
-            async def one() -> bool:
-                sender, recipient = pick()
-                if session:
-                    async with db.service() as unit:
-                        await call(unit, sender, recipient)
-                else:
-                    async with db.statement() as conn:
-                        await call(conn, sender, recipient)
-                return True
+    async def start(self, batch_workers: int) -> None:
+        async with self.db.service() as session:
+            self.users = list((await session.scalars(select(User))).all())
+        self.batcher = SendBatcher(self.db, self.rules, workers=batch_workers)
+        await self._drive("warm-up", self._transfer(self._random_pair), seconds=2)
 
-            return one
+    async def close(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()
+        await self.db.dispose()
 
-        def random_pair() -> tuple[User, User]:
-            a, b = random.sample(users, 2)
-            return a, b
+    def _random_pair(self) -> tuple[User, User]:
+        a, b = random.sample(self.users, 2)
+        return a, b
 
-        def to_hot() -> tuple[User, User]:
-            return random.choice(users[1:]), hot
+    def _to_hot(self) -> tuple[User, User]:
+        return random.choice(self.users[1:]), self.users[0]
+
+    async def _drive(
+        self, name: str, one: Callable[[], Awaitable[bool]], *, seconds: float | None = None
+    ) -> Run:
+        return await drive(name, seconds or self.seconds, self.clients, one)
+
+    def _transfer(
+        self, pick: Callable[[], tuple[User, User]], *, session: bool = False
+    ) -> Callable[[], Awaitable[bool]]:
+        async def call(unit: Executor, sender: User, recipient: User) -> None:
+            await send(
+                unit,
+                self.rules,
+                sender=sender,
+                recipient=recipient,
+                asset=self.vibe,
+                amount=random.randint(1, 1000) * 10_000,
+                transfer_id=uuid.uuid4(),
+            )
+
+        async def one() -> bool:
+            sender, recipient = pick()
+            if session:
+                async with self.db.service() as unit:
+                    await call(unit, sender, recipient)
+            else:
+                async with self.db.statement() as conn:
+                    await call(conn, sender, recipient)
+            return True
+
+        return one
+
+    def _batched(self, pick: Callable[[], tuple[User, User]]) -> Callable[[], Awaitable[bool]]:
+        batcher = self.batcher
+        assert batcher is not None
+
+        async def one() -> bool:
+            sender, recipient = pick()
+            await batcher.send(
+                sender=sender,
+                recipient=recipient,
+                asset=self.vibe,
+                amount=random.randint(1, 1000) * 10_000,
+                transfer_id=uuid.uuid4(),
+            )
+            return True
+
+        return one
+
+    async def batched_random(self) -> Run:
+        return await self._drive(
+            "p2p via SendBatcher, random pairs", self._batched(self._random_pair)
+        )
+
+    async def batched_hot(self) -> Run:
+        return await self._drive(
+            "p2p via SendBatcher, one hot recipient", self._batched(self._to_hot)
+        )
+
+    async def others(self) -> list[Run]:
+        """One transfer per statement, and the bot's session path: once each."""
 
         async def ledger_only() -> bool:
-            sender, recipient = random_pair()
+            sender, recipient = self._random_pair()
             leg = Transfer(
                 id=uuid.uuid4(),
                 debit=user_account(sender.id),
@@ -156,51 +207,19 @@ async def p2p_runs(
                 amount=random.randint(1, 1000) * 10_000,
                 code="bench",
             )
-            async with db.statement() as conn:
+            async with self.db.statement() as conn:
                 return await create_transfers(conn, [leg]) == ["ok"]
 
-        batcher = SendBatcher(db, rules, workers=batch_workers)
-
-        def batched(pick: Callable[[], tuple[User, User]]) -> Callable[[], Awaitable[bool]]:
-            async def one() -> bool:
-                sender, recipient = pick()
-                await batcher.send(
-                    sender=sender,
-                    recipient=recipient,
-                    asset=vibe,
-                    amount=random.randint(1, 1000) * 10_000,
-                    transfer_id=uuid.uuid4(),
-                )
-                return True
-
-            return one
-
-        await drive("warm-up", 2, clients, transfer(random_pair))
-        coalesced = [
-            await drive(
-                "p2p via SendBatcher, random pairs", seconds, clients, batched(random_pair)
-            ),
-            await drive(
-                "p2p via SendBatcher, one hot recipient", seconds, clients, batched(to_hot)
-            ),
-        ]
-        await batcher.close()
         return [
-            *coalesced,
-            await drive("ledger transfer, random pairs", seconds, clients, ledger_only),
-            await drive(
-                "p2p (+fee, +notice), random pairs", seconds, clients, transfer(random_pair)
+            await self._drive("ledger transfer, random pairs", ledger_only),
+            await self._drive(
+                "p2p (+fee, +notice), random pairs", self._transfer(self._random_pair)
             ),
-            await drive("p2p, one hot recipient", seconds, clients, transfer(to_hot)),
-            await drive(
-                "p2p, random pairs, db.service()",
-                seconds,
-                clients,
-                transfer(random_pair, session=True),
+            await self._drive("p2p, one hot recipient", self._transfer(self._to_hot)),
+            await self._drive(
+                "p2p, random pairs, db.service()", self._transfer(self._random_pair, session=True)
             ),
         ]
-    finally:
-        await db.dispose()
 
 
 def pgbench_binary() -> str:
@@ -211,16 +230,19 @@ def pgbench_binary() -> str:
     return str(bundled[-1]) if bundled else shutil.which("pgbench") or "pgbench"
 
 
-def pgbench(url: str, seconds: float, clients: int) -> Run:
-    binary = pgbench_binary()
-    subprocess.run([binary, "-i", "-s", "10", "-q", url], check=True, capture_output=True)
-    out = subprocess.run(
-        [binary, "-c", str(clients), "-j", "2", "-T", str(int(seconds)), url],
+def pgbench_init(url: str) -> None:
+    subprocess.run([pgbench_binary(), "-i", "-s", "10", "-q", url], check=True, capture_output=True)
+
+
+async def pgbench(url: str, seconds: float, clients: int) -> Run:
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [pgbench_binary(), "-c", str(clients), "-j", "2", "-T", str(int(seconds)), url],
         check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    tps = float(re.search(r"tps = ([\d.]+)", out)[1])  # type: ignore[index]
+    )
+    tps = float(re.search(r"tps = ([\d.]+)", out.stdout)[1])  # type: ignore[index]
     return Run("pgbench TPC-B, scale 10", int(tps * seconds), 0, seconds)
 
 
@@ -288,32 +310,60 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--fee-bps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/batcher turns")
     parser.add_argument(
         "--batch-workers", type=int, default=2, help="SendBatcher statements in flight"
     )
     args = parser.parse_args()
 
+    rounds: list[tuple[Run, Run, Run]] = []
     async with bench_server() as server_url:
         admin = await asyncpg.connect(asyncpg_dsn(server_url))
         version = await admin.fetchval("SHOW server_version")
         await admin.close()
-        async with scratch_database(server_url, migrate=False) as owner_url:
+        async with (
+            scratch_database(server_url, migrate=False) as owner_url,
+            scratch_database(server_url, migrate=False) as pgbench_url,
+        ):
             await prepare(owner_url, args.users)
-            runs = await p2p_runs(
-                owner_url, args.seconds, args.clients, args.fee_bps, args.batch_workers
-            )
-            runs.append(await pgbench_p2p(owner_url, args.seconds, args.clients))
-        async with scratch_database(server_url, migrate=False) as pgbench_url:
-            runs.append(await asyncio.to_thread(pgbench, pgbench_url, args.seconds, args.clients))
+            await asyncio.to_thread(pgbench_init, pgbench_url)
+            p2p = P2PBench(owner_url, args.seconds, args.clients, args.fee_bps)
+            try:
+                await p2p.start(args.batch_workers)
+                for _ in range(args.rounds):
+                    baseline = await pgbench(pgbench_url, args.seconds, args.clients)
+                    rounds.append((baseline, await p2p.batched_random(), await p2p.batched_hot()))
+                others = await p2p.others()
+            finally:
+                await p2p.close()
+            others.append(await pgbench_p2p(owner_url, args.seconds, args.clients))
 
-    baseline = runs[-1].rate
     print(
         f"PostgreSQL {version}, {os.cpu_count()} CPUs, {args.clients} clients, "
         f"{args.seconds:g} s per run, fee {args.fee_bps} bps"
     )
-    for run in runs:
+    print(
+        f"{'round':>5}  {'TPC-B':>8}  {'batcher, random pairs':>28}  {'batcher, hot recipient':>28}"
+    )
+    for n, (base, spread, hot) in enumerate(rounds, start=1):
+        print(
+            f"{n:5}  {base.rate:7.0f}/s  {spread.rate:9.0f}/s  ratio {spread.rate / base.rate:5.2f}"
+            f"       {hot.rate:9.0f}/s  ratio {hot.rate / base.rate:5.2f}"
+        )
+    median_base = statistics.median(base.rate for base, _, _ in rounds)
+    for column, name in (
+        (1, "p2p via SendBatcher, random pairs"),
+        (2, "p2p via SendBatcher, one hot recipient"),
+    ):
+        ratios = [r[column].rate / r[0].rate for r in rounds]
+        print(
+            f"{name:40} median ratio {statistics.median(ratios):5.2f}"
+            f"  (lowest {min(ratios):.2f}, highest {max(ratios):.2f})"
+        )
+    print(f"once each, against the median TPC-B ({median_base:.0f}/s):")
+    for run in others:
         extra = f"  ({run.failed} failed)" if run.failed else ""
-        print(f"{run.name:40} {run.rate:9.0f}/s  ratio {run.rate / baseline:5.2f}{extra}")
+        print(f"{run.name:40} {run.rate:9.0f}/s  ratio {run.rate / median_base:5.2f}{extra}")
 
 
 if __name__ == "__main__":
