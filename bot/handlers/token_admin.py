@@ -43,7 +43,7 @@ async def _mint_or_burn(
             session,
             admin=user,
             cause=cause,
-            user_id=recipient.id,
+            user=recipient,
             asset=asset,
             amount=amount,
             reason=reason,

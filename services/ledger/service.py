@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
 from services.errors import Forbidden, NotFound
+from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
+from services.notifications.service import enqueue
 
 # A unit of work: a session (several statements, one transaction) or a `db.statement()`
 # connection (one statement that commits by itself). A ledger call is one statement either way.
@@ -130,16 +132,17 @@ async def grant(
     *,
     admin: User,
     cause: str,
-    user_id: UUID,
+    user: User,
     asset: Asset,
     amount: int,
     reason: str,
 ) -> Outcome:
-    """Mint `amount` to the user from issuance. `cause` makes a re-delivered command a replay.
+    """Mint `amount` to the user from issuance and tell them. `cause` makes a re-delivered
+    command a replay (no second grant, no second message).
 
     Raises Forbidden(admin_only).
     """
-    return await _issuance(session, "grant", admin, cause, user_id, asset, amount, reason)
+    return await _issuance(session, "grant", admin, cause, user, asset, amount, reason)
 
 
 async def revoke(
@@ -147,16 +150,16 @@ async def revoke(
     *,
     admin: User,
     cause: str,
-    user_id: UUID,
+    user: User,
     asset: Asset,
     amount: int,
     reason: str,
 ) -> Outcome:
-    """Burn `amount` from the user back to issuance.
+    """Burn `amount` from the user back to issuance and tell them.
 
     Raises Forbidden(admin_only), InsufficientFunds.
     """
-    return await _issuance(session, "revoke", admin, cause, user_id, asset, amount, reason)
+    return await _issuance(session, "revoke", admin, cause, user, asset, amount, reason)
 
 
 async def _issuance(
@@ -164,15 +167,15 @@ async def _issuance(
     code: Literal["grant", "revoke"],
     admin: User,
     cause: str,
-    user_id: UUID,
+    user: User,
     asset: Asset,
     amount: int,
     reason: str,
 ) -> Outcome:
     _require_admin(admin)
-    issuance, user = system_account("issuance"), user_account(user_id)
-    debit, credit = (issuance, user) if code == "grant" else (user, issuance)
-    return await apply(
+    issuance, account = system_account("issuance"), user_account(user.id)
+    debit, credit = (issuance, account) if code == "grant" else (account, issuance)
+    outcome = await apply(
         session,
         [
             Transfer(
@@ -186,3 +189,18 @@ async def _issuance(
             )
         ],
     )
+    if not outcome.replayed:
+        # Tokens appearing or vanishing without a word would look like a bug or a theft.
+        await enqueue(
+            session,
+            chat_id=user.telegram_id,
+            user_id=user.id,
+            template=f"ledger.{code}_notice",
+            params={
+                "amount": format_amount(amount, asset.decimals),
+                "asset": asset.code,
+                "reason": reason,
+            },
+            dedup_key=f"{code}:{cause}",
+        )
+    return outcome

@@ -159,6 +159,20 @@ async def test_grant_and_revoke_are_for_admins_only(
     await send(api, dispatcher, bot, admin, "/revoke @bob 1000 TON too much")
     assert last_text(api) == catalog.get("en", "error.insufficient_funds")
     assert await available(db, await user_id(db, 202), "TON") == 99_500_000_000
+    # Bob hears of both changes, in his language, and of nothing that failed.
+    async with db.service() as session:
+        notices = (
+            await session.execute(
+                text(
+                    "SELECT template, params FROM ops.outbox "
+                    "WHERE chat_id = 202 AND template LIKE 'ledger.%' ORDER BY created_at"
+                )
+            )
+        ).all()
+    assert [(n.template, n.params) for n in notices] == [
+        ("ledger.grant_notice", {"amount": "100", "asset": "TON", "reason": "launch gift"}),
+        ("ledger.revoke_notice", {"amount": "0.5", "asset": "TON", "reason": "correction"}),
+    ]
 
     await send(api, dispatcher, bot, BOB, "/history")
     lines = last_text(api).split("\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from uuid import uuid4
 
 import pytest
@@ -10,8 +11,14 @@ from sqlalchemy.exc import DBAPIError
 
 from db.database import Database
 from services.errors import InsufficientFunds
-from services.ledger.schemas import Transfer
-from services.ledger.service import apply, create_transfers, system_account, user_account
+from services.ledger.schemas import Asset, Transfer
+from services.ledger.service import (
+    apply,
+    create_transfers,
+    grant,
+    system_account,
+    user_account,
+)
 from tests.ledger_helpers import account, available, fund, make_user
 
 
@@ -170,3 +177,33 @@ async def test_groups_link_inside_an_unlinked_batch(db: Database) -> None:
     async with db.service() as session:
         again = await create_transfers(session, batch, linked=False)
     assert again == ["exists", "exists", "linked_event_failed", "insufficient_funds", "exists"]
+
+
+async def test_a_replayed_grant_moves_and_notifies_once(db: Database) -> None:
+    admin = await make_user(db, "root")
+    admin.role = "admin"  # as ADMIN_IDS makes it at sign-in
+    bob = await make_user(db, "bob")
+    vibe = Asset(code="VIBE", name="Good Vibe token", decimals=6, transferable=True)
+
+    async def grant_once() -> bool:
+        async with db.service() as session:
+            outcome = await grant(
+                session,
+                admin=admin,
+                cause="chat:42",
+                user=bob,
+                asset=vibe,
+                amount=5_000_000,
+                reason="contest",
+            )
+        return outcome.replayed
+
+    replayed = await asyncio.gather(*(grant_once() for _ in range(10)))
+    assert sorted(replayed) == [False] + [True] * 9
+    assert await available(db, bob.id) == 5_000_000
+    async with db.service() as session:
+        notices = await session.scalar(
+            text("SELECT count(*) FROM ops.outbox WHERE user_id = :id AND template = :t"),
+            {"id": bob.id, "t": "ledger.grant_notice"},
+        )
+    assert notices == 1
