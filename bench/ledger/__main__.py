@@ -1,6 +1,6 @@
 """P2P transfers per second through the service call, against pgbench TPC-B on the same server.
 
-    python -m bench.ledger [--seconds 10] [--clients 16] [--users 1000] [--rounds 3]
+    python -m bench.ledger [--seconds 6] [--clients 16] [--users 1000] [--rounds 5]
 
 Starts its own embedded PostgreSQL unless BENCH_DATABASE_URL (an owner/superuser URL) is set;
 then fresh databases are created on that server and dropped at the end.
@@ -306,11 +306,11 @@ async def pgbench_p2p(owner_url: str, seconds: float, clients: int) -> Run:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--fee-bps", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3, help="baseline/batcher turns")
+    parser.add_argument("--rounds", type=int, default=5, help="baseline/batcher turns")
     parser.add_argument(
         "--batch-workers", type=int, default=2, help="SendBatcher statements in flight"
     )
