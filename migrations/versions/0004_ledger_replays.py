@@ -1,4 +1,4 @@
-"""Ledger: a replay matches wherever it sits in a batch; cheaper keys on the hot path.
+"""Ledger: a replay matches wherever it sits in a batch; metadata stays small; cheaper keys.
 
 Revision ID: 0004_ledger_replays
 Revises: 0003_ledger_speed
@@ -13,6 +13,10 @@ Create Date: 2026-11-25
   Transfers stored before this migration without a `group` (every path but the batcher)
   keep matching; a batcher transfer stored before it matches only in its first position,
   as it did.
+- **Metadata is a small object.** Any JSON value of any size was stored. A transfer's
+  metadata must now be an object of at most 4 KB (`metadata_must_be_object`,
+  `metadata_too_large`); it carries references and a memo, never documents. Like the other
+  request checks, the refusal is not stored, so a corrected retry may use the same id.
 - **Account keys in the C collation.** Addresses (`user:<uuid>`, `system:fees#12`) and asset
   codes are ASCII identifiers. Under the database's default collation (C.UTF-8 here, a
   libc locale) every comparison in their unique index goes through `strcoll`; a batch looks
@@ -31,24 +35,42 @@ down_revision = "0003_ledger_speed"
 branch_labels = None
 depends_on = None
 
-_FINGERPRINT_OLD = "md5((e - 'id')::text)::uuid"
-_FINGERPRINT_NEW = "md5((e - 'id' - 'group')::text)::uuid"
+# (before, after) in the function's source. The function is edited in place, its definition
+# read back from the catalog, rather than restated: the changes are a few lines, and a
+# 400-line copy would hide them.
+_EDITS = (
+    ("md5((e - 'id')::text)::uuid", "md5((e - 'id' - 'group')::text)::uuid"),
+    (
+        """            results[i] := 'invalid_kind';
+        ELSIF amounts[i] IS NOT NULL""",
+        """            results[i] := 'invalid_kind';
+        ELSIF jsonb_typeof(metas[i]) <> 'object' THEN
+            results[i] := 'metadata_must_be_object';
+        ELSIF pg_column_size(metas[i]) > 4096 THEN
+            results[i] := 'metadata_too_large';
+        ELSIF amounts[i] IS NOT NULL""",
+    ),
+)
 
-# The function is edited in place (its definition read back from the catalog) rather than
-# restated: the change is one expression, and a 400-line copy would hide it.
-_SWAP_FINGERPRINT = """
+_EDIT = """
 DO $$
 DECLARE
     definition text := pg_get_functiondef('tokens.create_transfers(jsonb, boolean)'::regprocedure);
-    edited text := replace(definition, {old}, {new});
+    edited text := definition;
+    before text;
+    after text;
 BEGIN
-    IF edited = definition THEN
-        RAISE EXCEPTION 'tokens.create_transfers: fingerprint expression not found';
-    END IF;
+    FOR before, after IN SELECT * FROM unnest({befores}::text[], {afters}::text[]) LOOP
+        IF position(before IN edited) = 0 THEN
+            RAISE EXCEPTION 'tokens.create_transfers: % not found', left(before, 60);
+        END IF;
+        edited := replace(edited, before, after);
+    END LOOP;
     EXECUTE edited;
 END
 $$;
 """
+
 
 _KEYS = """
 ALTER TABLE tokens.accounts
@@ -67,19 +89,20 @@ ALTER TABLE ops.outbox ADD CONSTRAINT outbox_dedup_key_key UNIQUE (dedup_key);
 """
 
 
-def _literal(sql: str) -> str:
-    return "'" + sql.replace("'", "''") + "'"
+def _edit(edits: tuple[tuple[str, str], ...]) -> str:
+    def array(items: list[str]) -> str:
+        return "ARRAY[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+    return _EDIT.format(
+        befores=array([before for before, _ in edits]), afters=array([after for _, after in edits])
+    )
 
 
 def upgrade() -> None:
-    run_script(
-        _SWAP_FINGERPRINT.format(old=_literal(_FINGERPRINT_OLD), new=_literal(_FINGERPRINT_NEW))
-    )
+    run_script(_edit(_EDITS))
     run_script(_KEYS)
 
 
 def downgrade() -> None:
-    run_script(
-        _SWAP_FINGERPRINT.format(old=_literal(_FINGERPRINT_NEW), new=_literal(_FINGERPRINT_OLD))
-    )
+    run_script(_edit(tuple((after, before) for before, after in reversed(_EDITS))))
     run_script(_KEYS_DOWN)

@@ -207,3 +207,26 @@ async def test_a_replayed_grant_moves_and_notifies_once(db: Database) -> None:
             {"id": bob.id, "t": "ledger.grant_notice"},
         )
     assert notices == 1
+
+
+async def test_metadata_must_be_a_small_object_and_a_refusal_is_not_remembered(
+    db: Database,
+) -> None:
+    ann, bob = await make_user(db, "ann"), await make_user(db, "bob")
+    await fund(db, ann.id, 100)
+    same = uuid4()
+    debit, credit = user_account(ann.id), user_account(bob.id)
+    cases = [
+        ({"note": "x" * 5000}, "metadata_too_large"),
+        (["not", "an", "object"], "metadata_must_be_object"),
+    ]
+    for metadata, code in cases:
+        async with db.service() as session:
+            assert await create_transfers(
+                session, [move(debit, credit, 10, id=same, metadata=metadata)]
+            ) == [code]
+    # Nothing was stored: the corrected request may reuse the id.
+    async with db.service() as session:
+        ok = move(debit, credit, 10, id=same, metadata={"note": "lunch"})
+        assert await create_transfers(session, [ok]) == ["ok"]
+    assert await available(db, bob.id) == 10
