@@ -234,16 +234,21 @@ def pgbench_init(url: str) -> None:
     subprocess.run([pgbench_binary(), "-i", "-s", "10", "-q", url], check=True, capture_output=True)
 
 
-async def pgbench(url: str, seconds: float, clients: int) -> Run:
+async def run_pgbench(name: str, url: str, seconds: float, clients: int, *extra: str) -> Run:
+    """`pgbench -c clients -j 2 -T seconds` (plus `extra`) off the event loop, as a Run."""
     out = await asyncio.to_thread(
         subprocess.run,
-        [pgbench_binary(), "-c", str(clients), "-j", "2", "-T", str(int(seconds)), url],
+        [pgbench_binary(), *extra, "-c", str(clients), "-j", "2", "-T", str(int(seconds)), url],
         check=True,
         capture_output=True,
         text=True,
     )
     tps = float(re.search(r"tps = ([\d.]+)", out.stdout)[1])  # type: ignore[index]
-    return Run("pgbench TPC-B, scale 10", int(tps * seconds), 0, seconds)
+    return Run(name, int(tps * seconds), 0, seconds)
+
+
+async def pgbench(url: str, seconds: float, clients: int) -> Run:
+    return await run_pgbench("pgbench TPC-B, scale 10", url, seconds, clients)
 
 
 # The P2P statement of services.transfers.service.send, driven by pgbench's C client: the
@@ -280,28 +285,18 @@ async def pgbench_p2p(owner_url: str, seconds: float, clients: int) -> Run:
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(P2P_SCRIPT.format(low=low, high=high))
     # Accounts are dense enough that a == b is rare; such a transfer is refused, not counted.
-    out = await asyncio.to_thread(
-        subprocess.run,
-        [
-            pgbench_binary(),
+    try:
+        return await run_pgbench(
+            "p2p statement via pgbench, no Python",
+            owner_url,
+            seconds,
+            clients,
             "-n",
             "-f",
             script.name,
-            "-c",
-            str(clients),
-            "-j",
-            "2",
-            "-T",
-            str(int(seconds)),
-            owner_url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    os.unlink(script.name)
-    tps = float(re.search(r"tps = ([\d.]+)", out.stdout)[1])  # type: ignore[index]
-    return Run("p2p statement via pgbench, no Python", int(tps * seconds), 0, seconds)
+        )
+    finally:
+        os.unlink(script.name)
 
 
 async def main() -> None:
