@@ -18,6 +18,7 @@ from db.models import User
 from services.errors import Forbidden, NotFound
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
+from services.ledger.limits import check_amount
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
 from services.notifications.service import enqueue
 
@@ -30,7 +31,10 @@ TRANSFER_NAMESPACE = UUID("6f1c3e52-9d0b-4b7e-a6a4-2f5e8c1d7b90")
 
 _CREATE = text("SELECT tokens.create_transfers(CAST(:batch AS jsonb), :linked)")
 _CREATE_NATIVE = "SELECT tokens.create_transfers($1::jsonb, $2)"
-_ASSETS = text("SELECT code, name, decimals, transferable FROM tokens.assets ORDER BY code")
+_ASSETS = text(
+    "SELECT code, name, decimals, transferable, max_supply, max_amount "
+    "FROM tokens.assets ORDER BY code"
+)
 
 
 def transfer_id(*cause: object) -> UUID:
@@ -98,7 +102,14 @@ async def apply(session: Executor, transfers: Sequence[Transfer | ResolveHold]) 
 async def list_assets(session: AsyncSession) -> list[Asset]:
     rows = (await session.execute(_ASSETS)).all()
     return [
-        Asset(code=r.code, name=r.name, decimals=r.decimals, transferable=r.transferable)
+        Asset(
+            code=r.code,
+            name=r.name,
+            decimals=r.decimals,
+            transferable=r.transferable,
+            max_supply=int(r.max_supply),
+            max_amount=int(r.max_amount),
+        )
         for r in rows
     ]
 
@@ -140,8 +151,11 @@ async def grant(
     """Mint `amount` to the user from issuance and tell them. `cause` makes a re-delivered
     command a replay (no second grant, no second message).
 
-    Raises Forbidden(admin_only).
+    Raises Forbidden(admin_only), ValidationError(invalid_amount, amount_too_large: above the
+    asset's per-operation maximum), Conflict(supply_exceeded: issuance would have more than
+    the asset's maximum supply outstanding; account_total_overflow).
     """
+    check_amount(asset, amount)
     return await _issuance(session, "grant", admin, cause, user, asset, amount, reason)
 
 
@@ -156,6 +170,9 @@ async def revoke(
     reason: str,
 ) -> Outcome:
     """Burn `amount` from the user back to issuance and tell them.
+
+    Not capped by the asset's per-operation maximum, so any grant can be undone as long as the
+    user still has it available: funds on hold or spent cannot be taken back (InsufficientFunds).
 
     Raises Forbidden(admin_only), InsufficientFunds.
     """
@@ -175,7 +192,7 @@ async def _issuance(
     _require_admin(admin)
     issuance, account = system_account("issuance"), user_account(user.id)
     debit, credit = (issuance, account) if code == "grant" else (account, issuance)
-    outcome = await apply(
+    results = await create_transfers(
         session,
         [
             Transfer(
@@ -189,6 +206,10 @@ async def _issuance(
             )
         ],
     )
+    failure = first_failure(results)
+    if failure is not None:
+        raise ledger_error(failure, **_failure_details(failure, asset))
+    outcome = Outcome(tuple(results))
     if not outcome.replayed:
         # Tokens appearing or vanishing without a word would look like a bug or a theft.
         await enqueue(
@@ -204,3 +225,12 @@ async def _issuance(
             dedup_key=f"{code}:{cause}",
         )
     return outcome
+
+
+def _failure_details(failure: str, asset: Asset) -> dict[str, str]:
+    """What an admin needs to know to correct a refused grant."""
+    limit = {"amount_too_large": asset.max_amount, "supply_exceeded": asset.max_supply}
+    value = limit.get(failure)
+    if value is None:
+        return {}
+    return {"max": format_amount(value, asset.decimals), "asset": asset.code}
