@@ -15,7 +15,7 @@ import pytest
 from db.database import Database
 from db.models import User
 from db.urls import asyncpg_dsn
-from services.errors import Conflict, ValidationError
+from services.errors import Conflict, DomainError, ValidationError
 from services.ledger.amounts import MAX_UNITS
 from services.ledger.schemas import Asset, Transfer
 from services.ledger.service import (
@@ -24,11 +24,15 @@ from services.ledger.service import (
     grant,
     revoke,
     system_account,
+    transfer_id,
     user_account,
 )
+from services.ledger.welcome import pay_welcome_bonus, welcome_bonus
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import P2PRules
 from services.transfers.service import Receipt
+from services.users.schemas import TelegramProfile
+from services.users.service import upsert_from_telegram
 from tests.ledger_helpers import account, available, fund, make_user
 
 SQL_FILE = Path(__file__).resolve().parents[2] / "db" / "sql" / "tokens" / "create_transfers.sql"
@@ -246,3 +250,56 @@ async def test_an_overfilled_account_answers_and_can_be_emptied(
             amount=TAC_UNIT,
             reason="gift",
         )
+
+
+async def test_a_refused_welcome_bonus_does_not_stop_new_users(
+    db: Database, owner_url: str
+) -> None:
+    bonus = 20_000_000
+    async with as_owner(owner_url) as conn:
+        await conn.execute(
+            "UPDATE tokens.assets SET max_supply = $1, max_amount = $1 WHERE code = 'VIBE'", bonus
+        )
+    hook = welcome_bonus(bonus)
+    assert hook is not None
+    created: list[User] = []
+    for telegram_id in (7_001, 7_002, 7_003):
+        async with db.service() as session:
+            registration = await upsert_from_telegram(
+                session,
+                TelegramProfile(telegram_id=telegram_id, first_name="New"),
+                admin_ids=frozenset(),
+                on_created=(hook,),
+            )
+        assert registration.created
+        created.append(registration.user)
+    # The first bonus fits under the cap; the others are refused, and their users exist.
+    assert [await available(db, u.id) for u in created] == [bonus, 0, 0]
+    async with db.service() as session:
+        # The refusal was rolled back with its savepoint: the id is still free.
+        with pytest.raises(DomainError) as refused:
+            await pay_welcome_bonus(session, created[1], bonus)
+    assert refused.value.code == "supply_exceeded"
+    # Once there is room, paying the missed bonus later pays it exactly once.
+    async with as_owner(owner_url) as conn:
+        await conn.execute("UPDATE tokens.assets SET max_supply = 1e18 WHERE code = 'VIBE'")
+    async with db.service() as session:
+        assert await pay_welcome_bonus(session, created[1], bonus)
+    async with db.service() as session:
+        assert not await pay_welcome_bonus(session, created[1], bonus)
+    assert await available(db, created[1].id) == bonus
+    async with db.service() as session:
+        again = await create_transfers(
+            session,
+            [
+                Transfer(
+                    id=transfer_id("welcome", created[1].id),
+                    debit=system_account("issuance"),
+                    credit=user_account(created[1].id),
+                    asset="VIBE",
+                    amount=bonus,
+                    code="welcome_bonus",
+                )
+            ],
+        )
+    assert again == ["exists"]
