@@ -11,11 +11,14 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from aiogram import Bot, Dispatcher
 
 from db.database import Database
 from db.models import User
 from db.urls import asyncpg_dsn
+from sandbox.botapi import BotApiServer
 from services.errors import Conflict, DomainError, ValidationError
+from services.i18n import Catalog
 from services.ledger.amounts import MAX_UNITS
 from services.ledger.schemas import Asset, Transfer
 from services.ledger.service import (
@@ -34,6 +37,7 @@ from services.transfers.service import Receipt
 from services.users.schemas import TelegramProfile
 from services.users.service import upsert_from_telegram
 from tests.ledger_helpers import account, available, fund, make_user
+from tests.telegram import ADMIN_ID, bot, botapi, dispatcher, send, tg_user  # noqa: F401
 
 SQL_FILE = Path(__file__).resolve().parents[2] / "db" / "sql" / "tokens" / "create_transfers.sql"
 TAC_UNIT = 10**18
@@ -303,3 +307,37 @@ async def test_a_refused_welcome_bonus_does_not_stop_new_users(
             ],
         )
     assert again == ["exists"]
+
+
+async def test_the_bot_explains_limits_and_lets_new_users_in(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    owner_url: str,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    async with as_owner(owner_url) as conn:
+        # No welcome bonus fits any more, and at most 5 TON may be issued.
+        await conn.execute(
+            "UPDATE tokens.assets SET max_supply = 1, max_amount = 1 WHERE code = 'VIBE';"
+            "UPDATE tokens.assets SET max_supply = 5e9, max_amount = 5e9 WHERE code = 'TON'"
+        )
+    admin = tg_user(ADMIN_ID, "Root", username="root")
+    await send(api, dispatcher, bot, tg_user(301, "Bob", username="bob"), "/balance")
+    assert catalog.get("en", "ledger.balance_title") in last_text(api)
+    await send(api, dispatcher, bot, admin, "/grant @bob 100000001 TAC too much")
+    assert last_text(api) == catalog.get(
+        "en", "admin.amount_too_large", max="100000000", asset="TAC"
+    )
+    await send(api, dispatcher, bot, admin, "/grant @bob 3 TON fine")
+    assert last_text(api) == catalog.get(
+        "en", "admin.grant_done", amount="3", asset="TON", recipient="@bob"
+    )
+    await send(api, dispatcher, bot, admin, "/grant @bob 3 TON more")
+    assert last_text(api) == catalog.get("en", "admin.supply_exceeded", max="5", asset="TON")
+
+
+def last_text(api: BotApiServer) -> str:
+    return str(api.calls_of("sendMessage")[-1]["text"])
