@@ -54,10 +54,14 @@ async def _mint_or_burn(
                 reason=reason,
             )
         except DomainError as error:
-            if error.code not in _LIMITS or "max" not in error.details:
+            # The admin is told the limit, or what can be revoked, to correct the command.
+            if error.code in _LIMITS and "max" in error.details:
+                await message.answer(t(f"admin.{error.code}", **error.details))
+            elif error.code == "insufficient_funds" and "available" in error.details:
+                who = display_name(recipient)
+                await message.answer(t("admin.revoke_short", recipient=who, **error.details))
+            else:
                 raise
-            # The admin is told the limit, so they can correct the command.
-            await message.answer(t(f"admin.{error.code}", **error.details))
             return
     await message.answer(
         t(

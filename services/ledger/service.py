@@ -31,6 +31,10 @@ TRANSFER_NAMESPACE = UUID("6f1c3e52-9d0b-4b7e-a6a4-2f5e8c1d7b90")
 
 _CREATE = text("SELECT tokens.create_transfers(CAST(:batch AS jsonb), :linked)")
 _CREATE_NATIVE = "SELECT tokens.create_transfers($1::jsonb, $2)"
+_AVAILABLE = text(
+    "SELECT credits_posted - debits_posted - debits_pending FROM tokens.accounts "
+    "WHERE address = :address AND asset = :asset"
+)
 _ASSETS = text(
     "SELECT code, name, decimals, transferable, max_supply, max_amount "
     "FROM tokens.assets ORDER BY code"
@@ -172,7 +176,8 @@ async def revoke(
     """Burn `amount` from the user back to issuance and tell them.
 
     Not capped by the asset's per-operation maximum, so any grant can be undone as long as the
-    user still has it available: funds on hold or spent cannot be taken back (InsufficientFunds).
+    user still has it available: funds on hold or spent cannot be taken back
+    (InsufficientFunds, with `available`: the most that can be revoked now).
 
     Raises Forbidden(admin_only), InsufficientFunds.
     """
@@ -208,7 +213,10 @@ async def _issuance(
     )
     failure = first_failure(results)
     if failure is not None:
-        raise ledger_error(failure, **_failure_details(failure, asset))
+        details = _failure_details(failure, asset)
+        if failure == "insufficient_funds":
+            details = {"available": await _available(session, account, asset), "asset": asset.code}
+        raise ledger_error(failure, **details)
     outcome = Outcome(tuple(results))
     if not outcome.replayed:
         # Tokens appearing or vanishing without a word would look like a bug or a theft.
@@ -234,3 +242,8 @@ def _failure_details(failure: str, asset: Asset) -> dict[str, str]:
     if value is None:
         return {}
     return {"max": format_amount(value, asset.decimals), "asset": asset.code}
+
+
+async def _available(session: AsyncSession, address: str, asset: Asset) -> str:
+    units = await session.scalar(_AVAILABLE, {"address": address, "asset": asset.code})
+    return format_amount(int(units or 0), asset.decimals)

@@ -256,6 +256,36 @@ async def test_an_overfilled_account_answers_and_can_be_emptied(
         )
 
 
+async def test_revoke_takes_back_what_is_still_there_and_says_how_much_that_is(
+    db: Database,
+) -> None:
+    admin, bob, carol = await make_admin(db), await make_user(db, "bob"), await make_user(db, "c")
+    ton = (await assets(db))["TON"]
+    async with db.service() as session:
+        await grant(session, admin=admin, cause="g", user=bob, asset=ton, amount=100, reason="gift")
+    spend = Transfer(
+        id=uuid4(),
+        debit=user_account(bob.id),
+        credit=user_account(carol.id),
+        asset="TON",
+        amount=30,
+        code="test",
+    )
+    hold = Transfer(**{**spend.__dict__, "id": uuid4(), "amount": 20, "kind": "pending"})
+    async with db.service() as session:
+        assert await create_transfers(session, [spend, hold], linked=False) == ["ok", "ok"]
+    with pytest.raises(DomainError) as refused:
+        async with db.service() as session:
+            await revoke(
+                session, admin=admin, cause="r1", user=bob, asset=ton, amount=100, reason="x"
+            )
+    assert refused.value.code == "insufficient_funds"
+    assert refused.value.details == {"available": "0.00000005", "asset": "TON"}
+    async with db.service() as session:
+        await revoke(session, admin=admin, cause="r2", user=bob, asset=ton, amount=50, reason="x")
+    assert await available(db, bob.id, "TON") == 0
+
+
 async def test_a_refused_welcome_bonus_does_not_stop_new_users(
     db: Database, owner_url: str
 ) -> None:
