@@ -18,7 +18,7 @@ from db.models import User
 from services.errors import Forbidden, NotFound
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
-from services.ledger.limits import check_amount
+from services.ledger.limits import check_amount, check_storable
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
 from services.notifications.service import enqueue
 
@@ -156,8 +156,9 @@ async def grant(
     command a replay (no second grant, no second message).
 
     Raises Forbidden(admin_only), ValidationError(invalid_amount, amount_too_large: above the
-    asset's per-operation maximum), Conflict(supply_exceeded: issuance would have more than
-    the asset's maximum supply outstanding; account_total_overflow).
+    asset's per-operation maximum; invalid_text: a NUL in the reason), Conflict
+    (supply_exceeded: issuance would have more than the asset's maximum supply outstanding;
+    account_total_overflow).
     """
     check_amount(asset, amount)
     return await _issuance(session, "grant", admin, cause, user, asset, amount, reason)
@@ -179,7 +180,7 @@ async def revoke(
     user still has it available: funds on hold or spent cannot be taken back
     (InsufficientFunds, with `available`: the most that can be revoked now).
 
-    Raises Forbidden(admin_only), InsufficientFunds.
+    Raises Forbidden(admin_only), InsufficientFunds, ValidationError(invalid_text).
     """
     return await _issuance(session, "revoke", admin, cause, user, asset, amount, reason)
 
@@ -195,6 +196,7 @@ async def _issuance(
     reason: str,
 ) -> Outcome:
     _require_admin(admin)
+    check_storable(reason, field="reason")
     issuance, account = system_account("issuance"), user_account(user.id)
     debit, credit = (issuance, account) if code == "grant" else (account, issuance)
     results = await create_transfers(

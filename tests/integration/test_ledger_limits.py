@@ -14,6 +14,7 @@ import pytest
 from aiogram import Bot, Dispatcher
 
 from db.database import Database
+from db.migrate import downgrade, upgrade
 from db.models import User
 from db.urls import asyncpg_dsn
 from sandbox.botapi import BotApiServer
@@ -84,6 +85,27 @@ async def test_the_migrated_function_is_the_source_file(owner_url: str) -> None:
             "SELECT pg_get_functiondef('tokens.create_transfers(jsonb, boolean)'::regprocedure)"
         )
     assert migration.body(live) == migration.body(source)
+
+
+async def test_0006_downgrades_to_the_0004_function_and_upgrades_again(owner_url: str) -> None:
+    query = "SELECT pg_get_functiondef('tokens.create_transfers(jsonb, boolean)'::regprocedure)"
+    await downgrade(owner_url, "0004_ledger_replays")
+    async with as_owner(owner_url) as conn:
+        old = await conn.fetchval(query)
+        columns = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = 'tokens' AND table_name = 'assets' AND column_name LIKE 'max_%'"
+        )
+    assert columns == 0 and "max_supply" not in old
+    # The function 0004 itself leaves, built again from 0003, is the one the downgrade left.
+    await downgrade(owner_url, "0003_ledger_speed")
+    await upgrade(owner_url, "0004_ledger_replays")
+    async with as_owner(owner_url) as conn:
+        assert await conn.fetchval(query) == old
+    await upgrade(owner_url)
+    async with as_owner(owner_url) as conn:
+        new = await conn.fetchval(query)
+    assert migration.body(new) == migration.body(SQL_FILE.read_text())
 
 
 async def test_every_asset_has_limits_that_keep_totals_in_numeric_39(db: Database) -> None:
@@ -254,6 +276,17 @@ async def test_an_overfilled_account_answers_and_can_be_emptied(
             amount=TAC_UNIT,
             reason="gift",
         )
+
+
+async def test_a_grant_reason_that_cannot_be_stored_is_refused(db: Database) -> None:
+    admin, bob = await make_admin(db), await make_user(db, "bob")
+    ton = (await assets(db))["TON"]
+    with pytest.raises(ValidationError) as refused:
+        async with db.service() as session:
+            await grant(
+                session, admin=admin, cause="g", user=bob, asset=ton, amount=1, reason="a\x00b"
+            )
+    assert refused.value.code == "invalid_text"
 
 
 async def test_revoke_takes_back_what_is_still_there_and_says_how_much_that_is(
