@@ -8,19 +8,25 @@ import random
 from uuid import uuid4
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
 from db.database import Database
 from db.models import User
+from sandbox.initdata import sign_init_data
 from services.errors import ValidationError
+from services.i18n import Catalog
 from services.ledger.schemas import Asset
 from services.transfers.batcher import SendBatcher
-from services.transfers.config import P2PRules
+from services.transfers.config import LedgerConfig, P2PRules
 from services.transfers.service import PlannedSend, Receipt, plan_send
 from tests.ledger_helpers import available, fund, make_user
+from webapp_api.app import create_api_app
+from webapp_api.context import ApiContext
 
 VIBE = Asset(code="VIBE", name="Good Vibe token", decimals=6, transferable=True)
 SENDS, POISONED = 400, 40
+TOKEN = "7000000003:ISOLATION-test-token"
 AMOUNT = 1_000_000
 
 
@@ -140,3 +146,51 @@ async def test_bad_sends_are_refused_before_the_batch(
     assert set(failed) == bad
     assert all(isinstance(e, ValidationError) and e.code == code for e in failed.values())
     assert await _outbox(db) == SENDS - POISONED
+
+
+async def test_api_sends_with_bad_memos_fail_alone(db: Database, catalog: Catalog) -> None:
+    """The issue's case: 400 concurrent API sends, 40 with a NUL in the memo."""
+    rules = P2PRules(fee_bps=100, daily_limit="0")
+    batcher = SendBatcher(db, rules)
+    context = ApiContext(
+        db=db,
+        catalog=catalog,
+        bot_token=TOKEN,
+        init_data_max_age=3600,
+        admin_ids=frozenset(),
+        version="test",
+        ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
+        sender=batcher,
+    )
+    people = [{"id": 8000 + n, "first_name": f"P{n}", "username": f"peer{n}"} for n in range(20)]
+    rng = random.Random(3)
+    bad = set(rng.sample(range(SENDS), POISONED))
+    try:
+        async with TestClient(TestServer(create_api_app(context))) as client:
+            for person in people:  # first contact: the user and the welcome bonus
+                assert (await client.get("/api/v1/balances", headers=_auth(person))).status == 200
+
+            async def post(n: int) -> int:
+                sender, recipient = rng.sample(people, 2)
+                body = {
+                    "recipient": f"@{recipient['username']}",
+                    "asset": "VIBE",
+                    "amount": "100000",
+                    "memo": "bad\x00memo" if n in bad else "thanks",
+                }
+                headers = _auth(sender) | {"Idempotency-Key": f"k{n}"}
+                response = await client.post("/api/v1/transfers", json=body, headers=headers)
+                if response.status != 201:
+                    assert (await response.json())["error"]["code"] == "invalid_text"
+                return response.status
+
+            statuses = await asyncio.gather(*(post(n) for n in range(SENDS)))
+    finally:
+        await batcher.close()
+    assert {n for n, s in enumerate(statuses) if s != 201} == bad
+    assert {statuses[n] for n in bad} == {422}
+    assert await _outbox(db) == SENDS - POISONED
+
+
+def _auth(user: dict[str, object]) -> dict[str, str]:
+    return {"Authorization": f"tma {sign_init_data(TOKEN, user)}"}
