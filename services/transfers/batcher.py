@@ -4,6 +4,10 @@ Each send stays its own linked group (amount + fee succeed or fail together) ins
 unlinked batch, so one sender's failure never touches another's transfer; the recipients'
 notices are written by the same statement, for the groups that applied. A batch costs one
 round trip, one commit and one pass of the ledger function, however many sends it carries.
+
+Nothing one caller sends may fail the statement for the others: `plan_send` refuses what the
+statement would choke on, and a statement that fails as a whole all the same is bisected
+until the send that fails it is alone (`SendBatcher._submit`).
 """
 
 from __future__ import annotations
