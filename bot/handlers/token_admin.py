@@ -8,11 +8,15 @@ from aiogram.types import Message
 
 from db.database import Database
 from db.models import User
+from services.errors import DomainError
 from services.i18n import Translator
 from services.ledger.amounts import format_amount, parse_amount
 from services.ledger.service import grant, revoke
 from services.transfers.config import LedgerConfig
 from services.transfers.service import display_name, resolve_recipient
+
+# Refusals whose reply names the asset's limit.
+_LIMITS = ("amount_too_large", "supply_exceeded")
 
 
 async def _mint_or_burn(
@@ -39,15 +43,26 @@ async def _mint_or_burn(
         amount = parse_amount(amount_text, asset.decimals)
         recipient = await resolve_recipient(session, reference)
         action = grant if name == "grant" else revoke
-        await action(
-            session,
-            admin=user,
-            cause=cause,
-            user=recipient,
-            asset=asset,
-            amount=amount,
-            reason=reason,
-        )
+        try:
+            await action(
+                session,
+                admin=user,
+                cause=cause,
+                user=recipient,
+                asset=asset,
+                amount=amount,
+                reason=reason,
+            )
+        except DomainError as error:
+            # The admin is told the limit, or what can be revoked, to correct the command.
+            if error.code in _LIMITS and "max" in error.details:
+                await message.answer(t(f"admin.{error.code}", **error.details))
+            elif error.code == "insufficient_funds" and "available" in error.details:
+                who = display_name(recipient)
+                await message.answer(t("admin.revoke_short", recipient=who, **error.details))
+            else:
+                raise
+            return
     await message.answer(
         t(
             f"admin.{name}_done",

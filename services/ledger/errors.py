@@ -18,6 +18,8 @@ _CONFLICT = frozenset(
         "pending_transfer_not_expired",
         "daily_limit_exceeded",
         "linked_event_failed",
+        "supply_exceeded",
+        "account_total_overflow",
     }
 )
 # Everything else the function can answer is a malformed request.
@@ -36,6 +38,9 @@ _MESSAGES = {
     "exceeds_pending_transfer_amount": "more than the hold reserved",
     "assets_differ": "the hold is in another asset",
     "accounts_must_be_different": "debit and credit accounts are the same",
+    "amount_too_large": "the amount is above the asset's maximum per transfer",
+    "supply_exceeded": "this would take the asset's supply above its maximum",
+    "account_total_overflow": "an account's totals cannot grow by this amount",
 }
 
 

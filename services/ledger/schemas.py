@@ -15,10 +15,18 @@ Resolution = Literal["post", "void", "expire"]
 
 @dataclass(frozen=True)
 class Asset:
+    """`max_amount`: the most one transfer may credit to a holder (a user, fees, escrow);
+    `max_supply`: the most a minting account (issuance and the other accounts that may go
+    negative) may have outstanding. Both in smallest units, enforced by tokens.create_transfers;
+    None only for an Asset built by hand (tests), which leaves the checks to the database.
+    """
+
     code: str
     name: str
     decimals: int
     transferable: bool
+    max_supply: int | None = None
+    max_amount: int | None = None
 
 
 @dataclass(frozen=True)

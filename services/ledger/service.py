@@ -18,6 +18,7 @@ from db.models import User
 from services.errors import Forbidden, NotFound
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
+from services.ledger.limits import check_amount, check_storable
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
 from services.notifications.service import enqueue
 
@@ -30,7 +31,14 @@ TRANSFER_NAMESPACE = UUID("6f1c3e52-9d0b-4b7e-a6a4-2f5e8c1d7b90")
 
 _CREATE = text("SELECT tokens.create_transfers(CAST(:batch AS jsonb), :linked)")
 _CREATE_NATIVE = "SELECT tokens.create_transfers($1::jsonb, $2)"
-_ASSETS = text("SELECT code, name, decimals, transferable FROM tokens.assets ORDER BY code")
+_AVAILABLE = text(
+    "SELECT credits_posted - debits_posted - debits_pending FROM tokens.accounts "
+    "WHERE address = :address AND asset = :asset"
+)
+_ASSETS = text(
+    "SELECT code, name, decimals, transferable, max_supply, max_amount "
+    "FROM tokens.assets ORDER BY code"
+)
 
 
 def transfer_id(*cause: object) -> UUID:
@@ -98,7 +106,14 @@ async def apply(session: Executor, transfers: Sequence[Transfer | ResolveHold]) 
 async def list_assets(session: AsyncSession) -> list[Asset]:
     rows = (await session.execute(_ASSETS)).all()
     return [
-        Asset(code=r.code, name=r.name, decimals=r.decimals, transferable=r.transferable)
+        Asset(
+            code=r.code,
+            name=r.name,
+            decimals=r.decimals,
+            transferable=r.transferable,
+            max_supply=int(r.max_supply),
+            max_amount=int(r.max_amount),
+        )
         for r in rows
     ]
 
@@ -140,8 +155,12 @@ async def grant(
     """Mint `amount` to the user from issuance and tell them. `cause` makes a re-delivered
     command a replay (no second grant, no second message).
 
-    Raises Forbidden(admin_only).
+    Raises Forbidden(admin_only), ValidationError(invalid_amount, amount_too_large: above the
+    asset's per-operation maximum; invalid_text: a NUL in the reason), Conflict
+    (supply_exceeded: issuance would have more than the asset's maximum supply outstanding;
+    account_total_overflow).
     """
+    check_amount(asset, amount)
     return await _issuance(session, "grant", admin, cause, user, asset, amount, reason)
 
 
@@ -157,7 +176,11 @@ async def revoke(
 ) -> Outcome:
     """Burn `amount` from the user back to issuance and tell them.
 
-    Raises Forbidden(admin_only), InsufficientFunds.
+    Not capped by the asset's per-operation maximum, so any grant can be undone as long as the
+    user still has it available: funds on hold or spent cannot be taken back
+    (InsufficientFunds, with `available`: the most that can be revoked now).
+
+    Raises Forbidden(admin_only), InsufficientFunds, ValidationError(invalid_text).
     """
     return await _issuance(session, "revoke", admin, cause, user, asset, amount, reason)
 
@@ -173,9 +196,10 @@ async def _issuance(
     reason: str,
 ) -> Outcome:
     _require_admin(admin)
+    check_storable(reason, field="reason")
     issuance, account = system_account("issuance"), user_account(user.id)
     debit, credit = (issuance, account) if code == "grant" else (account, issuance)
-    outcome = await apply(
+    results = await create_transfers(
         session,
         [
             Transfer(
@@ -189,6 +213,13 @@ async def _issuance(
             )
         ],
     )
+    failure = first_failure(results)
+    if failure is not None:
+        details = _failure_details(failure, asset)
+        if failure == "insufficient_funds":
+            details = {"available": await _available(session, account, asset), "asset": asset.code}
+        raise ledger_error(failure, **details)
+    outcome = Outcome(tuple(results))
     if not outcome.replayed:
         # Tokens appearing or vanishing without a word would look like a bug or a theft.
         await enqueue(
@@ -204,3 +235,17 @@ async def _issuance(
             dedup_key=f"{code}:{cause}",
         )
     return outcome
+
+
+def _failure_details(failure: str, asset: Asset) -> dict[str, str]:
+    """What an admin needs to know to correct a refused grant."""
+    limit = {"amount_too_large": asset.max_amount, "supply_exceeded": asset.max_supply}
+    value = limit.get(failure)
+    if value is None:
+        return {}
+    return {"max": format_amount(value, asset.decimals), "asset": asset.code}
+
+
+async def _available(session: AsyncSession, address: str, asset: Asset) -> str:
+    units = await session.scalar(_AVAILABLE, {"address": address, "asset": asset.code})
+    return format_amount(int(units or 0), asset.decimals)

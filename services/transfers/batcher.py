@@ -4,6 +4,10 @@ Each send stays its own linked group (amount + fee succeed or fail together) ins
 unlinked batch, so one sender's failure never touches another's transfer; the recipients'
 notices are written by the same statement, for the groups that applied. A batch costs one
 round trip, one commit and one pass of the ledger function, however many sends it carries.
+
+Nothing one caller sends may fail the statement for the others: `plan_send` refuses what the
+statement would choke on, and a statement that fails as a whole all the same is bisected
+until the send that fails it is alone (`SendBatcher._submit`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import Database
 from db.models import User
+from services.errors import ValidationError
 from services.ledger.schemas import Asset, Transfer
 from services.transfers.config import P2PRules
 from services.transfers.service import PlannedSend, Receipt, plan_send, receipt_of
@@ -93,6 +98,16 @@ class SendBatcher:
             transfer_id=transfer_id,
             memo=memo,
         )
+        return await self.submit(planned)
+
+    async def submit(self, planned: PlannedSend) -> Receipt:
+        """Send a send planned by `plan_send` in the next batch; raises its own outcome's error.
+
+        If the batch's statement fails as a whole anyway (what `plan_send` should have refused
+        reached it), the batch is split until the send that fails it is alone: the others get
+        their own outcomes, and the culprit a ValidationError(invalid_request) for data the
+        database refused, or the error itself.
+        """
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._run()) for _ in range(self._workers)]
         pending = _Pending(planned)
@@ -141,18 +156,22 @@ class SendBatcher:
             await link.close()
 
     async def _submit(self, link: _Link, batch: list[_Pending]) -> None:
-        transfers: list[dict[str, Any]] = []
-        notices: list[dict[str, Any]] = []
-        for group, item in enumerate(batch):
-            notices.append({"pos": len(transfers) + 1, **item.planned.notice})
-            transfers.extend(_grouped(leg, group) for leg in item.planned.legs)
-        args = (json.dumps(transfers, separators=(",", ":")), json.dumps(notices))
         try:
-            results = await _execute(link, *args)
+            results = await _execute(link, *_arguments(batch))
         except Exception as error:
+            if len(batch) > 1 and not _connection_lost(error):
+                # One send's data failed everyone's statement: bisect until it is alone. Nothing
+                # of a failed statement was applied, and a send that had been (a replay, a
+                # commit whose answer was lost) answers `exists`, so the halves are safe to run.
+                log.warning("a batch of %d sends failed, isolating: %r", len(batch), error)
+                half = len(batch) // 2
+                await self._submit(link, batch[:half])
+                await self._submit(link, batch[half:])
+                return
+            failure = _own_error(error) if len(batch) == 1 else error
             for item in batch:
                 if not item.done.done():
-                    item.done.set_exception(error)
+                    item.done.set_exception(failure)
             return
         position = 0
         for item in batch:
@@ -226,6 +245,26 @@ def _connection_lost(error: Exception) -> bool:
     # Class 08 (connection exception) and 57P01-57P03 (the server shut down or restarts).
     state = str(getattr(error, "sqlstate", "") or "")
     return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def _arguments(batch: list[_Pending]) -> tuple[str, str]:
+    transfers: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    for group, item in enumerate(batch):
+        notices.append({"pos": len(transfers) + 1, **item.planned.notice})
+        transfers.extend(_grouped(leg, group) for leg in item.planned.legs)
+    return json.dumps(transfers, separators=(",", ":")), json.dumps(notices)
+
+
+def _own_error(error: Exception) -> Exception:
+    """A send alone in its statement failed it: data PostgreSQL refused (class 22: a NUL, a
+    lone surrogate, a number out of range) is the request's fault, a 4xx; anything else stays
+    what it was.
+    """
+    if isinstance(error, asyncpg.DataError | ValueError | TypeError):
+        log.error("a send that plan_send let through failed its statement: %r", error)
+        return ValidationError("the transfer could not be stored", code="invalid_request")
+    return error
 
 
 def _grouped(leg: Transfer, group: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from db.models import User
 from services.errors import Forbidden, NotFound, ValidationError
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
+from services.ledger.limits import check_amount, check_storable
 from services.ledger.schemas import Asset, Transfer
 from services.ledger.service import (
     Executor,
@@ -99,8 +100,9 @@ def check_transfer(
 ) -> int:
     """The rules that need no database; returns the fee.
 
-    Raises ValidationError (asset_not_transferable, self_transfer, amount_below_minimum,
-    memo_too_long) or Forbidden (recipient_banned).
+    Raises ValidationError (asset_not_transferable, self_transfer, invalid_amount,
+    amount_below_minimum, amount_too_large, memo_too_long, invalid_text) or
+    Forbidden (recipient_banned).
     """
     if not asset.transferable:
         raise ValidationError(
@@ -118,8 +120,10 @@ def check_transfer(
             minimum=format_amount(minimum, asset.decimals),
             asset=asset.code,
         )
+    check_amount(asset, amount)
     if memo is not None and len(memo) > MAX_MEMO:
         raise ValidationError("memo is too long", code="memo_too_long", max=MAX_MEMO)
+    check_storable(memo, field="memo")
     return rules.fee(amount)
 
 
@@ -151,7 +155,11 @@ def plan_send(
     transfer_id: UUID,
     memo: str | None = None,
 ) -> PlannedSend:
-    """Raises what `check_transfer` raises."""
+    """Raises what `check_transfer` raises.
+
+    Nothing it returns can make the ledger statement fail: `SendBatcher` relies on that, since
+    a statement carries other users' sends too.
+    """
     fee = check_transfer(
         rules, sender=sender, recipient=recipient, asset=asset, amount=amount, memo=memo
     )
@@ -187,6 +195,9 @@ def plan_send(
         "sender": display_name(sender),
         "memo": memo or "",
     }
+    # The sender's name comes from Telegram through the database, which stores no NUL; checked
+    # anyway, since a bad string here would fail the neighbours' sends too.
+    check_storable(params, field="sender")
     notice = {
         "chat_id": recipient.telegram_id,
         "user_id": str(recipient.id),
