@@ -371,7 +371,7 @@ class OutboxDelivery:
         if wait > 0:
             await self.sleep(wait)
         if first.recipient_blocked:
-            await self._record(unit, Blocked("recipient has blocked the bot"))
+            await self.record(unit, Blocked("recipient has blocked the bot"))
             return
         if self.clock() > first.send_by or self.clock() < self._paused_until:
             await self._give_back(unit)
@@ -379,7 +379,7 @@ class OutboxDelivery:
         outcome = await self._send(unit)
         if isinstance(outcome, RetryAfter):
             self._paused_until = max(self._paused_until, self.clock() + outcome.seconds)
-        await self._record(unit, outcome)
+        await self.record(unit, outcome)
 
     async def _send(self, unit: Unit) -> Outcome:
         first = unit.first
@@ -398,7 +398,7 @@ class OutboxDelivery:
         except TimeoutError:
             return Failed("Telegram did not answer in time", permanent=False)
 
-    async def _record(self, unit: Unit, outcome: Outcome) -> None:
+    async def record(self, unit: Unit, outcome: Outcome) -> None:
         first = unit.first
         mine = {"ids": unit.ids, "token": first.token}
         # After a call the chat waits its interval; a blocked chat is never called again.

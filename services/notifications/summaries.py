@@ -7,6 +7,7 @@ together (at most once per window) and they go out as one summary, marked sent t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,7 +30,11 @@ def summary_text(catalog: Catalog, language: str, notices: Sequence[Mapping[str,
             continue
         asset = str(notice.get("asset") or "")
         totals[asset] = totals.get(asset, Decimal(0)) + amount
-    senders = list(dict.fromkeys(str(n["sender"]) for n in notices if n.get("sender")))
+    # Who sent the most first (ties in the order they came).
+    senders = [
+        name
+        for name, _ in Counter(str(n["sender"]) for n in notices if n.get("sender")).most_common()
+    ]
     count = len(notices)
     key = "send.received_summary" if len(senders) <= MAX_NAMES else "send.received_summary_more"
     return catalog.get(
