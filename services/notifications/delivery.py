@@ -190,7 +190,18 @@ _HOLD_CHATS = text(
     """
 )
 
-_RESERVE = text("UPDATE ops.outbox_pace SET next_slot_at = :next")
+# The slots are placed from the time the claim is done, not when it began: a worker counts
+# its waits from the moment it has the answer, so the claim's own duration would otherwise
+# make its sends late and bunch them with the next claim's.
+_RESERVE = text(
+    """
+    WITH c AS (SELECT clock_timestamp() AS t)
+    UPDATE ops.outbox_pace p
+    SET next_slot_at = greatest(p.next_slot_at, c.t) + make_interval(secs => :reserved)
+    FROM c
+    RETURNING extract(epoch FROM p.next_slot_at - c.t) - :reserved AS first_slot
+    """
+)
 
 _FREE_CHAT = text(
     """
@@ -289,10 +300,10 @@ class OutboxDelivery:
                 return []
             await self._hold(session, rows, pace.now, token)
             turns = {turn: slot for slot, turn in enumerate(sorted({r.turn for r in rows}))}
-            reserved = timedelta(seconds=len(turns) / self.rate_per_second)
-            await session.execute(_RESERVE, {"next": pace.base + reserved})
+            reserved = len(turns) / self.rate_per_second
+            reply = await session.execute(_RESERVE, {"reserved": reserved})
+            first_slot = float(reply.scalar_one())
         claimed_at = self.clock()
-        first_slot = (pace.base - pace.now).total_seconds()
         # The lease began after `started` (it is measured from the database's time once the
         # pace row was ours), so a send begun by `send_by` ends inside it.
         send_by = started + self.lease - self.send_timeout - LEASE_MARGIN / 2
