@@ -15,6 +15,7 @@ from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
 from services.ledger.schemas import Asset
 from services.notifications.delivery import Failed, OutboxDelivery, units_of
+from services.notifications.maintenance import purge_delivered
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import P2PRules
 from tests.ledger_helpers import fund, make_user
@@ -199,3 +200,25 @@ async def test_a_send_that_cannot_finish_inside_its_lease_is_given_back(
     assert (row.status, row.attempts) == ("pending", 0)
     assert await delivery.run_once() == 1  # claimable again at once, and sent
     assert len(api.calls_of("sendMessage")) == 1
+
+
+async def test_purge_drops_old_messages_and_idle_chats_only(db: Database) -> None:
+    await _queue(db, [1, 2], 1, template="notify.test")
+    async with db.service() as session:
+        await session.execute(
+            text(
+                "UPDATE ops.outbox SET status = 'sent',"
+                " sent_at = now() - CASE chat_id WHEN 1 THEN interval '8 days' ELSE interval '1 day' END"
+            )
+        )
+        await session.execute(
+            text(
+                "INSERT INTO ops.outbox_chats (chat_id, next_send_at) VALUES"
+                " (1, now() - interval '2 days'), (2, now() - interval '1 hour')"
+            )
+        )
+    assert await purge_delivered(db) == 1
+    async with db.service() as session:
+        left = (await session.execute(text("SELECT chat_id FROM ops.outbox_chats"))).scalars()
+        assert list(left) == [2]
+        assert await session.scalar(text("SELECT count(*) FROM ops.outbox")) == 1
