@@ -10,7 +10,8 @@ Any number of worker processes claim from the same queue; the limits live in the
   summary: `summaries.py`), and only from chats that are free: a claimed chat is held for the
   lease, and the record after the send frees it `per_chat_interval` after Telegram answered,
   so two sends to one chat are a second apart whichever workers make them. Free chats are
-  served least recently served first: one chat's backlog never holds the others back.
+  served oldest waiting message first; as a chat offers one message per turn, a backlog
+  takes at most one slot a second and never holds the other chats back.
 - Claimed messages are `sending` under a lease sized to the claim (the horizon, one send's
   time-out and a margin) and the claim's token. A send that could not start in time is given
   back; a record changes a message only while the token is still its own. A process that
@@ -141,8 +142,7 @@ _CLAIM = text(
         FROM queued q WHERE q.chat_id IS NOT NULL
     ), heads AS (
         SELECT h.id, h.chat_id, h.template = ANY(:summarized) AS summary,
-               row_number() OVER (ORDER BY p.next_send_at NULLS FIRST, h.created_at, h.id)
-                   AS turn
+               row_number() OVER (ORDER BY h.created_at, h.id) AS turn
         FROM queued q
         LEFT JOIN ops.outbox_chats p ON p.chat_id = q.chat_id
         CROSS JOIN LATERAL (
