@@ -425,8 +425,9 @@ class OutboxDelivery:
                 if first.user_id is not None:
                     await session.execute(_USER_BLOCKED, {"id": first.user_id})
             elif isinstance(outcome, RetryAfter):
-                await session.execute(_FLOOD_WAIT, {**mine, "delay": outcome.seconds})
+                # The pace row first, as a claim takes its locks: pace, messages, chats.
                 await session.execute(_PAUSE_ALL, {"delay": outcome.seconds})
+                await session.execute(_FLOOD_WAIT, {**mine, "delay": outcome.seconds})
             else:
                 await session.execute(
                     _FAILED, {**mine, "permanent": outcome.permanent, "reason": outcome.reason}
