@@ -137,10 +137,7 @@ async def test_two_worker_processes_send_each_message_once_within_the_limits(
     # Both processes took part.
     assert all("claimed" in output for output in outputs)
 
-    by_chat: dict[int, list[float]] = defaultdict(list)
-    for at, chat, _ in api.received:
-        by_chat[chat].append(at)
-    gaps = [b - a for times in by_chat.values() for a, b in pairwise(times)]
+    gaps = _gaps(api.received)
     assert len(gaps) == (BUSY_COUNT - 1) + len(SOME_CHATS) * (SOME_COUNT - 1)
     assert min(gaps) >= 1.0, sorted(gaps)[:5]
     times = sorted(at for at, _, _ in api.received)
@@ -160,3 +157,54 @@ async def test_two_worker_processes_send_each_message_once_within_the_limits(
         f"2 processes, {total} messages, 0 duplicates, min per-chat gap {min(gaps):.3f} s,"
         f" {average:.1f}/s on average, busiest second {busiest} sends"
     )
+
+
+def _gaps(received: list[tuple[float, int, str]]) -> list[float]:
+    by_chat: dict[int, list[float]] = defaultdict(list)
+    for at, chat, _ in received:
+        by_chat[chat].append(at)
+    return [b - a for times in by_chat.values() for a, b in pairwise(times)]
+
+
+async def test_a_worker_killed_mid_send_leaves_its_messages_to_the_other(
+    db: Database, owner_url: str, timed_api: tuple[TimedBotApi, str], tmp_path: Path
+) -> None:
+    api, base = timed_api
+    await _queue(db, SOME_CHATS[:20], 3)
+    await _queue(db, MANY_CHATS[:200], 1)
+    expected = {f"{c}-{n}" for c in SOME_CHATS[:20] for n in (1, 2, 3)}
+    expected |= {f"{c}-1" for c in MANY_CHATS[:200]}
+    logs = [tmp_path / f"worker{n}" / "log" for n in (1, 2)]
+    for log in logs:
+        log.parent.mkdir()
+    doomed, survivor = (_worker(owner_url, base, log) for log in logs)
+    try:
+        for _ in range(3000):  # guards against a hang, not measures of speed
+            if len(api.received) >= 60 or survivor.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        doomed.kill()  # mid-run: it holds claims, some sent and not yet recorded
+        await asyncio.to_thread(doomed.wait, 60)
+        for _ in range(3000):
+            seen = {message for _, _, message in api.received}
+            if seen >= expected or survivor.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3)
+    finally:
+        for worker in (doomed, survivor):
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(survivor.wait, 60)
+    assert code == 0, logs[1].read_text(errors="replace")
+    copies = Counter(message for _, _, message in api.received)
+    assert set(copies) == expected
+    # Only what the killed worker had sent and not yet recorded can go twice.
+    twice = sum(n - 1 for n in copies.values())
+    assert twice <= RATE, copies.most_common(3)
+    assert min(_gaps(api.received)) >= 1.0
+    async with db.service() as session:
+        rows = await session.execute(text("SELECT status, count(*) FROM ops.outbox GROUP BY 1"))
+        statuses = {status: count for status, count in rows.all()}
+    assert statuses == {"sent": len(expected)}
+    print(f"killed one of 2 workers mid-run: {len(expected)} messages, {twice} sent twice")
