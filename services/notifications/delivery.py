@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -328,7 +328,7 @@ class OutboxDelivery:
         ]
 
     async def _hold(
-        self, session: AsyncSession, rows: Sequence[Any], now: Any, token: UUID
+        self, session: AsyncSession, rows: Sequence[Any], now: datetime, token: UUID
     ) -> None:
         summaries: dict[int, bool] = {}
         for r in rows:
