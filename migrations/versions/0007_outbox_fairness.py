@@ -1,7 +1,7 @@
 """Outbox fairness: per-chat pacing, a shared send schedule, claim tokens.
 
 Revision ID: 0007_outbox_fairness
-Revises: 0004_ledger_replays
+Revises: 0006_amount_limits
 Create Date: 2026-12-03
 
 Every worker process coordinates through these rows, so the limits hold across instances:
@@ -26,7 +26,7 @@ from __future__ import annotations
 from migrations.sql import run_script
 
 revision = "0007_outbox_fairness"
-down_revision = "0004_ledger_replays"
+down_revision = "0006_amount_limits"
 branch_labels = None
 depends_on = None
 
