@@ -1,0 +1,151 @@
+"""The process's life as an operator sees it: a start after kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Platform:
+    """`python -m bot` in local mode on a DATA_DIR, as a subprocess."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"BOT_TOKEN", "DATABASE_URL", "APP_DATABASE_URL"}
+        }
+        # The code under test is this checkout's, whatever the venv's editable install points at.
+        env.update(
+            DATA_DIR=str(data_dir),
+            API_PORT=str(self.port),
+            SANDBOX_PORT="0",
+            LOG_LEVEL="INFO",
+            PYTHONPATH=str(ROOT),
+        )
+        self.log = data_dir.parent / f"platform-{self.port}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot"],
+                cwd=data_dir.parent,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    async def wait_healthy(self, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, self.output()
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.port}/api/v1/health") as response:
+                        body = await response.json()
+                        assert body["data"]["status"] == "ok", body
+                        return
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.3)
+        raise AssertionError("the platform did not come up:\n" + self.output())
+
+    async def terminate(self, within: float) -> float:
+        """SIGTERM; the seconds until the process exited, which must be within `within`."""
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(self.process.wait, within)
+        assert code == 0, self.output()
+        return time.monotonic() - began
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _postgres_of(pgdata: Path) -> list[psutil.Process]:
+    """Every live postgres process working in `pgdata` (a postgres runs in its data dir)."""
+    found = []
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] != "postgres":
+            continue
+        try:
+            if Path(process.cwd()) == pgdata.resolve():
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _postmaster(pgdata: Path) -> psutil.Process:
+    pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    return psutil.Process(pid)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's tmp_path: as root, pgserver runs the server as another user, who must
+    # reach the directory, and a concurrent pytest session closes /tmp/pytest-of-<user> again.
+    base = Path(tempfile.mkdtemp(prefix="gv-lifecycle-"))
+    data = base / "data"
+    yield data
+    # Whatever a failed test left behind: no server may outlive it on a shared machine.
+    left = _postgres_of(data / "pgdata")
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGQUIT)  # immediate shutdown
+    psutil.wait_procs(left, timeout=10)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_start_after_kill_9_stops_the_orphaned_server_and_sigterm_leaves_none(
+    data_dir: Path,
+) -> None:
+    pgdata = data_dir / "pgdata"
+    first = Platform(data_dir)
+    try:
+        await first.wait_healthy()
+        orphan = _postmaster(pgdata)
+    finally:
+        first.kill()
+    # kill -9 cannot stop the server: it is a daemon of its own, left running on DATA_DIR.
+    assert orphan.is_running() and orphan.status() != psutil.STATUS_ZOMBIE
+    assert _postgres_of(pgdata)
+
+    second = Platform(data_dir)
+    try:
+        await second.wait_healthy()
+        serving = _postmaster(pgdata).pid
+        await second.terminate(within=30)
+    finally:
+        second.kill()
+    assert _postgres_of(pgdata) == [], second.output()
+    assert not (pgdata / "postmaster.pid").exists()
+    # Stopped and started afresh, not adopted (see db/embedded.py for why).
+    assert serving != orphan.pid
+    assert "left running by a platform that did not shut down" in second.output()

@@ -1,0 +1,63 @@
+"""The embedded server's start and stop on a DATA_DIR, in this process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from db.embedded import DataDirLocked, running_postmaster, start_embedded
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's tmp_path: as root, pgserver runs the server as another user, who must
+    # reach the directory, and a concurrent pytest session closes /tmp/pytest-of-<user> again.
+    path = Path(tempfile.mkdtemp(prefix="gv-embedded-"))
+    yield path
+    left = running_postmaster(path / "pgdata")
+    if left is not None:  # a failed test's server must not outlive it
+        left.send_signal(signal.SIGQUIT)
+        left.wait(10)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_second_start_on_a_live_data_dir_is_refused_and_leaves_the_server_alone(
+    data_dir: Path,
+) -> None:
+    embedded = start_embedded(data_dir)
+    try:
+        postmaster = running_postmaster(embedded.pgdata)
+        assert postmaster is not None
+        with pytest.raises(DataDirLocked):
+            start_embedded(data_dir)
+        # Refused before anything looks for servers to stop: the live one keeps running.
+        assert running_postmaster(embedded.pgdata) == postmaster
+    finally:
+        embedded.stop()
+    assert running_postmaster(embedded.pgdata) is None
+    assert not (embedded.pgdata / "postmaster.pid").exists()
+
+
+def test_a_leftover_pid_file_naming_another_process_does_not_stop_the_start(
+    data_dir: Path,
+) -> None:
+    embedded = start_embedded(data_dir)
+    pid_file = embedded.pgdata / "postmaster.pid"
+    lines = pid_file.read_text().splitlines()
+    embedded.stop()
+    # What a reboot can leave: the file of a server that is gone, its pid now another
+    # process's (here this test's own).
+    pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+
+    again = start_embedded(data_dir)
+    try:
+        postmaster = running_postmaster(again.pgdata)
+        assert postmaster is not None and postmaster.pid != os.getpid()
+    finally:
+        again.stop()
