@@ -1,4 +1,4 @@
-"""The process's life as an operator sees it: a start after kill -9."""
+"""The process's life as an operator sees it: SIGTERM under load, and a start after kill -9."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# A seeded sandbox user: the local Telegram accepts messages to this chat.
+ANN_CHAT = 100_000_001
 
 
 def _free_port() -> int:
@@ -149,3 +152,49 @@ async def test_start_after_kill_9_stops_the_orphaned_server_and_sigterm_leaves_n
     # Stopped and started afresh, not adopted (see db/embedded.py for why).
     assert serving != orphan.pid
     assert "left running by a platform that did not shut down" in second.output()
+
+
+async def test_sigterm_under_load_ends_in_order_within_the_grace(data_dir: Path) -> None:
+    platform = Platform(data_dir)
+    try:
+        await platform.wait_healthy()
+        info = (data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()
+        db = await asyncpg.connect(host=info[4], user="postgres", database="goodvibe")
+        try:
+            # One chat gets a message a second: 90 of them are a minute and a half of sends.
+            await db.execute(
+                "INSERT INTO ops.outbox (chat_id, template, params) "
+                "SELECT $1, 'notify.test', jsonb_build_object('text', 'n' || g) "
+                "FROM generate_series(1, 90) AS g",
+                ANN_CHAT,
+            )
+            deadline = time.monotonic() + 30
+            while not await db.fetchval("SELECT count(*) FROM ops.outbox WHERE status = 'sent'"):
+                assert time.monotonic() < deadline, "the outbox did not start sending"
+                await asyncio.sleep(0.2)
+        finally:
+            await db.close()
+
+        # The default grace is 5 s; the rest of the shutdown takes about a second when idle.
+        elapsed = await platform.terminate(within=15)
+    finally:
+        platform.kill()
+    output = platform.output()
+    steps = [
+        "shutting down",
+        "shutdown: bot polling stopped",
+        "shutdown: scheduler stopped",
+        "shutdown: HTTP server stopped",
+        "shutdown: bot updates finished",
+        "shutdown: outbox delivery stopped",
+        "shutdown: bot session closed",
+        "shutdown: transfer batcher closed",
+        "shutdown: database pool closed",
+        "shutdown: stopping the local Telegram",
+        "shutdown: embedded PostgreSQL stopped",
+    ]
+    positions = [output.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), output
+    assert "outbox delivery still running after the grace period, cancelled" in output
+    assert elapsed < 15
+    assert _postgres_of(data_dir / "pgdata") == []
