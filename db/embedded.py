@@ -52,9 +52,8 @@ def running_postmaster(pgdata: Path) -> psutil.Process | None:
     The pid is checked, not trusted: after a reboot or a crash it may name another process.
     A postgres process runs in its data directory, which tells ours from any other.
     """
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (FileNotFoundError, ValueError):
+    pid = _pid_in_file(pgdata)
+    if pid is None:
         return None
     try:
         process = psutil.Process(pid)
@@ -63,6 +62,27 @@ def running_postmaster(pgdata: Path) -> psutil.Process | None:
     except psutil.Error:
         pass
     return None
+
+
+def _pid_in_file(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _pid_file_is_stale(pgdata: Path) -> bool:
+    """postmaster.pid names no process, or one that is certainly not this directory's server."""
+    pid = _pid_in_file(pgdata)
+    if pid is None:
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.name() != "postgres" or Path(process.cwd()) != pgdata.resolve()
+    except psutil.NoSuchProcess:  # gone, or a zombie nobody reaped
+        return True
+    except psutil.Error:  # not allowed to look: it may be the server, keep its file
+        return False
 
 
 def stop_postmaster(postmaster: psutil.Process, pgdata: Path) -> None:
@@ -110,10 +130,10 @@ def _stop_orphan(pgdata: Path) -> None:
             orphan.pid,
         )
         stop_postmaster(orphan, pgdata)
-        return
-    # The pid in a leftover file names no server of ours: pgserver would take any live
-    # process by that pid for the server, and PostgreSQL would refuse to start over it.
-    (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    elif _pid_file_is_stale(pgdata):
+        # pgserver would take any live process by that pid for the server, and PostgreSQL
+        # would refuse to start while that pid lives.
+        (pgdata / "postmaster.pid").unlink()
 
 
 def _forget_users(pgdata: Path) -> None:

@@ -20,10 +20,11 @@ def data_dir() -> Iterator[Path]:
     # reach the directory, and a concurrent pytest session closes /tmp/pytest-of-<user> again.
     path = Path(tempfile.mkdtemp(prefix="gv-embedded-"))
     yield path
-    left = running_postmaster(path / "pgdata")
-    if left is not None:  # a failed test's server must not outlive it
-        left.send_signal(signal.SIGQUIT)
-        left.wait(10)
+    for pgdata in (path / "pgdata", path / "other" / "pgdata", path / "mine" / "pgdata"):
+        left = running_postmaster(pgdata)
+        if left is not None:  # a failed test's server must not outlive it
+            left.send_signal(signal.SIGQUIT)
+            left.wait(10)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -61,3 +62,28 @@ def test_a_leftover_pid_file_naming_another_process_does_not_stop_the_start(
         assert postmaster is not None and postmaster.pid != os.getpid()
     finally:
         again.stop()
+
+
+def test_a_pid_file_naming_another_data_dirs_server_leaves_that_server_running(
+    data_dir: Path,
+) -> None:
+    other = start_embedded(data_dir / "other")
+    try:
+        neighbour = running_postmaster(other.pgdata)
+        assert neighbour is not None
+        mine = start_embedded(data_dir / "mine")
+        pid_file = mine.pgdata / "postmaster.pid"
+        lines = pid_file.read_text().splitlines()
+        mine.stop()
+        pid_file.write_text("\n".join([str(neighbour.pid), *lines[1:]]) + "\n")
+
+        again = start_embedded(data_dir / "mine")
+        try:
+            postmaster = running_postmaster(again.pgdata)
+            assert postmaster is not None and postmaster.pid != neighbour.pid
+            # A postgres, but not this directory's: it is none of our business to stop it.
+            assert running_postmaster(other.pgdata) == neighbour
+        finally:
+            again.stop()
+    finally:
+        other.stop()
