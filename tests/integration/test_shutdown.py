@@ -42,19 +42,19 @@ async def test_a_bot_update_under_way_is_answered_before_run_returns(
     stop = asyncio.Event()
     running = asyncio.create_task(run(settings, Role.BOT, stop))
     owner = await asyncpg.connect(asyncpg_dsn(owner_url))
-    try:
 
-        async def polling() -> bool:
-            return bool(api.calls_of("deleteWebhook"))
+    async def polling() -> bool:
+        return bool(api.calls_of("deleteWebhook"))
 
-        async def waiting_for_the_lock() -> bool:
-            return bool(
-                await owner.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                    "AND relation = 'auth.users'::regclass"
-                )
+    async def waiting_for_the_lock() -> bool:
+        return bool(
+            await owner.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                "AND relation = 'auth.users'::regclass"
             )
+        )
 
+    try:
         await _eventually(polling)
         # The update's handling waits on the database: the test holds a lock it needs.
         lock = owner.transaction()
