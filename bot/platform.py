@@ -121,6 +121,8 @@ class Platform:
     # Mini App page loads (the sandbox's shim in local mode).
     api_base: str = "https://api.telegram.org"
     telegram_js_url: str = TELEGRAM_WEB_APP_JS
+    # Set once api_app mounts the webhook: it handles each posted update in a task of its own.
+    webhook: SimpleRequestHandler | None = None
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
         context = ApiContext(
@@ -148,11 +150,12 @@ class Platform:
         )
         if with_webhook and self.bot is not None:
             secret = self.settings.webhook_secret
-            SimpleRequestHandler(
+            self.webhook = SimpleRequestHandler(
                 self.dispatcher,
                 self.bot,
                 secret_token=secret.get_secret_value() if secret else None,
-            ).register(app, path=self.settings.webhook_path)
+            )
+            self.webhook.register(app, path=self.settings.webhook_path)
         return app
 
 
@@ -313,7 +316,7 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 with shutdown_step("HTTP server stopped"):
                     await runner.cleanup()
             with shutdown_step("bot updates finished"):
-                await finish_within(_update_tasks(platform.dispatcher), deadline, "bot updates")
+                await finish_within(_update_tasks(platform), deadline, "bot updates")
             if delivery_task is not None:
                 with shutdown_step("outbox delivery stopped"):
                     await finish_within([delivery_task], deadline, "outbox delivery")
@@ -344,10 +347,13 @@ async def _stop_polling(dispatcher: Dispatcher, polling: asyncio.Task[None]) -> 
     await polling
 
 
-def _update_tasks(dispatcher: Dispatcher) -> set[asyncio.Task[None]]:
-    # aiogram handles each polled update in a task of its own and does not wait for them
-    # when polling stops; it keeps them in this set.
-    return set(getattr(dispatcher, "_handle_update_tasks", ()))
+def _update_tasks(platform: Platform) -> set[asyncio.Task[None]]:
+    # aiogram handles each update, polled or posted to the webhook, in a task of its own and
+    # does not wait for them when it stops; it keeps them in these sets.
+    tasks = set(getattr(platform.dispatcher, "_handle_update_tasks", ()))
+    if platform.webhook is not None:
+        tasks |= set(getattr(platform.webhook, "_background_feed_update_tasks", ()))
+    return tasks
 
 
 async def finish_within(tasks: Collection[asyncio.Task[None]], deadline: float, what: str) -> None:
