@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -110,8 +111,9 @@ def stop_postmaster(postmaster: psutil.Process, pgdata: Path) -> None:
             log.warning("pg_ctl stop -m %s did not stop the embedded PostgreSQL: %s", mode, exc)
             continue
         return
-    postmaster.kill()
-    postmaster.wait(STOP_SECONDS)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        postmaster.kill()
+        postmaster.wait(STOP_SECONDS)
 
 
 def _stop_orphan(pgdata: Path) -> None:

@@ -197,7 +197,6 @@ async def test_sigterm_under_load_ends_in_order_within_the_grace(data_dir: Path)
     ]
     positions = [output.find(step) for step in steps]
     assert -1 not in positions and positions == sorted(positions), output
-    assert "outbox delivery still running after the grace period, cancelled" in output
     assert elapsed < 15
     assert _postgres_of(data_dir / "pgdata") == []
 
