@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -87,3 +88,15 @@ def test_a_pid_file_naming_another_data_dirs_server_leaves_that_server_running(
             again.stop()
     finally:
         other.stop()
+
+
+def test_a_clean_stop_says_nothing_alarming(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    embedded = start_embedded(data_dir)
+    with caplog.at_level(logging.WARNING):
+        embedded.stop()
+    # pgserver, left to stop the server as well, failed loudly: its pg_ctl found the server
+    # already down while the unreaped postmaster still looked alive, and it killed that.
+    assert [record.getMessage() for record in caplog.records] == []
+    assert running_postmaster(embedded.pgdata) is None
