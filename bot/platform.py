@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
@@ -48,6 +49,9 @@ from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
 
 log = logging.getLogger(__name__)
 
+# How long a task cancelled at the end of the grace period gets to unwind (roll back, release).
+_CANCELLED_SECONDS = 1.0
+
 
 class Role(StrEnum):
     ALL = "all"
@@ -73,7 +77,8 @@ async def owner_database(settings: Settings) -> AsyncIterator[str]:
     try:
         yield embedded.owner_url
     finally:
-        await asyncio.to_thread(embedded.stop)
+        with shutdown_step("embedded PostgreSQL stopped"):
+            await asyncio.to_thread(embedded.stop)
 
 
 @contextlib.asynccontextmanager
@@ -91,6 +96,7 @@ async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[Running
         users_file=settings.data_dir / "sandbox_users.json",
     ) as sandbox:
         yield sandbox
+        log.info("shutdown: stopping the local Telegram")
 
 
 def make_bot(token: str, api_base: str) -> Bot:
@@ -115,6 +121,8 @@ class Platform:
     # Mini App page loads (the sandbox's shim in local mode).
     api_base: str = "https://api.telegram.org"
     telegram_js_url: str = TELEGRAM_WEB_APP_JS
+    # Set once api_app mounts the webhook: it handles each posted update in a task of its own.
+    webhook: SimpleRequestHandler | None = None
 
     def api_app(self, *, with_api: bool, with_webhook: bool) -> web.Application:
         context = ApiContext(
@@ -142,11 +150,12 @@ class Platform:
         )
         if with_webhook and self.bot is not None:
             secret = self.settings.webhook_secret
-            SimpleRequestHandler(
+            self.webhook = SimpleRequestHandler(
                 self.dispatcher,
                 self.bot,
                 secret_token=secret.get_secret_value() if secret else None,
-            ).register(app, path=self.settings.webhook_path)
+            )
+            self.webhook.register(app, path=self.settings.webhook_path)
         return app
 
 
@@ -194,8 +203,9 @@ def build_platform(
     )
 
 
-async def _serve_http(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, shutdown_timeout=10.0, access_log=None)
+async def _serve_http(app: web.Application, host: str, port: int, grace: float) -> web.AppRunner:
+    # On cleanup the listener closes at once; requests in flight get `grace`, then are cancelled.
+    runner = web.AppRunner(app, shutdown_timeout=grace, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -267,7 +277,9 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         runner = None
         if serve_api or webhook:
             app = platform.api_app(with_api=serve_api, with_webhook=webhook)
-            runner = await _serve_http(app, settings.api_host, settings.api_port)
+            runner = await _serve_http(
+                app, settings.api_host, settings.api_port, settings.shutdown_grace_seconds
+            )
         polling = None
         if serve_bot and bot is not None:
             polling = await _start_bot(platform, bot, webhook=webhook)
@@ -289,18 +301,73 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         try:
             await stop.wait()
         finally:
-            log.info("shutting down")
+            # Intake stops first; HTTP requests, bot updates and outbox sends already under way
+            # then share one grace period; storage closes last.
+            deadline = time.monotonic() + settings.shutdown_grace_seconds
+            log.info("shutting down (grace %.1f s)", settings.shutdown_grace_seconds)
             if polling is not None:
-                with contextlib.suppress(RuntimeError):
-                    await platform.dispatcher.stop_polling()
-                await polling
-            if runner is not None:
-                await runner.cleanup()
-            if delivery_task is not None:
-                await delivery_task
+                with shutdown_step("bot polling stopped"):
+                    await _stop_polling(platform.dispatcher, polling)
             if scheduler is not None:
-                scheduler.shutdown(wait=False)
+                # A job under way is cancelled: its transaction rolls back, the next run redoes it.
+                with shutdown_step("scheduler stopped"):
+                    scheduler.shutdown(wait=False)
+            if runner is not None:
+                with shutdown_step("HTTP server stopped"):
+                    await runner.cleanup()
+            with shutdown_step("bot updates finished"):
+                await finish_within(_update_tasks(platform), deadline, "bot updates")
+            if delivery_task is not None:
+                with shutdown_step("outbox delivery stopped"):
+                    await finish_within([delivery_task], deadline, "outbox delivery")
             if bot is not None:
-                await bot.session.close()
-            await platform.sender.close()
-            await platform.db.dispose()
+                with shutdown_step("bot session closed"):
+                    await bot.session.close()
+            with shutdown_step("transfer batcher closed"):
+                await platform.sender.close()
+            with shutdown_step("database pool closed"):
+                await platform.db.dispose()
+
+
+@contextlib.contextmanager
+def shutdown_step(name: str) -> Iterator[None]:
+    """Log a shutdown step with its duration; a failed step is logged and the next one runs."""
+    began = time.monotonic()
+    try:
+        yield
+    except Exception:
+        log.exception("shutdown: %s failed", name)
+    else:
+        log.info("shutdown: %s (%.2f s)", name, time.monotonic() - began)
+
+
+async def _stop_polling(dispatcher: Dispatcher, polling: asyncio.Task[None]) -> None:
+    with contextlib.suppress(RuntimeError):  # polling already ended
+        await dispatcher.stop_polling()
+    await polling
+
+
+def _update_tasks(platform: Platform) -> set[asyncio.Task[None]]:
+    # aiogram handles each update, polled or posted to the webhook, in a task of its own and
+    # does not wait for them when it stops; it keeps them in these sets.
+    tasks = set(getattr(platform.dispatcher, "_handle_update_tasks", ()))
+    if platform.webhook is not None:
+        tasks |= set(getattr(platform.webhook, "_background_feed_update_tasks", ()))
+    return tasks
+
+
+async def finish_within(tasks: Collection[asyncio.Task[None]], deadline: float, what: str) -> None:
+    """Let `tasks` finish until `deadline` (time.monotonic()), then cancel what is left."""
+    pending = {task for task in tasks if not task.done()}
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+    if pending:
+        log.warning(
+            "shutdown: %d %s still running after the grace period, cancelled", len(pending), what
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=_CANCELLED_SECONDS)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("shutdown: %s failed", what, exc_info=task.exception())

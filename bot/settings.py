@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         description="Most a user may send to other users per UTC day and asset (human amount in "
         "that asset's unit); 0 disables the limit",
     )
+    shutdown_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="Seconds that HTTP requests, bot updates and outbox sends under way get to "
+        "finish after SIGTERM/SIGINT before they are cancelled",
+    )
     hold_expiry_interval: int = Field(
         default=30,
         ge=1,

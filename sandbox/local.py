@@ -60,7 +60,9 @@ async def run_sandbox(
     server.state.users_file = users_file
     server.state.load_users()
     webchat.seed_users(server)
-    runner = web.AppRunner(sandbox_app(server, webapp_url), access_log=None, shutdown_timeout=2.0)
+    # Its long requests are long polls (getUpdates, the web chat's reads) with nothing to finish;
+    # one the client has already given up on would otherwise hold the shutdown for the timeout.
+    runner = web.AppRunner(sandbox_app(server, webapp_url), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
