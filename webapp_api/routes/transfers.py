@@ -13,7 +13,8 @@ from services.ledger.amounts import parse_units
 from services.ledger.schemas import Counterparty
 from services.ledger.service import transfer_id
 from services.transfers.idempotency import check_key, run_once
-from services.transfers.service import resolve_recipient, send
+from services.transfers.service import MAX_MEMO, resolve_recipient, send
+from services.validation import SafeText
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import ok
 from webapp_api.parsing import read_body
@@ -24,14 +25,14 @@ routes = Routes(tag="ledger")
 
 
 class TransferIn(BaseModel):
-    recipient: str = Field(
+    recipient: SafeText = Field(
         min_length=1, max_length=64, description="`@username`, Telegram id or user id"
     )
     asset: str = Field(default="VIBE", pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$")
     amount: str = Field(
         pattern=r"^[0-9]{1,39}$", description="Integer count of the asset's smallest unit"
     )
-    memo: str | None = Field(default=None, max_length=200)
+    memo: SafeText | None = Field(default=None, max_length=MAX_MEMO)
 
 
 class TransferOut(BaseModel):
@@ -60,10 +61,12 @@ class TransferOut(BaseModel):
         "invalid_amount",
         "asset_not_found",
         "asset_not_transferable",
+        "invalid_recipient",
         "recipient_not_found",
         "recipient_banned",
         "self_transfer",
         "amount_below_minimum",
+        "memo_too_long",
         "insufficient_funds",
         "daily_limit_exceeded",
     ),
