@@ -55,6 +55,9 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             else None
         )
         response = fail(request, exc.status, exc.code, exc.message, exc.details, headers=headers)
+    except web.RequestPayloadError:
+        # The body could not be decoded (e.g. `Content-Encoding: gzip` over plain bytes).
+        response = fail(request, 400, "bad_request", "request body could not be read")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -190,3 +190,16 @@ async def test_query_strings_with_nul_and_unicode_digits_are_4xx(
     response = await api.get("/api/v1/transactions?" + query, headers=tma(ANN))
     assert 400 <= response.status < 500
     await error_of(response)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_body_that_does_not_decode_is_bad_request(
+    api: TestClient[Any, Any], encoding: str
+) -> None:
+    response = await api.patch(
+        "/api/v1/me",
+        data=b'{"language": "en"}',
+        headers=tma(ANN) | {"Content-Encoding": encoding, "Content-Type": "application/json"},
+    )
+    status, error = await error_of(response)
+    assert (status, error["code"]) == (400, "bad_request")
