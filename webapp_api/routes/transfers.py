@@ -6,13 +6,13 @@ from typing import Any, Literal
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.amounts import parse_units
 from services.ledger.schemas import Counterparty
 from services.ledger.service import transfer_id
-from services.transfers.idempotency import check_key, run_once
+from services.transfers.idempotency import KEY_PATTERN, MAX_KEY, check_key, run_once
 from services.transfers.service import MAX_MEMO, resolve_recipient, send
 from services.validation import SafeText
 from webapp_api.context import context_of, current_user
@@ -25,12 +25,21 @@ routes = Routes(tag="ledger")
 
 
 class TransferIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"recipient": "@alice", "asset": "VIBE", "amount": "1500000", "memo": "lunch"}
+            ]
+        }
+    )
+
     recipient: SafeText = Field(
         min_length=1, max_length=64, description="`@username`, Telegram id or user id"
     )
     asset: str = Field(default="VIBE", pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$")
     amount: str = Field(
-        pattern=r"^[0-9]{1,39}$", description="Integer count of the asset's smallest unit"
+        pattern=r"^[0-9]{1,39}$",
+        description="Integer count of the asset's smallest unit, positive (0 is `invalid_amount`)",
     )
     memo: SafeText | None = Field(default=None, max_length=MAX_MEMO)
 
@@ -52,7 +61,17 @@ class TransferOut(BaseModel):
     response=TransferOut,
     body=TransferIn,
     status=201,
-    headers=(HeaderParam("Idempotency-Key", "Unique per intended transfer; retries reuse it"),),
+    headers=(
+        HeaderParam(
+            "Idempotency-Key",
+            "Required; 1-255 visible ASCII characters, unique per intended transfer. A retry "
+            "with the same key and body answers the first response again (an error included) "
+            "and moves nothing twice; the same key with another body is 409 "
+            "`idempotency_key_reused`; a missing or malformed key is 422 "
+            "`idempotency_key_required`.",
+            schema={"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": MAX_KEY},
+        ),
+    ),
     errors=(
         *AUTH_ERRORS,
         "validation_error",
