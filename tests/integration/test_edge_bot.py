@@ -12,23 +12,24 @@ from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
 from tests.integration.test_ledger_bot import as_message, last_text
-from tests.telegram import bot, botapi, dispatcher, press, send, tg_user  # noqa: F401
+from tests.telegram import ADMIN_ID, bot, botapi, dispatcher, press, send, tg_user  # noqa: F401
 
 ANN = tg_user(301, "Ann", username="ann")
 BOB = tg_user(302, "Bob", username="bob")
 
 
-async def counts(db: Database) -> tuple[int, int]:
+async def counts(db: Database) -> tuple[int, int, int]:
     async with db.service() as session:
         row = (
             await session.execute(
                 text(
                     "SELECT (SELECT count(*) FROM auth.users),"
-                    " (SELECT count(*) FROM tokens.p2p_requests)"
+                    " (SELECT count(*) FROM tokens.p2p_requests),"
+                    " (SELECT count(*) FROM tokens.transfers)"
                 )
             )
         ).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 @pytest.mark.parametrize(
@@ -120,3 +121,21 @@ async def test_profile_we_refuse_gets_a_reply_and_no_row(
     await send(api, dispatcher, bot, user, "/start")
     assert last_text(api) == catalog.get("en", "error.invalid_profile")
     assert await counts(db) == before
+
+
+async def test_grant_reason_with_nul_is_explained(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, tg_user(ADMIN_ID, "Root"), "/grant @bob 5 VIBE gift\x00")
+    assert last_text(api) == catalog.get("en", "error.invalid_memo")
+    async with db.service() as session:
+        grants = await session.scalar(
+            text("SELECT count(*) FROM tokens.transfers WHERE code IN ('grant', 'revoke')")
+        )
+    assert grants == 0

@@ -203,3 +203,15 @@ async def test_body_that_does_not_decode_is_bad_request(
     )
     status, error = await error_of(response)
     assert (status, error["code"]) == (400, "bad_request")
+
+
+@pytest.mark.parametrize("key", ["caf\u00e9", "a b", "\u00a0", "k" * 256], ids=repr)
+async def test_idempotency_key_is_visible_ascii_as_documented(
+    api: TestClient[Any, Any], key: str
+) -> None:
+    headers = tma(ANN) | {"Idempotency-Key": key, "Content-Type": "application/json"}
+    response = await api.post(
+        "/api/v1/transfers", data=b'{"recipient": "@bob", "amount": "1"}', headers=headers
+    )
+    status, error = await error_of(response)
+    assert (status, error["code"]) == (422, "idempotency_key_required")
