@@ -7,7 +7,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from limits import parse
 
 from bot.deeplinks import DeepLinks
-from bot.handlers import errors, help, language, send, start, token_admin, wallet
+from bot.handlers import errors, fallback, help, language, send, start, token_admin, wallet
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
@@ -45,6 +45,7 @@ def build_dispatcher(
         IdentityMiddleware(db, catalog, admin_ids, ledger.on_created)
     )
     dispatcher.update.outer_middleware(BanMiddleware())
-    features = (start, help, language, wallet, send, token_admin, errors)
+    # fallback last among handlers: it takes any button the others did not.
+    features = (start, help, language, wallet, send, token_admin, fallback, errors)
     dispatcher.include_routers(*(module.build_router() for module in features))
     return dispatcher

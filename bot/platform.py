@@ -46,6 +46,7 @@ from services.transfers.config import LedgerConfig, ledger_config
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
+from webapp_api.server import make_runner
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def build_platform(
 
 async def _serve_http(app: web.Application, host: str, port: int, grace: float) -> web.AppRunner:
     # On cleanup the listener closes at once; requests in flight get `grace`, then are cancelled.
-    runner = web.AppRunner(app, shutdown_timeout=grace, access_log=None)
+    runner = make_runner(app, shutdown_timeout=grace, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from webapp_api.context import CONTEXT, ApiContext
@@ -29,6 +31,19 @@ ROUTE_MODULES: tuple[Routes, ...] = (
 )
 
 
+def _specs(extra_routes: tuple[Routes, ...] = ()) -> list[RouteSpec]:
+    return [
+        RouteSpec(**{**spec.__dict__, "path": API_PREFIX + spec.path})
+        for module in (*ROUTE_MODULES, *extra_routes)
+        for spec in module.specs
+    ]
+
+
+def openapi_document(version: str, extra_routes: tuple[Routes, ...] = ()) -> dict[str, Any]:
+    """The document `GET /api/v1/openapi.json` serves, without an app (tests, tooling)."""
+    return build_openapi(_specs(extra_routes), title="Good Vibe Live Mini App API", version=version)
+
+
 def create_api_app(
     context: ApiContext,
     *,
@@ -53,19 +68,12 @@ def create_api_app(
     app[MAX_BODY] = max_body_bytes
     if not api:
         return app
-    specs: list[RouteSpec] = [
-        spec for module in (*ROUTE_MODULES, *extra_routes) for spec in module.specs
-    ]
+    specs = _specs(extra_routes)
     table: dict[tuple[str, str], RouteSpec] = {}
     for spec in specs:
-        full = API_PREFIX + spec.path
-        app.router.add_route(spec.method, full, spec.handler)
-        table[(spec.method, full)] = spec
-    document = build_openapi(
-        [RouteSpec(**{**spec.__dict__, "path": API_PREFIX + spec.path}) for spec in specs],
-        title="Good Vibe Live Mini App API",
-        version=context.version,
-    )
+        app.router.add_route(spec.method, spec.path, spec.handler)
+        table[(spec.method, spec.path)] = spec
+    document = openapi_document(context.version, extra_routes)
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         return web.json_response(document)
@@ -76,4 +84,4 @@ def create_api_app(
     return app
 
 
-__all__ = ["API_PREFIX", "create_api_app", "ok"]
+__all__ = ["API_PREFIX", "create_api_app", "ok", "openapi_document"]

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl
 
 from aiogram.utils.web_app import WebAppInitData, check_webapp_signature, parse_webapp_init_data
 
-from services.errors import Unauthorized
+from services.errors import Unauthorized, ValidationError
+from services.users.schemas import TelegramProfile, profile_of
 
 # A phone whose clock runs a little fast must still get in; anything further ahead is forged.
 FUTURE_SKEW = timedelta(seconds=60)
@@ -38,7 +39,8 @@ def verify_init_data(
         raise Unauthorized("initData signature does not match", code="auth_bad_signature")
     try:
         data = parse_webapp_init_data(raw)
-    except (ValueError, TypeError):
+    # RecursionError: a signed `user` JSON nested deeper than Python's recursion limit.
+    except (ValueError, TypeError, RecursionError):
         raise Unauthorized("initData fields are malformed", code="auth_malformed") from None
     if data.user is None:
         raise Unauthorized("initData has no user", code="auth_malformed")
@@ -49,3 +51,15 @@ def verify_init_data(
     if auth_date - now > FUTURE_SKEW:
         raise Unauthorized("initData is dated in the future", code="auth_expired")
     return data
+
+
+def profile_from(init_data: WebAppInitData) -> TelegramProfile:
+    """The signed user as a profile. Raises Unauthorized(auth_malformed) for an id out of range,
+    a name with NUL or another field we refuse: a valid signature does not make it sane."""
+    assert init_data.user is not None
+    try:
+        return profile_of(init_data.user)
+    except ValidationError as exc:
+        raise Unauthorized(
+            "initData user fields are not valid", code="auth_malformed", **exc.details
+        ) from None

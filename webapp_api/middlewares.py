@@ -11,11 +11,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from services.errors import DomainError, Forbidden, RateLimited
-from services.users.schemas import profile_of
 from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
-from webapp_api.initdata import init_data_from_header, verify_init_data
+from webapp_api.initdata import init_data_from_header, profile_from, verify_init_data
 from webapp_api.registry import RouteSpec
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,9 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             else None
         )
         response = fail(request, exc.status, exc.code, exc.message, exc.details, headers=headers)
+    except web.RequestPayloadError:
+        # The body could not be decoded (e.g. `Content-Encoding: gzip` over plain bytes).
+        response = fail(request, 400, "bad_request", "request body could not be read")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -129,10 +131,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ctx = context_of(request)
     raw = init_data_from_header(request.headers.get("Authorization"))
     init_data = verify_init_data(raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age)
-    assert init_data.user is not None
+    profile = profile_from(init_data)
     if ctx.user_limiter is not None:
-        await ctx.user_limiter.hit(str(init_data.user.id))
-    profile = profile_of(init_data.user)
+        await ctx.user_limiter.hit(str(profile.telegram_id))
     registration = await resolve_telegram_user(
         ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
     )

@@ -24,7 +24,8 @@ class ErrorEnvelope(BaseModel):
 def _response_model(spec: RouteSpec) -> type[BaseModel]:
     if spec.response is None:
         return ErrorEnvelope
-    inner: Any = list[spec.response] if spec.paginated else spec.response  # type: ignore[name-defined]
+    many = spec.paginated or spec.many
+    inner: Any = list[spec.response] if many else spec.response  # type: ignore[name-defined]
     return Envelope[inner]
 
 
@@ -66,7 +67,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                 "in": "header",
                 "required": h.required,
                 "description": h.description,
-                "schema": {"type": "string"},
+                "schema": h.schema,
             }
             for h in spec.headers
         ]

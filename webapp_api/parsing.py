@@ -9,33 +9,28 @@ import pydantic
 from aiohttp import web
 
 from services.errors import ValidationError
+from services.validation import field_errors
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-
-
-def _fields(exc: pydantic.ValidationError) -> list[dict[str, str]]:
-    return [
-        {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
         payload = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    # RecursionError: JSON nested deeper than Python's recursion limit (`[[[[...]]]]`).
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ValidationError("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(payload, dict):
         raise ValidationError("request body must be a JSON object", code="invalid_json")
     try:
         return model.model_validate(payload)
     except pydantic.ValidationError as exc:
-        raise ValidationError("request body is invalid", fields=_fields(exc)) from None
+        raise ValidationError("request body is invalid", fields=field_errors(exc)) from None
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(dict(request.query))
     except pydantic.ValidationError as exc:
-        raise ValidationError("query parameters are invalid", fields=_fields(exc)) from None
+        raise ValidationError("query parameters are invalid", fields=field_errors(exc)) from None

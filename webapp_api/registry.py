@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -16,6 +17,8 @@ class HeaderParam:
     name: str
     description: str
     required: bool = True
+    # JSON Schema of the value; the rule the handler enforces, so clients and fuzzers see it.
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class RouteSpec:
     query: type[BaseModel] | None = None
     auth: bool = True
     paginated: bool = False
+    # `data` is a list of `response` (always so when paginated).
+    many: bool = False
     status: int = 200
     headers: tuple[HeaderParam, ...] = ()
     errors: tuple[str, ...] = ()
@@ -53,6 +58,7 @@ class Routes:
         query: type[BaseModel] | None = None,
         auth: bool = True,
         paginated: bool = False,
+        many: bool = False,
         status: int = 200,
         headers: tuple[HeaderParam, ...] = (),
         errors: tuple[str, ...] = (),
@@ -70,6 +76,7 @@ class Routes:
                     query=query,
                     auth=auth,
                     paginated=paginated,
+                    many=many,
                     status=status,
                     headers=headers,
                     errors=errors,

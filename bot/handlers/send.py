@@ -21,14 +21,17 @@ DEFAULT_ASSET = "VIBE"
 
 
 class SendDecision(CallbackData, prefix="send"):
+    """`send:ok:<request hex>`. Forged data (`send:ok:zz`) does not unpack, so no handler
+    here matches and the fallback router answers it."""
+
     action: str
-    request: str
+    request: UUID
 
 
 def confirm_keyboard(t: Translator, request_id: UUID) -> InlineKeyboardMarkup:
     def button(key: str, action: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(
-            text=t(key), callback_data=SendDecision(action=action, request=request_id.hex).pack()
+            text=t(key), callback_data=SendDecision(action=action, request=request_id).pack()
         )
 
     return InlineKeyboardMarkup(
@@ -86,7 +89,7 @@ async def send_confirmed(
 ) -> None:
     async with db.service() as session:
         receipt = await confirm(
-            session, ledger.p2p, ledger.assets, sender=user, request_id=UUID(callback_data.request)
+            session, ledger.p2p, ledger.assets, sender=user, request_id=callback_data.request
         )
     await query.answer()
     if isinstance(query.message, Message):
@@ -106,7 +109,7 @@ async def send_cancelled(
     query: CallbackQuery, callback_data: SendDecision, user: User, t: Translator, db: Database
 ) -> None:
     async with db.service() as session:
-        await cancel(session, sender=user, request_id=UUID(callback_data.request))
+        await cancel(session, sender=user, request_id=callback_data.request)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(t("send.cancelled"))

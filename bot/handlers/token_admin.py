@@ -13,7 +13,8 @@ from services.i18n import Translator
 from services.ledger.amounts import format_amount, parse_amount
 from services.ledger.service import grant, revoke
 from services.transfers.config import LedgerConfig
-from services.transfers.service import display_name, resolve_recipient
+from services.transfers.service import MAX_MEMO, display_name, resolve_recipient
+from services.validation import clean_text
 
 # Refusals whose reply names the asset's limit.
 _LIMITS = ("amount_too_large", "supply_exceeded")
@@ -35,7 +36,9 @@ async def _mint_or_burn(
     if len(words) < 3:
         await message.answer(t(f"admin.{name}_usage"))
         return
-    reference, amount_text, code, reason = words[0], words[1], words[2], " ".join(words[3:]) or "-"
+    reference, amount_text, code = words[0], words[1], words[2]
+    # The reason goes into the ledger's metadata and the user's notice: no NUL or controls.
+    reason = clean_text(" ".join(words[3:]) or "-", max_length=MAX_MEMO, code="invalid_memo")
     # The cause is the command message itself: a re-delivered update replays, never grants twice.
     cause = f"{message.chat.id}:{message.message_id}"
     async with db.service() as session:

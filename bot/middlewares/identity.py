@@ -6,13 +6,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from db.database import Database
+from services.errors import ValidationError
 from services.i18n import Catalog
 from services.users.schemas import profile_of
-from services.users.service import OnCreated, effective_language, resolve_telegram_user
+from services.users.service import (
+    OnCreated,
+    effective_language,
+    language_for,
+    resolve_telegram_user,
+)
 
 
 class IdentityMiddleware(BaseMiddleware):
@@ -39,9 +45,22 @@ class IdentityMiddleware(BaseMiddleware):
         sender: TelegramUser | None = data.get("event_from_user")
         if sender is None or sender.is_bot:
             return await handler(event, data)
+        try:
+            profile = profile_of(sender)
+        except ValidationError:
+            # Nothing of a profile we refuse reaches the database; the person is told why.
+            text = self._catalog.get(
+                language_for(None, sender.language_code), "error.invalid_profile"
+            )
+            inner = event.event if isinstance(event, Update) else event
+            if isinstance(inner, Message):
+                await inner.answer(text)
+            elif isinstance(inner, CallbackQuery):
+                await inner.answer(text, show_alert=True)
+            return None
         registration = await resolve_telegram_user(
             self._db,
-            profile_of(sender),
+            profile,
             admin_ids=self._admin_ids,
             via_bot=True,
             on_created=self._on_created,

@@ -24,14 +24,17 @@ def parse_amount(text: str, decimals: int) -> int:
     match = _HUMAN.match(raw)
     if not raw or match is None or not (match["whole"] or match["fraction"]):
         raise ValidationError("not an amount", code="invalid_amount", amount=text)
-    whole: str = match["whole"] or "0"
+    whole: str = (match["whole"] or "0").lstrip("0")
     fraction: str = (match["fraction"] or "").rstrip("0")
+    if len(whole) > len(str(MAX_UNITS)):
+        # Before int(): it refuses (ValueError) strings of more than 4300 digits.
+        raise ValidationError("amount is too large", code="amount_too_large")
     if len(fraction) > decimals:
         raise ValidationError(
             "more decimals than the asset has", code="too_many_decimals", decimals=decimals
         )
     scale: int = 10**decimals
-    units = int(whole) * scale + int(fraction.ljust(decimals, "0") or "0")
+    units = int(whole or "0") * scale + int(fraction.ljust(decimals, "0") or "0")
     if units <= 0:
         raise ValidationError("amount must be positive", code="invalid_amount", amount=text)
     if units > MAX_UNITS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import text
@@ -60,12 +60,19 @@ def encode_cursor(created_at: datetime, transfer_id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Raises ValidationError(invalid_cursor)."""
+    """Raises ValidationError(invalid_cursor).
+
+    Our cursors carry an aware timestamp; a forged one may be naive, or aware but beyond what
+    a UTC `datetime` (and so the driver) can hold, like `0001-01-01T00:00:00+05:00`.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, ident = raw.partition("|")
-        return datetime.fromisoformat(at), UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        created_at = datetime.fromisoformat(at)
+        if created_at.tzinfo is None:
+            raise ValueError("a cursor's timestamp has an offset")
+        return created_at.astimezone(UTC), UUID(ident)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ValidationError("cursor is not valid", code="invalid_cursor") from None
 
 

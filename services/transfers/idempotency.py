@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,10 @@ from db.database import Database
 from services.errors import Conflict, DomainError, ValidationError
 
 MAX_KEY = 255
+# Visible ASCII only: a UUID, a ULID or any token a client makes fits, and the key is the same
+# string whatever the client's or proxy's header encoding.
+KEY_PATTERN = rf"^[\x21-\x7e]{{1,{MAX_KEY}}}$"
+_KEY = re.compile(KEY_PATTERN)
 
 _LOOKUP = text(
     "SELECT request_hash, status, response FROM tokens.idempotency_keys "
@@ -49,9 +54,9 @@ def request_hash(body: dict[str, Any]) -> str:
 
 def check_key(key: str | None) -> str:
     """Raises ValidationError(idempotency_key_required)."""
-    if not key or len(key) > MAX_KEY or not key.isprintable():
+    if key is None or _KEY.fullmatch(key) is None:
         raise ValidationError(
-            "an Idempotency-Key header (1-255 printable characters) is required",
+            "an Idempotency-Key header (1-255 visible ASCII characters) is required",
             code="idempotency_key_required",
         )
     return key

@@ -29,6 +29,7 @@ from services.ledger.service import (
     user_account,
 )
 from services.transfers.config import P2PRules
+from services.validation import clean_text, echo, parse_telegram_id
 
 P2P_CODE = "p2p"
 FEE_CODE = "p2p_fee"
@@ -38,8 +39,9 @@ MAX_MEMO = 200
 FEE_SHARDS = 256
 RECEIVED_TEMPLATE = "send.received"
 
-_USERNAME = re.compile(r"^@?([A-Za-z0-9_]{3,32})$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+# Telegram usernames start with a letter, so an all-digit reference is never one.
+_USERNAME = re.compile(r"@?([A-Za-z][A-Za-z0-9_]{2,31})")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
 
 # The outbox row is written by the same statement, and only when the batch applied now: a
 # replay answers `exists` and notifies no one, so no dedup key is needed.
@@ -78,17 +80,25 @@ def display_name(user: User) -> str:
 
 
 async def resolve_recipient(session: AsyncSession, reference: str) -> User:
-    """`@username`, a Telegram id or a user id. Raises NotFound(recipient_not_found)."""
+    """`@username`, a Telegram id (ASCII digits) or a user id.
+
+    Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any
+    Telegram id, control characters), NotFound(recipient_not_found) for no such user.
+    """
     ref = reference.strip()
     condition: Any
-    if ref.isdigit():
-        condition = User.telegram_id == int(ref)
-    elif _UUID.match(ref):
+    if (telegram_id := parse_telegram_id(ref)) is not None:
+        condition = User.telegram_id == telegram_id
+    elif _UUID.fullmatch(ref):
         condition = User.id == UUID(ref)
-    elif (match := _USERNAME.match(ref)) is not None:
+    elif (match := _USERNAME.fullmatch(ref)) is not None:
         condition = func.lower(User.username) == match[1].lower()
     else:
-        raise NotFound("no such user", code="recipient_not_found", recipient=reference)
+        raise ValidationError(
+            "not a @username, Telegram id or user id",
+            code="invalid_recipient",
+            recipient=echo(ref),
+        )
     user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
     if user is None:
         raise NotFound("no such user", code="recipient_not_found", recipient=reference)
@@ -101,7 +111,7 @@ def check_transfer(
     """The rules that need no database; returns the fee.
 
     Raises ValidationError (asset_not_transferable, self_transfer, invalid_amount,
-    amount_below_minimum, amount_too_large, memo_too_long, invalid_text) or
+    amount_below_minimum, amount_too_large, memo_too_long, invalid_memo) or
     Forbidden (recipient_banned).
     """
     if not asset.transferable:
@@ -123,7 +133,9 @@ def check_transfer(
     check_amount(asset, amount)
     if memo is not None and len(memo) > MAX_MEMO:
         raise ValidationError("memo is too long", code="memo_too_long", max=MAX_MEMO)
-    check_storable(memo, field="memo")
+    if memo is not None:
+        # NUL can't be stored (text, jsonb); other controls garble the recipient's notice.
+        clean_text(memo, max_length=MAX_MEMO, code="invalid_memo")
     return rules.fee(amount)
 
 

@@ -4,23 +4,31 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from db.models import User
+from services.errors import ValidationError
+from services.validation import SafeText, TelegramId, field_errors
 
 
 class TelegramProfile(BaseModel):
-    """What Telegram tells us about a person, from a bot update or validated initData."""
+    """What Telegram tells us about a person, from a bot update or validated initData.
+
+    Signed is not the same as sane: a correctly signed initData can still carry id 0 or a NUL
+    in a name, so every field is checked here before it reaches the database. The limits are
+    generous multiples of Telegram's own (names up to 64 characters, usernames up to 32).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    telegram_id: int = Field(gt=0)
-    username: str | None = None
-    first_name: str = ""
-    last_name: str | None = None
-    language_code: str | None = None
+    telegram_id: TelegramId
+    username: SafeText | None = Field(default=None, max_length=64)
+    first_name: SafeText = Field(default="", max_length=256)
+    last_name: SafeText | None = Field(default=None, max_length=256)
+    language_code: SafeText | None = Field(default=None, max_length=35)
     is_premium: bool = False
-    photo_url: str | None = None
+    photo_url: SafeText | None = Field(default=None, max_length=2048)
 
 
 class TelegramPerson(Protocol):
@@ -41,16 +49,22 @@ class TelegramPerson(Protocol):
 
 
 def profile_of(person: TelegramPerson) -> TelegramProfile:
-    return TelegramProfile(
-        telegram_id=person.id,
-        username=person.username,
-        first_name=person.first_name,
-        last_name=person.last_name,
-        language_code=person.language_code,
-        is_premium=bool(person.is_premium),
-        # Only the Mini App sees a photo URL; the bot's User has none.
-        photo_url=getattr(person, "photo_url", None),
-    )
+    """Raises ValidationError(invalid_profile) for an id out of range or a name with NUL etc."""
+    try:
+        return TelegramProfile(
+            telegram_id=person.id,
+            username=person.username,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            language_code=person.language_code,
+            is_premium=bool(person.is_premium),
+            # Only the Mini App sees a photo URL; the bot's User has none.
+            photo_url=getattr(person, "photo_url", None),
+        )
+    except pydantic.ValidationError as exc:
+        raise ValidationError(
+            "the Telegram profile is not valid", code="invalid_profile", fields=field_errors(exc)
+        ) from None
 
 
 class UserOut(BaseModel):

@@ -34,7 +34,9 @@ class HistoryQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
 
 
-@routes.route("GET", "/assets", summary="Assets known to the ledger", response=AssetOut, auth=False)
+@routes.route(
+    "GET", "/assets", summary="Assets known to the ledger", response=AssetOut, many=True, auth=False
+)
 async def assets(request: web.Request) -> web.Response:
     ctx = context_of(request)
     async with ctx.db.service() as session:
@@ -53,6 +55,7 @@ async def assets(request: web.Request) -> web.Response:
     "/balances",
     summary="The user's balance in every asset",
     response=BalanceOut,
+    many=True,
     errors=AUTH_ERRORS,
 )
 async def balances(request: web.Request) -> web.Response:

@@ -6,14 +6,15 @@ from typing import Any, Literal
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.amounts import parse_units
 from services.ledger.schemas import Counterparty
 from services.ledger.service import transfer_id
-from services.transfers.idempotency import check_key, run_once
-from services.transfers.service import resolve_recipient, send
+from services.transfers.idempotency import KEY_PATTERN, MAX_KEY, check_key, run_once
+from services.transfers.service import MAX_MEMO, resolve_recipient, send
+from services.validation import SafeText
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import ok
 from webapp_api.parsing import read_body
@@ -24,14 +25,23 @@ routes = Routes(tag="ledger")
 
 
 class TransferIn(BaseModel):
-    recipient: str = Field(
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"recipient": "@alice", "asset": "VIBE", "amount": "1500000", "memo": "lunch"}
+            ]
+        }
+    )
+
+    recipient: SafeText = Field(
         min_length=1, max_length=64, description="`@username`, Telegram id or user id"
     )
     asset: str = Field(default="VIBE", pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$")
     amount: str = Field(
-        pattern=r"^[0-9]{1,39}$", description="Integer count of the asset's smallest unit"
+        pattern=r"^[0-9]{1,39}$",
+        description="Integer count of the asset's smallest unit, positive (0 is `invalid_amount`)",
     )
-    memo: str | None = Field(default=None, max_length=200)
+    memo: SafeText | None = Field(default=None, max_length=MAX_MEMO)
 
 
 class TransferOut(BaseModel):
@@ -51,7 +61,17 @@ class TransferOut(BaseModel):
     response=TransferOut,
     body=TransferIn,
     status=201,
-    headers=(HeaderParam("Idempotency-Key", "Unique per intended transfer; retries reuse it"),),
+    headers=(
+        HeaderParam(
+            "Idempotency-Key",
+            "Required; 1-255 visible ASCII characters, unique per intended transfer. A retry "
+            "with the same key and body answers the first response again (an error included) "
+            "and moves nothing twice; the same key with another body is 409 "
+            "`idempotency_key_reused`; a missing or malformed key is 422 "
+            "`idempotency_key_required`.",
+            schema={"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": MAX_KEY},
+        ),
+    ),
     errors=(
         *AUTH_ERRORS,
         "validation_error",
@@ -60,10 +80,12 @@ class TransferOut(BaseModel):
         "invalid_amount",
         "asset_not_found",
         "asset_not_transferable",
+        "invalid_recipient",
         "recipient_not_found",
         "recipient_banned",
         "self_transfer",
         "amount_below_minimum",
+        "memo_too_long",
         "insufficient_funds",
         "daily_limit_exceeded",
     ),
