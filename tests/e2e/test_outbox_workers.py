@@ -159,6 +159,14 @@ async def test_two_worker_processes_send_each_message_once_within_the_limits(
     )
 
 
+async def _settled(db: Database) -> bool:
+    async with db.service() as session:
+        waiting = await session.scalar(
+            text("SELECT count(*) FROM ops.outbox WHERE status IN ('pending', 'sending')")
+        )
+    return waiting == 0
+
+
 def _gaps(received: list[tuple[float, int, str]]) -> list[float]:
     by_chat: dict[int, list[float]] = defaultdict(list)
     for at, chat, _ in received:
@@ -185,9 +193,11 @@ async def test_a_worker_killed_mid_send_leaves_its_messages_to_the_other(
             await asyncio.sleep(0.1)
         doomed.kill()  # mid-run: it holds claims, some sent and not yet recorded
         await asyncio.to_thread(doomed.wait, 60)
+        # The killed worker's leases must run out before the survivor can record what it
+        # had sent and not yet recorded: wait for every row to be settled, not only seen.
         for _ in range(3000):
             seen = {message for _, _, message in api.received}
-            if seen >= expected or survivor.poll() is not None:
+            if (seen >= expected and await _settled(db)) or survivor.poll() is not None:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(3)
