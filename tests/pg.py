@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from db.migrate import upgrade
+from db.migrate import prepare, upgrade
 from db.urls import asyncpg_dsn
 
 
@@ -75,6 +75,8 @@ class MigratedTemplate:
         name = f"gv_t_{uuid.uuid4().hex[:12]}"
         url = await self.cluster.create_database(name, template=self.name)
         try:
+            # A copy keeps the schema but not the database's privileges (no TEMPORARY, …).
+            await prepare(url)
             yield url
         finally:
             await self.cluster.drop_database(name)
