@@ -47,7 +47,7 @@ _IDENTITY_KEY = text("SELECT key FROM auth.identity_key")
 
 
 def user_claim(key: bytes, user_id: UUID) -> str:
-    """What `auth.current_user_id()` accepts as `user_id`: the id and its HMAC-SHA256."""
+    """The claim `auth.current_user_id()` accepts for `user_id`: the id and its HMAC-SHA256."""
     subject = str(user_id)
     return f"{subject}.{hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()}"
 
