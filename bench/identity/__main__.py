@@ -143,7 +143,7 @@ async def main(
             began = time.perf_counter()
             await asyncio.gather(*(client(k) for k in range(clients)))
             rate = done / (time.perf_counter() - began)
-            server = await _server_side(owner_url, ids[0], loops)
+            inside = await _server_side(owner_url, ids[0], loops)
         finally:
             await db.dispose()
     print(
@@ -158,7 +158,7 @@ async def main(
     print(f"user transactions, {clients} clients, {seconds:.0f} s: {rate:.0f}/s")
     print(
         f"server side, {loops} statements as gv_user: RLS-filtered read"
-        f" {server['read']:.1f} µs, auth.current_user_id() {server['identity']:.1f} µs"
+        f" {inside['read']:.1f} µs, auth.current_user_id() {inside['identity']:.1f} µs"
     )
 
 
