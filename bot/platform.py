@@ -32,7 +32,7 @@ from bot.settings import BotMode, Settings
 from db.database import Database, create_database
 from db.embedded import EmbeddedPostgres, start_embedded
 from db.migrate import upgrade
-from db.urls import app_url_from_owner, user_url_from_owner
+from db.urls import app_url_from_owner
 from integrations.telegram.sender import BotMessageSender
 from sandbox.local import RunningSandbox, run_sandbox
 from services.i18n import Catalog, load_catalog
@@ -154,8 +154,10 @@ def build_platform(
     settings: Settings, owner_url: str, sandbox: RunningSandbox | None = None
 ) -> Platform:
     app_url = settings.app_database_url or app_url_from_owner(owner_url)
-    user_url = settings.app_user_database_url or user_url_from_owner(owner_url)
-    db = create_database(app_url, user_url=user_url, pool_size=settings.db_pool_size)
+    # Unset: the service connection's server and database, as the user login.
+    db = create_database(
+        app_url, user_url=settings.app_user_database_url, pool_size=settings.db_pool_size
+    )
     catalog = load_catalog()
     deep_links = DeepLinks()
     rate_limits = make_storage(settings.redis_url)

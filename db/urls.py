@@ -24,11 +24,6 @@ def app_url_from_owner(owner_url: str) -> str:
     return _as_login(owner_url, SERVICE_LOGIN)
 
 
-def user_url_from_owner(owner_url: str) -> str:
-    """The user login `gv_app_user`, on the same server and database as the owner."""
-    return _as_login(owner_url, USER_LOGIN)
-
-
 def user_url_from_app(app_url: str) -> str:
     """The user login on the same server and database as the service login."""
     return _as_login(app_url, USER_LOGIN)
