@@ -3,21 +3,27 @@ app's credentials cannot do (become a superuser, the service, or another user)."
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from db.database import Database, user_claim
-from db.migrate import downgrade, upgrade
+from db.database import Database, create_database, user_claim
+from db.migrate import downgrade, prepare, upgrade
 from db.models import User
-from db.urls import asyncpg_dsn
+from db.urls import app_url_from_owner, asyncpg_dsn
+from services.ledger.balances import balances
 from services.users.schemas import TelegramProfile
 from services.users.service import upsert_from_telegram
+from tests.invariants import assert_invariants
+from tests.ledger_helpers import fund, make_user
+from tests.pg import MigratedTemplate
 
 # The schemas the app's objects live in (everything but the system's and `public`).
 _APP_SCHEMAS = "n.nspname !~ '^(pg_|information_schema$|public$)'"
@@ -429,3 +435,63 @@ async def test_least_privilege_migration_downgrades_and_upgrades(
         await owner.fetchval("SELECT count(*) FROM pg_policy WHERE polname = 'outbox_user_enqueue'")
         == 0
     )
+
+
+async def test_a_database_the_superuser_migrated_upgrades_in_place(
+    owner_url: str, owner: asyncpg.Connection
+) -> None:
+    """Production before 0005: every object owned by the migrator (a superuser), the ledger's
+    owner policies naming it, and gv_app a member of gv_user as well."""
+    await downgrade(owner_url, "0004_ledger_replays")
+    await owner.execute("REASSIGN OWNED BY gv_owner TO CURRENT_USER")
+    await owner.execute(
+        """
+        ALTER POLICY accounts_owner ON tokens.accounts TO CURRENT_USER;
+        ALTER POLICY transfers_owner ON tokens.transfers TO CURRENT_USER;
+        """
+    )
+    assert (
+        await owner.fetchval("SELECT count(*) FROM pg_class WHERE relowner = 'gv_owner'::regrole")
+        == 0
+    )
+    await upgrade(owner_url)
+    assert [r for r in await owner.fetch(_OWNERS) if r["rolname"] != "gv_owner"] == []
+    db = create_database(app_url_from_owner(owner_url), pool_size=2)
+    try:
+        ann = await make_user(db)
+        await fund(db, ann.id, 7)
+        async with db.user(ann.id) as session:
+            assert await balances(session)
+            posted = await session.scalar(
+                text("SELECT credits_posted FROM tokens.accounts WHERE kind = 'wallet'")
+            )
+        assert posted is not None and int(posted) >= 7
+    finally:
+        await db.dispose()
+    await assert_invariants(owner_url)
+
+
+async def test_role_setup_is_safe_from_many_databases_at_once(
+    pg_template: MigratedTemplate,
+) -> None:
+    """Roles are the server's: several databases may set them up at the same moment, and
+    memberships an older version granted (gv_app in gv_user) are taken away."""
+    admin = await pg_template.cluster.admin()
+    try:
+        await admin.execute("REVOKE gv_user FROM gv_app_user")
+        await admin.execute("GRANT gv_user TO gv_app")
+    finally:
+        await admin.close()
+    async with AsyncExitStack() as stack:
+        urls = [await stack.enter_async_context(pg_template.clone_unprepared()) for _ in range(4)]
+        await asyncio.gather(*(prepare(url) for url in urls))
+        conn = await asyncpg.connect(asyncpg_dsn(urls[0]))
+        try:
+            members = await conn.fetch(
+                "SELECT m.rolname AS member, r.rolname AS role FROM pg_auth_members am"
+                " JOIN pg_roles m ON m.oid = am.member JOIN pg_roles r ON r.oid = am.roleid"
+                " WHERE m.rolname IN ('gv_app', 'gv_app_user') ORDER BY 1, 2"
+            )
+        finally:
+            await conn.close()
+    assert [tuple(r) for r in members] == [("gv_app", "gv_service"), ("gv_app_user", "gv_user")]
