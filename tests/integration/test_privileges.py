@@ -73,9 +73,22 @@ async def test_definer_functions_ignore_the_callers_temporary_types(
     await outer.start()
     try:
         await owner.execute(_SPY)
-        # The function as it was (search_path ''): the caller's code runs inside it.
+        # The function as it was (search_path '', owned by the migrating superuser): the
+        # caller's code runs inside it as a superuser.
         await owner.execute(
             "ALTER FUNCTION tokens.create_transfers(jsonb, boolean) SET search_path = ''"
+        )
+        await owner.execute(
+            "ALTER FUNCTION tokens.create_transfers(jsonb, boolean) OWNER TO CURRENT_USER"
+        )
+        with pytest.raises(asyncpg.RaiseError, match="spied as ") as spied:
+            async with owner.transaction():
+                await owner.fetchval(sql, batch % uuid.uuid4())
+        spy_role = str(spied.value).split()[-1]
+        assert await owner.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = $1", spy_role)
+        # Owned by gv_owner alone, the hijack would still run the caller's code as gv_owner.
+        await owner.execute(
+            "ALTER FUNCTION tokens.create_transfers(jsonb, boolean) OWNER TO gv_owner"
         )
         with pytest.raises(asyncpg.RaiseError, match="spied as gv_owner"):
             async with owner.transaction():
