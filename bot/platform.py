@@ -164,7 +164,10 @@ def build_platform(
     settings: Settings, owner_url: str, sandbox: RunningSandbox | None = None
 ) -> Platform:
     app_url = settings.app_database_url or app_url_from_owner(owner_url)
-    db = create_database(app_url, pool_size=settings.db_pool_size)
+    # Unset: the service connection's server and database, as the user login.
+    db = create_database(
+        app_url, user_url=settings.app_user_database_url, pool_size=settings.db_pool_size
+    )
     catalog = load_catalog()
     deep_links = DeepLinks()
     rate_limits = make_storage(settings.redis_url)

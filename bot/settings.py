@@ -39,6 +39,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     app_database_url: str | None = None
+    app_user_database_url: str | None = None
     data_dir: Path = Path("./.data")
     db_pool_size: int = Field(default=10, ge=1, le=200)
 

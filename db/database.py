@@ -1,19 +1,30 @@
-"""The app's engine and its units of work.
+"""The app's engines and its units of work.
 
-Every transaction states who it runs as: a user (role `gv_user` plus `app.user_id`) or the
-system (role `gv_service`). Both are set with `set_config(..., true)`, so they vanish at commit
-or rollback and can never leak to the next borrower of a pooled connection.
+Every transaction states who it runs as, and runs on a login that can be nothing else:
+
+- `user(user_id)`: the `gv_app_user` login, which may only become `gv_user`, plus a claim
+  `app.user_claim = '<uuid>.<HMAC>'` that `auth.current_user_id()` checks against a key the
+  user role cannot read. SQL inside a user transaction can neither switch to the service
+  role nor claim another user.
+- `service()`: the `gv_app` login as `gv_service`, for schedulers, workers, admin and identity
+  resolution.
+
+Both are set with `set_config(..., true)`, so they vanish at commit or rollback and can never
+leak to the next borrower of a pooled connection.
 
 One more door serves hot paths made of a single statement (a ledger call): `statement()` lends
-a connection of a second pool whose connections log in as `gv_service` and never change it,
-in autocommit, so the statement is its own transaction and costs one round trip.
+a connection of a third pool whose connections log in as `gv_app` with the role `gv_service`
+and never change it, in autocommit, so the statement is its own transaction and costs one
+round trip.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from sqlalchemy import text
@@ -25,14 +36,27 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from db.urls import async_url
+from db.roles import SERVICE_ROLE, USER_ROLE
+from db.urls import async_url, user_url_from_app
 
-USER_ROLE = "gv_user"
-SERVICE_ROLE = "gv_service"
-
-_SET_IDENTITY = text(
-    "SELECT set_config('role', :role, true), set_config('app.user_id', :user_id, true)"
+_AS_USER = text(
+    "SELECT set_config('role', :role, true), set_config('app.user_claim', :claim, true)"
 )
+_AS_SERVICE = text("SELECT set_config('role', :role, true)")
+_IDENTITY_KEY = text("SELECT key FROM auth.identity_key")
+
+
+def user_claim(key: bytes, user_id: UUID) -> str:
+    """The claim `auth.current_user_id()` accepts for `user_id`: the id and its HMAC-SHA256."""
+    subject = str(user_id)
+    return f"{subject}.{hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()}"
+
+
+@dataclass
+class _IdentityKey:
+    """The claim key, read once through the service login on first use."""
+
+    value: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -40,23 +64,25 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     statement_engine: AsyncEngine | None = None
+    user_engine: AsyncEngine | None = None
+    user_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    _key: _IdentityKey = field(default_factory=_IdentityKey, repr=False)
 
     @asynccontextmanager
     async def user(self, user_id: UUID) -> AsyncIterator[AsyncSession]:
         """A transaction that sees and writes only what RLS lets `user_id` see and write."""
-        async with self._scoped(USER_ROLE, str(user_id)) as session:
+        if self.user_sessionmaker is None:
+            raise RuntimeError("this Database was built without a user pool")
+        claim = user_claim(await self._identity_key(), user_id)
+        async with self.user_sessionmaker() as session, session.begin():
+            await session.execute(_AS_USER, {"role": USER_ROLE, "claim": claim})
             yield session
 
     @asynccontextmanager
     async def service(self) -> AsyncIterator[AsyncSession]:
         """A transaction for system work: schedulers, workers, admin, identity resolution."""
-        async with self._scoped(SERVICE_ROLE, "") as session:
-            yield session
-
-    @asynccontextmanager
-    async def _scoped(self, role: str, user_id: str) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(_SET_IDENTITY, {"role": role, "user_id": user_id})
+            await session.execute(_AS_SERVICE, {"role": SERVICE_ROLE})
             yield session
 
     @asynccontextmanager
@@ -67,6 +93,12 @@ class Database:
         async with self.statement_engine.connect() as conn:
             yield conn
 
+    async def _identity_key(self) -> bytes:
+        if self._key.value is None:
+            async with self.service() as session:
+                self._key.value = bytes((await session.execute(_IDENTITY_KEY)).scalar_one())
+        return self._key.value
+
     async def ping(self) -> None:
         """Raises when the database cannot be reached."""
         async with self.engine.connect() as conn:
@@ -76,18 +108,31 @@ class Database:
         await self.engine.dispose()
         if self.statement_engine is not None:
             await self.statement_engine.dispose()
+        if self.user_engine is not None:
+            await self.user_engine.dispose()
 
 
 def create_database(
-    app_url: str, *, pool_size: int = 10, application_name: str = "goodvibe"
+    app_url: str,
+    *,
+    user_url: str | None = None,
+    pool_size: int = 10,
+    application_name: str = "goodvibe",
 ) -> Database:
-    engine = create_async_engine(
-        async_url(app_url),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": application_name}},
-    )
+    """`app_url` logs in as the service login (`gv_app`); `user_url` as the user login, by
+    default `app_url` with the user `gv_app_user` and no password."""
+
+    def engine(url: str) -> AsyncEngine:
+        return create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            connect_args={"server_settings": {"application_name": application_name}},
+        )
+
+    service = engine(app_url)
+    users = engine(user_url or user_url_from_app(app_url))
     statements = create_async_engine(
         async_url(app_url),
         pool_size=pool_size,
@@ -99,7 +144,9 @@ def create_database(
         },
     )
     return Database(
-        engine=engine,
-        sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+        engine=service,
+        sessionmaker=async_sessionmaker(service, expire_on_commit=False),
         statement_engine=statements,
+        user_engine=users,
+        user_sessionmaker=async_sessionmaker(users, expire_on_commit=False),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from db.migrate import upgrade
+from db.migrate import prepare, upgrade
 from db.urls import asyncpg_dsn
 
 
@@ -72,6 +72,13 @@ class MigratedTemplate:
 
     @asynccontextmanager
     async def clone(self) -> AsyncIterator[str]:
+        async with self.clone_unprepared() as url:
+            # A copy keeps the schema but not the database's privileges (no TEMPORARY, …).
+            await prepare(url)
+            yield url
+
+    @asynccontextmanager
+    async def clone_unprepared(self) -> AsyncIterator[str]:
         name = f"gv_t_{uuid.uuid4().hex[:12]}"
         url = await self.cluster.create_database(name, template=self.name)
         try:

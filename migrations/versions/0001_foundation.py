@@ -14,24 +14,9 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# Roles are cluster objects shared by every database on the server, so they are created only
-# when missing and left in place by the downgrade (other databases may still hold grants).
-ROLES = """
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gv_user') THEN
-        CREATE ROLE gv_user NOLOGIN NOBYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gv_service') THEN
-        CREATE ROLE gv_service NOLOGIN NOBYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gv_app') THEN
-        CREATE ROLE gv_app LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-    END IF;
-END
-$$;
-GRANT gv_user, gv_service TO gv_app;
-"""
+# The roles (gv_user, gv_service, the gv_app login) are cluster objects shared by every
+# database on the server: `db.roles` creates them and sets their memberships before any
+# migration runs, and the migrations run as gv_owner, which may not create roles.
 
 SCHEMA = """
 CREATE SCHEMA auth;
@@ -110,7 +95,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ops.outbox TO gv_service;
 
 
 def upgrade() -> None:
-    run_script(ROLES)
     run_script(SCHEMA)
 
 

@@ -15,7 +15,7 @@ _BALANCES = text(
            coalesce(a.debits_pending, 0) AS pending
     FROM tokens.assets s
     LEFT JOIN tokens.accounts a
-           ON a.asset = s.code AND a.kind = 'wallet' AND a.user_id = auth.current_user_id()
+           ON a.asset = s.code AND a.kind = 'wallet' AND a.user_id = (SELECT auth.current_user_id())
     ORDER BY s.code = 'VIBE' DESC, s.code
     """
 )

@@ -30,7 +30,7 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"BOT_TOKEN", "DATABASE_URL", "APP_DATABASE_URL"}
+        if k not in {"BOT_TOKEN", "DATABASE_URL", "APP_DATABASE_URL", "APP_USER_DATABASE_URL"}
     }
     # The code under test is this checkout's, whatever the venv's editable install points at.
     env.update(DATA_DIR=str(data_dir), API_PORT=str(port), LOG_LEVEL="INFO", PYTHONPATH=str(ROOT))
@@ -82,7 +82,7 @@ async def test_run_command_serves_health_and_me_then_stops_cleanly(
             f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"tma {signed}"}
         ) as response:
             body = await response.json()
-            assert response.status == 200 and body["data"]["telegram_id"] == 4242
+            assert response.status == 200 and body["data"]["telegram_id"] == 4242, body
         tampered = signed.replace("Local", "Admin")
         async with http.get(
             f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"tma {tampered}"}

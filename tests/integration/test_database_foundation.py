@@ -39,25 +39,29 @@ async def test_migrations_upgrade_downgrade_upgrade(owner_url: str) -> None:
     await upgrade(owner_url)
 
 
-async def test_app_login_role_owns_nothing_and_cannot_bypass_rls(db: Database) -> None:
-    async with db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT rolsuper, rolbypassrls, rolinherit,"
-                    " (SELECT count(*) FROM pg_class WHERE relowner = r.oid) AS owned"
-                    " FROM pg_roles r WHERE rolname = current_user"
+async def test_app_login_roles_own_nothing_and_cannot_bypass_rls(db: Database) -> None:
+    assert db.user_engine is not None
+    for engine, login in ((db.engine, "gv_app"), (db.user_engine, "gv_app_user")):
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT rolname, rolsuper, rolbypassrls, rolinherit,"
+                        " (SELECT count(*) FROM pg_class WHERE relowner = r.oid) AS owned"
+                        " FROM pg_roles r WHERE rolname = current_user"
+                    )
                 )
-            )
-        ).one()
-    assert row == (False, False, False, 0)
+            ).one()
+        assert row == (login, False, False, False, 0)
 
 
-async def test_without_a_scope_the_app_role_sees_nothing(db: Database) -> None:
+async def test_without_a_scope_the_app_roles_see_nothing(db: Database) -> None:
     await _register(db, 1)
-    async with db.engine.connect() as conn:
-        with pytest.raises(DBAPIError, match="permission denied"):
-            await conn.execute(text("SELECT * FROM auth.users"))
+    assert db.user_engine is not None
+    for engine in (db.engine, db.user_engine):
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="permission denied"):
+                await conn.execute(text("SELECT * FROM auth.users"))
 
 
 async def test_user_scope_sees_only_own_rows_and_cannot_write_others(db: Database) -> None:
@@ -87,11 +91,14 @@ async def test_identity_is_transaction_local_and_does_not_leak_through_the_pool(
 ) -> None:
     ann = await _register(db, 21)
     async with db.user(ann.id) as session:
-        assert await session.scalar(text("SELECT current_setting('app.user_id')")) == str(ann.id)
-    async with db.sessionmaker() as session:
+        assert await session.scalar(text("SELECT auth.current_user_id()")) == ann.id
+    assert db.user_sessionmaker is not None
+    async with db.user_sessionmaker() as session:
         role = await session.scalar(text("SELECT current_user"))
-        leaked = await session.scalar(text("SELECT current_setting('app.user_id', true)"))
-    assert role == "gv_app" and not leaked
+        leaked = await session.scalar(text("SELECT current_setting('app.user_claim', true)"))
+    assert role == "gv_app_user" and not leaked
+    async with db.service() as session:
+        assert await session.scalar(text("SELECT auth.current_user_id()")) is None
 
 
 async def test_upsert_writes_nothing_when_nothing_changed(db: Database) -> None:

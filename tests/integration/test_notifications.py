@@ -54,7 +54,7 @@ async def _user(db: Database, telegram_id: int, language: str = "en") -> User:
 
 
 async def _notify(db: Database, user: User, body: str, dedup_key: str | None = None) -> None:
-    async with db.user(user.id) as session:  # a user's own transaction may enqueue
+    async with db.service() as session:  # only the system enqueues (users may not)
         await enqueue(
             session,
             chat_id=user.telegram_id,
