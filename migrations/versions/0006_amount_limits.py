@@ -1,7 +1,7 @@
 """Ledger: every asset has a maximum supply and a per-operation maximum.
 
 Revision ID: 0006_amount_limits
-Revises: 0004_ledger_replays
+Revises: 0005_least_privilege
 Create Date: 2026-12-03
 
 An admin could grant 999999999999999999987 TAC (18 decimals): the holder's credits_posted then
@@ -43,7 +43,7 @@ from sqlalchemy.util import await_only
 from migrations.sql import run_script
 
 revision = "0006_amount_limits"
-down_revision = "0004_ledger_replays"
+down_revision = "0005_least_privilege"
 branch_labels = None
 depends_on = None
 
@@ -163,7 +163,7 @@ CREATE OR REPLACE FUNCTION tokens.create_transfers(batch jsonb, linked boolean D
  RETURNS text[]
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
 AS $function$

@@ -383,6 +383,12 @@ gv_service   DELETE      table ops.outbox
 gv_service   INSERT      table ops.outbox
 gv_service   SELECT      table ops.outbox
 gv_service   UPDATE      table ops.outbox
+gv_service   DELETE      table ops.outbox_chats
+gv_service   INSERT      table ops.outbox_chats
+gv_service   SELECT      table ops.outbox_chats
+gv_service   UPDATE      table ops.outbox_chats
+gv_service   SELECT      table ops.outbox_pace
+gv_service   UPDATE      table ops.outbox_pace
 gv_service   SELECT      table tokens.account_kinds
 gv_service   SELECT      table tokens.accounts
 gv_service   SELECT      table tokens.assets

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION tokens.create_transfers(batch jsonb, linked boolean D
  RETURNS text[]
  LANGUAGE plpgsql
  SECURITY DEFINER
- SET search_path TO ''
+ SET search_path TO 'pg_catalog', 'pg_temp'
  SET plan_cache_mode TO 'force_generic_plan'
  SET enable_seqscan TO 'off'
 AS $function$
