@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import TelegramObject
 from aiogram.types import User as TelegramUser
 
+from bot.middlewares.refusal import tell
 from db.database import Database
 from services.errors import ValidationError
 from services.i18n import Catalog
@@ -52,11 +53,7 @@ class IdentityMiddleware(BaseMiddleware):
             text = self._catalog.get(
                 language_for(None, sender.language_code), "error.invalid_profile"
             )
-            inner = event.event if isinstance(event, Update) else event
-            if isinstance(inner, Message):
-                await inner.answer(text)
-            elif isinstance(inner, CallbackQuery):
-                await inner.answer(text, show_alert=True)
+            await tell(event, text)
             return None
         registration = await resolve_telegram_user(
             self._db,

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import TelegramObject
 from aiogram.types import User as TelegramUser
 
+from bot.middlewares.refusal import tell
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.users.service import language_for
@@ -35,9 +36,5 @@ class ThrottleMiddleware(BaseMiddleware):
         if not await self._warnings.allow(str(sender.id)):
             return None
         text = self._catalog.get(language_for(None, sender.language_code), "error.rate_limited")
-        inner = event.event if isinstance(event, Update) else event
-        if isinstance(inner, Message):
-            await inner.answer(text)
-        elif isinstance(inner, CallbackQuery):
-            await inner.answer(text, show_alert=True)
+        await tell(event, text)
         return None
