@@ -90,6 +90,36 @@ def bad_request(description: str) -> TelegramError:
     )
 
 
+# A BotCommandScope reduced to what tells two scopes apart: its type, then chat_id, user_id.
+CommandScope = tuple[str | int, ...]
+_SCOPE_FIELDS = {
+    "default": (),
+    "all_private_chats": (),
+    "all_group_chats": (),
+    "all_chat_administrators": (),
+    "chat": ("chat_id",),
+    "chat_administrators": ("chat_id",),
+    "chat_member": ("chat_id", "user_id"),
+}
+
+
+def _commands_key(params: dict[str, Any]) -> tuple[CommandScope, str]:
+    scope = params.get("scope") or {"type": "default"}
+    if not isinstance(scope, dict) or scope.get("type") not in _SCOPE_FIELDS:
+        raise bad_request("can't parse BotCommandScope JSON object")
+    kind = str(scope["type"])
+    values: list[str | int] = [kind]
+    for name in _SCOPE_FIELDS[kind]:
+        value = scope.get(name)
+        if value is None or value == "":
+            raise bad_request(f"{name} is empty" if name == "chat_id" else "user not found")
+        try:
+            values.append(int(value))  # 42 and "42" are the same chat
+        except (TypeError, ValueError):
+            values.append(str(value))  # an @username
+    return tuple(values), str(params.get("language_code") or "")
+
+
 def _decode(key: str, value: str) -> Any:
     if key in _JSON_FIELDS and value[:1] in "{[":
         try:
@@ -109,7 +139,8 @@ class BotApiServer:
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str = ""
     allowed_updates: list[str] | None = None
-    commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # One command list per (scope, language_code), as Telegram keeps them.
+    commands: dict[tuple[CommandScope, str], list[dict[str, Any]]] = field(default_factory=dict)
     state: SandboxState = field(default_factory=SandboxState)
     # Telegram cancels a purchase the bot does not confirm within 10 seconds.
     pre_checkout_timeout: float = 10.0
@@ -449,15 +480,30 @@ class BotApiServer:
         }
 
     async def api_setmycommands(self, params: dict[str, Any]) -> bool:
-        self.commands[str(params.get("language_code") or "")] = list(params.get("commands") or [])
+        key = _commands_key(params)
+        commands = list(params.get("commands") or [])
+        if commands:
+            self.commands[key] = commands
+        else:
+            self.commands.pop(key, None)  # an empty list is no list: the next scope applies
         return True
 
     async def api_getmycommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.commands.get(str(params.get("language_code") or ""), [])
+        return self.commands.get(_commands_key(params), [])
 
     async def api_deletemycommands(self, params: dict[str, Any]) -> bool:
-        self.commands.pop(str(params.get("language_code") or ""), None)
+        self.commands.pop(_commands_key(params), None)
         return True
+
+    def private_chat_commands(self, chat_id: int, language_code: str) -> list[dict[str, Any]]:
+        """The menu a person sees in their chat with the bot: the first list set, in
+        Telegram's order (this chat, all private chats, default; each with the person's
+        language before without)."""
+        for scope in (("chat", chat_id), ("all_private_chats",), ("default",)):
+            for language in (language_code, ""):
+                if (scope, language) in self.commands:
+                    return self.commands[(scope, language)]
+        return []
 
     async def api_setchatmenubutton(self, params: dict[str, Any]) -> bool:
         return True

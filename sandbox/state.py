@@ -146,6 +146,8 @@ class SandboxState:
         chat: dict[str, Any] = {"id": chat_id, "type": "private"}
         if user is not None:
             chat["first_name"] = user.first_name
+            if user.last_name:
+                chat["last_name"] = user.last_name
             if user.username:
                 chat["username"] = user.username
         return chat

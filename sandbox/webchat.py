@@ -173,7 +173,7 @@ async def _chat(request: web.Request) -> web.Response:
     if version == state.chat(user.id).version:
         await state.wait_for_change(user.id, version, LONG_POLL_SECONDS)
     log = state.chat(user.id)
-    commands = server.commands.get(user.language_code) or server.commands.get("", [])
+    commands = server.private_chat_commands(user.id, user.language_code)
     return web.json_response(
         {
             "version": log.version,
