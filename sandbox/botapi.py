@@ -548,10 +548,14 @@ class BotApiServer:
         elif markup.get("remove_keyboard"):
             self.state.chat(chat_id).reply_keyboard = None
 
-    @staticmethod
-    def _text(params: dict[str, Any], key: str, limit: int) -> tuple[str, list[dict[str, Any]]]:
+    def _text(
+        self, params: dict[str, Any], key: str, limit: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        users = {user.id: user.telegram() for user in self.state.users.values()}
         try:
-            text, entities = render_text(str(params.get(key) or ""), params.get("parse_mode"))
+            text, entities = render_text(
+                str(params.get(key) or ""), params.get("parse_mode"), users
+            )
         except EntityParseError as exc:
             raise bad_request(str(exc)) from None
         explicit = params.get("entities" if key == "text" else "caption_entities")

@@ -541,3 +541,24 @@ async def test_a_person_blocking_the_bot_gets_403_and_my_chat_member(
     update = await api.user_blocks(ann, False)
     assert update["my_chat_member"]["new_chat_member"]["status"] == "member"
     assert (await bot.send_message(51, "welcome back")).text == "welcome back"
+
+
+async def test_markdown_parse_modes_become_entities_for_aiogram(
+    botapi: tuple[BotApiServer, str], bot: Bot
+) -> None:
+    sent = await bot.send_message(71, "*Hi* _there_ \\(v1\\.0\\)", parse_mode="MarkdownV2")
+    assert sent.text == "Hi there (v1.0)"
+    assert [(x.type, x.offset, x.length) for x in sent.entities or []] == [
+        ("bold", 0, 2),
+        ("italic", 3, 5),
+    ]
+    legacy = await bot.send_message(71, "*old* [link](https://t.me/x)", parse_mode="Markdown")
+    assert legacy.text == "old link" and legacy.entities is not None
+    assert legacy.entities[1].type == "text_link" and legacy.entities[1].url == "https://t.me/x"
+    with pytest.raises(TelegramBadRequest, match=r"Character '\.' is reserved"):
+        await bot.send_message(71, "v1.0", parse_mode="MarkdownV2")
+    photo = await bot.send_photo(
+        71, BufferedInputFile(tiny_png(), "p.png"), caption="__u__", parse_mode="MarkdownV2"
+    )
+    assert photo.caption == "u" and photo.caption_entities is not None
+    assert photo.caption_entities[0].type == "underline"
