@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox.formatting import EntityParseError, render_text
+from sandbox.initdata import public_key_hex
 from sandbox.media import image_size
 from sandbox.state import LocalUser, Payment, SandboxState, StoredFile
 
@@ -142,6 +144,8 @@ class BotApiServer:
     # One command list per (scope, language_code), as Telegram keeps them.
     commands: dict[tuple[CommandScope, str], list[dict[str, Any]]] = field(default_factory=dict)
     state: SandboxState = field(default_factory=SandboxState)
+    # Signs the initData `signature` as Telegram's key does; its public half is published.
+    initdata_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     # Telegram cancels a purchase the bot does not confirm within 10 seconds.
     pre_checkout_timeout: float = 10.0
     # A long-running local sandbox keeps only the newest calls; tests keep them all.
@@ -159,6 +163,10 @@ class BotApiServer:
     @property
     def bot_id(self) -> int:
         return int(self.token.split(":", 1)[0])
+
+    @property
+    def initdata_public_key(self) -> str:
+        return public_key_hex(self.initdata_key)
 
     def bot_user(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox import webchat
 from sandbox.botapi import BotApiServer
@@ -39,6 +40,11 @@ class RunningSandbox:
         return f"{self.base_url}/sandbox/"
 
     @property
+    def initdata_public_key(self) -> str:
+        """The Ed25519 public key (hex) that checks the initData `signature` it hands out."""
+        return self.server.initdata_public_key
+
+    @property
     def shim_url(self) -> str:
         """The local stand-in for telegram.org's telegram-web-app.js."""
         return f"{self.base_url}/sandbox/telegram-web-app.js"
@@ -52,11 +58,20 @@ def sandbox_app(server: BotApiServer, webapp_url: str) -> web.Application:
 
 @contextlib.asynccontextmanager
 async def run_sandbox(
-    token: str, host: str, port: int, *, webapp_url: str, users_file: Path | None = None
+    token: str,
+    host: str,
+    port: int,
+    *,
+    webapp_url: str,
+    users_file: Path | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> AsyncIterator[RunningSandbox]:
-    """Serve the sandbox until the block ends; port 0 picks a free one."""
+    """Serve the sandbox until the block ends; port 0 picks a free one. Without
+    `signing_key` the initData `signature` comes from a key made for this run."""
     # A long-running sandbox keeps only recent calls; nobody asserts on them here.
     server = BotApiServer(token, max_calls=1000)
+    if signing_key is not None:
+        server.initdata_key = signing_key
     server.state.users_file = users_file
     server.state.load_users()
     webchat.seed_users(server)

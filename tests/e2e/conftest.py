@@ -37,6 +37,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 __all__ = ["LivePlatform"]
 live = localmode.live  # the platform in local mode, shared with the integration tests
+live_ed25519 = localmode.live_ed25519  # the same, with INIT_DATA_VALIDATION=ed25519
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,21 @@ These run everywhere (no Chromium needed) and pin what the browser tests build o
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 import aiohttp
 import pytest
+from aiogram.utils.web_app_signature import check_webapp_signature as check_ed25519_signature
 from pydantic import SecretStr
 
 from bot.platform import Role, build_platform, local_sandbox
 from bot.settings import load_settings
+from sandbox.initdata import KEY_FILE, load_signing_key, public_key_hex, sign_init_data
 from sandbox.local import run_sandbox
 from services.i18n import Catalog
 from tests import localmode
@@ -181,3 +184,61 @@ async def test_chat_action_shows_until_the_next_message(http: aiohttp.ClientSess
         assert (await (await http.get(chat)).json())["action"] == "typing"
         await http.post(f"{bot_api}/sendMessage", json={"chat_id": 100000001, "text": "done"})
         assert (await (await http.get(chat)).json())["action"] is None
+
+
+live_ed25519 = localmode.live_ed25519
+
+
+async def test_ed25519_mode_trusts_the_sandboxs_published_key_and_nothing_else(
+    live_ed25519: LivePlatform, http: aiohttp.ClientSession
+) -> None:
+    live = live_ed25519
+    base = live.sandbox_url
+    async with http.get(f"{base}/sandbox/api/initdata-key") as response:
+        published = await response.json()
+    assert published["algorithm"] == "Ed25519" and published["bot_id"] == 7000000001
+    key_file = live.settings.data_dir / KEY_FILE
+    assert published["public_key"] == public_key_hex(load_signing_key(key_file))
+    assert key_file.stat().st_mode & 0o077 == 0  # the private key is the owner's only
+
+    async with http.post(
+        f"{base}/sandbox/api/chats/100000001/webapp", json={"url": live.settings.webapp_url}
+    ) as response:
+        init_data = (await response.json())["init_data"]
+    fields = dict(parse_qsl(init_data))
+    assert {"hash", "signature", "auth_date", "user"} <= fields.keys()
+    assert json.loads(fields["user"])["last_name"] == "Lee"
+    public_key = bytes.fromhex(published["public_key"])
+    assert check_ed25519_signature(published["bot_id"], init_data, public_key)
+
+    async def me(raw: str) -> tuple[int, dict[str, Any]]:
+        async with http.get(
+            f"{live.api_url}/api/v1/me", headers={"Authorization": f"tma {raw}"}
+        ) as response:
+            return response.status, await response.json()
+
+    status, body = await me(init_data)
+    assert status == 200 and body["data"]["telegram_id"] == 100000001
+    status, body = await me(init_data.replace("Ann", "Eve"))
+    assert (status, body["error"]["code"]) == (401, "auth_bad_signature")
+    # Valid for the bot token, but under ed25519 only Telegram's (here the sandbox's) key counts.
+    hmac_only = sign_init_data(live.token, {"id": 100000001, "first_name": "Ann"})
+    status, body = await me(hmac_only)
+    assert (status, body["error"]["code"]) == (401, "auth_malformed")
+
+
+async def test_the_signing_key_survives_a_restart(tmp_path: Path) -> None:
+    key_file = tmp_path / KEY_FILE
+    keys = []
+    for _ in range(2):
+        async with run_sandbox(
+            "7000000005:key-check",
+            "127.0.0.1",
+            0,
+            webapp_url="http://x/app/",
+            signing_key=load_signing_key(key_file),
+        ) as sb:
+            keys.append(sb.initdata_public_key)
+    assert keys[0] == keys[1] and len(keys[0]) == 64
+    key_file.write_text("damaged")
+    assert public_key_hex(load_signing_key(key_file)) != keys[0]  # a new key, not a crash
