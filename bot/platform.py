@@ -92,6 +92,7 @@ async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[Running
         webapp_url=settings.webapp_url,
         users_file=settings.data_dir / "sandbox_users.json",
         signing_key=load_signing_key(settings.data_dir / KEY_FILE),
+        state_dir=settings.data_dir / "sandbox",
     ) as sandbox:
         yield sandbox
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import secrets
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,12 +148,7 @@ class BotApiServer:
     pre_checkout_timeout: float = 10.0
     # A long-running local sandbox keeps only the newest calls; tests keep them all.
     max_calls: int | None = None
-    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _message_ids: dict[int, itertools.count[int]] = field(
-        default_factory=lambda: defaultdict(lambda: itertools.count(1))
-    )
     _new_update: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _callback_chats: dict[str, int] = field(default_factory=dict)
     _answered_callbacks: set[str] = field(default_factory=set)
     _pre_checkouts: dict[str, asyncio.Future[tuple[bool, str | None]]] = field(default_factory=dict)
@@ -208,6 +201,7 @@ class BotApiServer:
         try:
             self._maybe_fail(name, params)
             result = await method(params)
+            self.state.revision += 1  # any method may have changed what is kept
         except TelegramError as exc:
             return self._error(exc)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -292,14 +286,14 @@ class BotApiServer:
     # --- updates: what a person does -------------------------------------------------------
 
     async def push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
-        update = {"update_id": next(self._update_ids), **payload}
+        update = {"update_id": self.state.next_update_id(), **payload}
         async with self._new_update:
             self.updates.append(update)
             self._new_update.notify_all()
         return update
 
     def _message_id(self, chat_id: int) -> int:
-        return next(self._message_ids[chat_id])
+        return self.state.next_message_id(chat_id)
 
     def _remember(self, user: dict[str, Any]) -> LocalUser:
         """A person who writes to the bot is known from then on, as Telegram knows them."""
@@ -337,7 +331,7 @@ class BotApiServer:
     async def user_presses(
         self, user: dict[str, Any], message: dict[str, Any], data: str
     ) -> dict[str, Any]:
-        query_id = str(next(self._callback_ids))
+        query_id = str(self.state.next_callback_id())
         self._callback_chats[query_id] = int(user["id"])
         query = {
             "id": query_id,

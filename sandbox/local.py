@@ -6,6 +6,7 @@ never sees a sandbox route, and the sandbox never sees the API's middlewares.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox import webchat
 from sandbox.botapi import BotApiServer
+from sandbox.persistence import SandboxStore
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +67,20 @@ async def run_sandbox(
     webapp_url: str,
     users_file: Path | None = None,
     signing_key: Ed25519PrivateKey | None = None,
+    state_dir: Path | None = None,
 ) -> AsyncIterator[RunningSandbox]:
     """Serve the sandbox until the block ends; port 0 picks a free one. Without
-    `signing_key` the initData `signature` comes from a key made for this run."""
+    `signing_key` the initData `signature` comes from a key made for this run; without
+    `state_dir` chats, files and payments last only as long as the run."""
     # A long-running sandbox keeps only recent calls; nobody asserts on them here.
     server = BotApiServer(token, max_calls=1000)
     if signing_key is not None:
         server.initdata_key = signing_key
     server.state.users_file = users_file
     server.state.load_users()
+    store = SandboxStore(state_dir) if state_dir is not None else None
+    if store is not None:
+        store.load(server)
     webchat.seed_users(server)
     runner = web.AppRunner(sandbox_app(server, webapp_url), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -85,7 +92,12 @@ async def run_sandbox(
             bound_port = int(address[1])
             break
     shown_host = f"[{host}]" if ":" in host else host
+    keeper = asyncio.create_task(store.keep(server)) if store is not None else None
     try:
         yield RunningSandbox(server, f"http://{shown_host}:{bound_port}")
     finally:
         await runner.cleanup()
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper

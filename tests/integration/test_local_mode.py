@@ -15,10 +15,17 @@ from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 import aiohttp
 import pytest
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+)
 from aiogram.utils.web_app_signature import check_webapp_signature as check_ed25519_signature
 from pydantic import SecretStr
 
-from bot.platform import Role, build_platform, local_sandbox
+from bot.platform import Role, build_platform, local_sandbox, make_bot
 from bot.settings import load_settings
 from sandbox.initdata import KEY_FILE, load_signing_key, public_key_hex, sign_init_data
 from sandbox.local import run_sandbox
@@ -92,6 +99,14 @@ async def test_local_mode_chat_start_and_mini_app_init_data(
         page = await response.text()
     assert f'<script src="{base}/sandbox/telegram-web-app.js"></script>' in page
     assert "telegram.org" not in page
+
+    # Local mode keeps the sandbox's chats in DATA_DIR, so a restart continues them.
+    state_file = live.settings.data_dir / "sandbox" / "state.json"
+    for _ in range(50):
+        if state_file.exists() and "777001" in state_file.read_text():
+            break
+        await asyncio.sleep(0.1)
+    assert "777001" in state_file.read_text()
 
 
 async def test_web_chat_rejects_what_a_client_could_not_do(
@@ -242,3 +257,98 @@ async def test_the_signing_key_survives_a_restart(tmp_path: Path) -> None:
     assert keys[0] == keys[1] and len(keys[0]) == 64
     key_file.write_text("damaged")
     assert public_key_hex(load_signing_key(key_file)) != keys[0]  # a new key, not a crash
+
+
+async def test_a_restart_keeps_chats_ids_files_and_payments(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Telegram's ids never start again: after a restart on the same DATA_DIR a button under an
+    old message still names that message, and files and payments are still there."""
+    token = "7000000006:restart-state"
+    state_dir = tmp_path / "sandbox"
+    ann_id = 100000001
+    grant = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Grant", callback_data="grant")]]
+    )
+    png = b"\x89PNG\r\n\x1a\n" + bytes(40)
+
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+    ) as sb:
+        api = sb.server
+        ann = api.state.users[ann_id].telegram()
+        bot = make_bot(token, sb.api_base)
+        try:
+            old = await bot.send_message(ann_id, "Grant 5 VIBE?", reply_markup=grant)
+            photo = await bot.send_photo(ann_id, BufferedInputFile(png, "p.png"))
+            assert photo.photo is not None
+            photo_id = photo.photo[-1].file_id
+            await bot.send_invoice(
+                ann_id,
+                title="Pack",
+                description="Stars",
+                payload="pack",
+                currency="XTR",
+                prices=[LabeledPrice(label="Pack", amount=5)],
+            )
+            slug = api.state.chat(ann_id).messages[-1]["sandbox_invoice_slug"]
+            paying = asyncio.create_task(api.user_pays(ann, slug))
+            query = None
+            while query is None:
+                updates = await bot.get_updates(timeout=1)
+                query = next((u.pre_checkout_query for u in updates if u.pre_checkout_query), None)
+            await bot.answer_pre_checkout_query(query.id, ok=True)
+            outcome = await paying
+            assert outcome.status == "paid" and outcome.charge_id is not None
+            last_update_id = api.state.last_update_id
+        finally:
+            await bot.session.close()
+
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+    ) as sb:
+        api = sb.server
+        bot = make_bot(token, sb.api_base)
+        try:
+            new = await bot.send_message(ann_id, "After the restart")
+            assert new.message_id > old.message_id and new.message_id > photo.message_id
+            async with http.get(f"{sb.base_url}/sandbox/api/chats/{ann_id}") as response:
+                history = (await response.json())["messages"]
+            assert [m["message_id"] for m in history][:2] == [old.message_id, photo.message_id]
+
+            # The button under the old message acts on that message, not on a newer one.
+            pressed = await api.user_presses(
+                ann, api.state.chat(ann_id).find(old.message_id) or {}, "grant"
+            )
+            assert pressed["update_id"] > last_update_id
+            message_id = pressed["callback_query"]["message"]["message_id"]
+            assert message_id == old.message_id
+            await bot.edit_message_text("Granted", chat_id=ann_id, message_id=message_id)
+            texts = {m["message_id"]: m.get("text") for m in api.state.chat(ann_id).messages}
+            assert texts[old.message_id] == "Granted"
+            assert texts[new.message_id] == "After the restart"
+
+            info = await bot.get_file(photo_id)
+            async with http.get(f"{sb.api_base}/file/bot{token}/{info.file_path}") as response:
+                assert await response.read() == png
+            again = await bot.send_photo(ann_id, photo_id)  # file_id reuse across restarts
+            assert again.photo is not None and again.photo[-1].file_id == photo_id
+            assert await bot.refund_star_payment(ann_id, outcome.charge_id) is True
+        finally:
+            await bot.session.close()
+
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+    ) as sb:
+        bot = make_bot(token, sb.api_base)
+        try:
+            with pytest.raises(TelegramBadRequest, match="CHARGE_ALREADY_REFUNDED"):
+                await bot.refund_star_payment(ann_id, outcome.charge_id)
+        finally:
+            await bot.session.close()
+    for damaged in ("{damaged", '{"format": 1, "chats": {}}'):
+        (state_dir / "state.json").write_text(damaged)
+        async with run_sandbox(
+            token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+        ) as sb:
+            assert sb.server.state.chats == {}  # a damaged file costs the history, not the start
