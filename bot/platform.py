@@ -99,7 +99,8 @@ async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[Running
 
 def init_data_check(settings: Settings, bot_token: str) -> InitDataCheck:
     """INIT_DATA_VALIDATION as a check: the HMAC with the bot token, the Ed25519 signature with
-    BOT_ID and TELEGRAM_PUBLIC_KEY (the sandbox's own key in local mode), or both."""
+    BOT_ID and TELEGRAM_PUBLIC_KEY (unset: Telegram's production key, or the sandbox's own key
+    in local mode without BOT_ID), or both."""
     mode = settings.init_data_validation
     if mode is InitDataValidation.HMAC:
         return InitDataCheck(bot_token=bot_token)
@@ -108,7 +109,8 @@ def init_data_check(settings: Settings, bot_token: str) -> InitDataCheck:
         public_key = TELEGRAM_PUBLIC_KEYS[key_name]
     elif key_name:
         public_key = bytes.fromhex(key_name)
-    elif settings.bot_token is None and settings.sandbox:
+    elif settings.bot_token is None and settings.sandbox and settings.bot_id is None:
+        # Plain local mode: the data comes from the sandbox. A BOT_ID means a real bot's data.
         signing_key = load_signing_key(settings.data_dir / KEY_FILE)
         public_key = signing_key.public_key().public_bytes_raw()
     else:
@@ -314,6 +316,14 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 )
                 delivery_task = asyncio.create_task(delivery.run_forever(stop))
         log.info("Good Vibe Live %s is up (role %s)", platform.version, role.value)
+        third_party = platform.init_data_check.third_party
+        if serve_api and third_party is not None:
+            log.info(
+                "Mini App initData checked by %s: Ed25519 signature for bot id %s, public key %s",
+                settings.init_data_validation.value,
+                third_party.bot_id,
+                third_party.public_key.hex(),
+            )
         if sandbox is not None:
             log.info("local Telegram (no BOT_TOKEN): open the web chat at %s", sandbox.webchat_url)
             log.info(

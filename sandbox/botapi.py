@@ -112,7 +112,7 @@ def _commands_key(params: dict[str, Any]) -> tuple[CommandScope, str]:
     for name in _SCOPE_FIELDS[kind]:
         value = scope.get(name)
         if value is None or value == "":
-            raise bad_request(f"{name} is empty" if name == "chat_id" else "user not found")
+            raise bad_request(f"{name} is empty")
         try:
             values.append(int(value))  # 42 and "42" are the same chat
         except (TypeError, ValueError):

@@ -122,6 +122,10 @@ def test_init_data_check_per_mode(tmp_path: Path) -> None:
     sandbox_key = load_signing_key(tmp_path / KEY_FILE).public_key().public_bytes_raw()
     assert check.third_party is not None and check.third_party.public_key == sandbox_key
     assert check.third_party.bot_id == 7000000001
+    # A BOT_ID without a token is a service checking a real bot's data: Telegram's key.
+    worker = load_settings(init_data_validation="ed25519", bot_id=8000000003, data_dir=tmp_path)
+    worker_check = init_data_check(worker, "7000000001:local").third_party
+    assert worker_check == ThirdPartyKey(8000000003, TELEGRAM_PUBLIC_KEYS["production"])
     hex_key = "11" * 32
     explicit = load_settings(
         bot_token=token, init_data_validation="ed25519", telegram_public_key=hex_key
