@@ -200,6 +200,8 @@ def build_platform(
     if token is None and sandbox is not None:
         token, api_base = sandbox.token, sandbox.api_base
     bot = make_bot(token, api_base) if token else None
+    # What the API checks initData with: the bot's token, or the local one without it.
+    api_token = token or local_bot_token(settings.data_dir)
     dispatcher = build_dispatcher(
         db=db,
         catalog=catalog,
@@ -218,8 +220,8 @@ def build_platform(
         deep_links=deep_links,
         api_base=api_base,
         telegram_js_url=sandbox.shim_url if sandbox is not None else TELEGRAM_WEB_APP_JS,
-        bot_token=token or local_bot_token(settings.data_dir),
-        init_data_check=init_data_check(settings, token or local_bot_token(settings.data_dir)),
+        bot_token=api_token,
+        init_data_check=init_data_check(settings, api_token),
         rate_limits=rate_limits,
         ledger=ledger,
         sender=SendBatcher(db, ledger.p2p),
