@@ -13,8 +13,11 @@ import shutil
 import subprocess
 import sys
 import venv
-from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -57,7 +60,8 @@ def find_chromium() -> str | None:
     return str(downloaded[-1]) if downloaded else None
 
 
-Runner = Callable[[Sequence[str]], tuple[bool, str]]
+if TYPE_CHECKING:  # only for type checkers: an old python3 must reach the version message
+    Runner = Callable[[Sequence[str]], tuple[bool, str]]
 
 
 def run_quietly(command: Sequence[str]) -> tuple[bool, str]:
