@@ -29,12 +29,13 @@ from bot.commands import set_command_menu
 from bot.deeplinks import DeepLinks
 from bot.dispatcher import build_dispatcher
 from bot.local_token import local_bot_token
-from bot.settings import BotMode, Settings
+from bot.settings import BotMode, InitDataValidation, Settings
 from db.database import Database, create_database
 from db.embedded import EmbeddedPostgres, start_embedded
 from db.migrate import upgrade
 from db.urls import app_url_from_owner
 from integrations.telegram.sender import BotMessageSender
+from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
 from services.i18n import Catalog, load_catalog
 from services.ledger.tasks import expire_holds
@@ -45,6 +46,7 @@ from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
+from webapp_api.initdata import TELEGRAM_PUBLIC_KEYS, InitDataCheck, ThirdPartyKey
 from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
 from webapp_api.server import make_runner
 
@@ -95,9 +97,36 @@ async def local_sandbox(settings: Settings, role: Role) -> AsyncIterator[Running
         settings.sandbox_port,
         webapp_url=settings.webapp_url,
         users_file=settings.data_dir / "sandbox_users.json",
+        signing_key=load_signing_key(settings.data_dir / KEY_FILE),
+        state_dir=settings.data_dir / "sandbox",
     ) as sandbox:
         yield sandbox
         log.info("shutdown: stopping the local Telegram")
+
+
+def init_data_check(settings: Settings, bot_token: str) -> InitDataCheck:
+    """INIT_DATA_VALIDATION as a check: the HMAC with the bot token, the Ed25519 signature with
+    BOT_ID and TELEGRAM_PUBLIC_KEY (unset: Telegram's production key, or the sandbox's own key
+    in local mode without BOT_ID), or both."""
+    mode = settings.init_data_validation
+    if mode is InitDataValidation.HMAC:
+        return InitDataCheck(bot_token=bot_token)
+    key_name = settings.telegram_public_key
+    if key_name in TELEGRAM_PUBLIC_KEYS:
+        public_key = TELEGRAM_PUBLIC_KEYS[key_name]
+    elif key_name:
+        public_key = bytes.fromhex(key_name)
+    elif settings.bot_token is None and settings.sandbox and settings.bot_id is None:
+        # Plain local mode: the data comes from the sandbox. A BOT_ID means a real bot's data.
+        signing_key = load_signing_key(settings.data_dir / KEY_FILE)
+        public_key = signing_key.public_key().public_bytes_raw()
+    else:
+        public_key = TELEGRAM_PUBLIC_KEYS["production"]
+    bot_id = settings.bot_id or int(bot_token.split(":", 1)[0])
+    return InitDataCheck(
+        bot_token=bot_token if mode is InitDataValidation.BOTH else None,
+        third_party=ThirdPartyKey(bot_id, public_key),
+    )
 
 
 def make_bot(token: str, api_base: str) -> Bot:
@@ -114,6 +143,7 @@ class Platform:
     dispatcher: Dispatcher
     deep_links: DeepLinks
     bot_token: str
+    init_data_check: InitDataCheck
     rate_limits: Storage
     ledger: LedgerConfig
     sender: SendBatcher
@@ -131,6 +161,7 @@ class Platform:
             catalog=self.catalog,
             bot_token=self.bot_token,
             init_data_max_age=self.settings.init_data_max_age,
+            init_data_check=self.init_data_check,
             admin_ids=self.settings.admin_ids,
             version=self.version,
             user_limiter=RateLimiter.create(
@@ -182,6 +213,8 @@ def build_platform(
     if token is None and sandbox is not None:
         token, api_base = sandbox.token, sandbox.api_base
     bot = make_bot(token, api_base) if token else None
+    # What the API checks initData with: the bot's token, or the local one without it.
+    api_token = token or local_bot_token(settings.data_dir)
     dispatcher = build_dispatcher(
         db=db,
         catalog=catalog,
@@ -200,7 +233,8 @@ def build_platform(
         deep_links=deep_links,
         api_base=api_base,
         telegram_js_url=sandbox.shim_url if sandbox is not None else TELEGRAM_WEB_APP_JS,
-        bot_token=token or local_bot_token(settings.data_dir),
+        bot_token=api_token,
+        init_data_check=init_data_check(settings, api_token),
         rate_limits=rate_limits,
         ledger=ledger,
         sender=SendBatcher(db, ledger.p2p),
@@ -300,8 +334,23 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 )
                 delivery_task = asyncio.create_task(delivery.run_forever(stop))
         log.info("Good Vibe Live %s is up (role %s)", platform.version, role.value)
+        third_party = platform.init_data_check.third_party
+        if serve_api and third_party is not None:
+            log.info(
+                "Mini App initData checked by %s: Ed25519 signature for bot id %s, public key %s",
+                settings.init_data_validation.value,
+                third_party.bot_id,
+                third_party.public_key.hex(),
+            )
         if sandbox is not None:
             log.info("local Telegram (no BOT_TOKEN): open the web chat at %s", sandbox.webchat_url)
+            log.info(
+                "local Telegram signs Mini App initData for bot id %s with Ed25519 public key %s "
+                "(also at %sapi/initdata-key)",
+                sandbox.server.bot_id,
+                sandbox.initdata_public_key,
+                sandbox.webchat_url,
+            )
         try:
             await stop.wait()
         finally:

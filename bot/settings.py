@@ -17,6 +17,15 @@ class BotMode(StrEnum):
     WEBHOOK = "webhook"
 
 
+class InitDataValidation(StrEnum):
+    """How the API trusts Mini App initData: the HMAC `hash` (needs the bot token), the
+    Ed25519 `signature` (needs only BOT_ID and Telegram's public key), or both."""
+
+    HMAC = "hmac"
+    ED25519 = "ed25519"
+    BOTH = "both"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -50,6 +59,23 @@ class Settings(BaseSettings):
     webapp_url: str = ""
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     init_data_max_age: int = Field(default=86_400, ge=1)
+    init_data_validation: InitDataValidation = Field(
+        default=InitDataValidation.HMAC,
+        description="hmac: check initData's `hash` with the bot token; ed25519: check its "
+        "`signature` with BOT_ID and TELEGRAM_PUBLIC_KEY only (for a service that must not hold "
+        "the token); both: require both",
+    )
+    bot_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="The bot's id for ed25519 initData checks; unset: taken from the bot token "
+        "(or the local one in local mode)",
+    )
+    telegram_public_key: str | None = Field(
+        default=None,
+        description="Ed25519 key that signs initData: production, test, or 64 hex characters; "
+        "unset: production, or the sandbox's own key in local mode",
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     redis_url: str | None = None
 
@@ -134,6 +160,16 @@ class Settings(BaseSettings):
             raise ValueError("must look like '120/minute' or '5 per 10 seconds'") from None
         return value
 
+    @field_validator("telegram_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip().lower()
+        if value not in ("production", "test") and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be production, test, or a 32-byte Ed25519 key in hex")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -179,4 +215,15 @@ def load_settings(**overrides: object) -> Settings:
             raise SettingsError("invalid setting WEBHOOK_BASE_URL: required when BOT_MODE=webhook")
         if settings.webhook_secret is None:
             raise SettingsError("invalid setting WEBHOOK_SECRET: required when BOT_MODE=webhook")
+    third_party = settings.init_data_validation is not InitDataValidation.HMAC
+    if (
+        third_party
+        and settings.bot_id is None
+        and settings.bot_token is None
+        and not settings.sandbox
+    ):
+        raise SettingsError(
+            f"invalid setting BOT_ID: required when INIT_DATA_VALIDATION="
+            f"{settings.init_data_validation.value} and there is no BOT_TOKEN"
+        )
     return settings

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import secrets
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox.formatting import EntityParseError, render_text
+from sandbox.initdata import public_key_hex
 from sandbox.media import image_size
 from sandbox.state import LocalUser, Payment, SandboxState, StoredFile
 
@@ -90,6 +90,36 @@ def bad_request(description: str) -> TelegramError:
     )
 
 
+# A BotCommandScope reduced to what tells two scopes apart: its type, then chat_id, user_id.
+CommandScope = tuple[str | int, ...]
+_SCOPE_FIELDS = {
+    "default": (),
+    "all_private_chats": (),
+    "all_group_chats": (),
+    "all_chat_administrators": (),
+    "chat": ("chat_id",),
+    "chat_administrators": ("chat_id",),
+    "chat_member": ("chat_id", "user_id"),
+}
+
+
+def _commands_key(params: dict[str, Any]) -> tuple[CommandScope, str]:
+    scope = params.get("scope") or {"type": "default"}
+    if not isinstance(scope, dict) or scope.get("type") not in _SCOPE_FIELDS:
+        raise bad_request("can't parse BotCommandScope JSON object")
+    kind = str(scope["type"])
+    values: list[str | int] = [kind]
+    for name in _SCOPE_FIELDS[kind]:
+        value = scope.get(name)
+        if value is None or value == "":
+            raise bad_request(f"{name} is empty")
+        try:
+            values.append(int(value))  # 42 and "42" are the same chat
+        except (TypeError, ValueError):
+            values.append(str(value))  # an @username
+    return tuple(values), str(params.get("language_code") or "")
+
+
 def _decode(key: str, value: str) -> Any:
     if key in _JSON_FIELDS and value[:1] in "{[":
         try:
@@ -109,18 +139,16 @@ class BotApiServer:
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str = ""
     allowed_updates: list[str] | None = None
-    commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # One command list per (scope, language_code), as Telegram keeps them.
+    commands: dict[tuple[CommandScope, str], list[dict[str, Any]]] = field(default_factory=dict)
     state: SandboxState = field(default_factory=SandboxState)
+    # Signs the initData `signature` as Telegram's key does; its public half is published.
+    initdata_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     # Telegram cancels a purchase the bot does not confirm within 10 seconds.
     pre_checkout_timeout: float = 10.0
     # A long-running local sandbox keeps only the newest calls; tests keep them all.
     max_calls: int | None = None
-    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _message_ids: dict[int, itertools.count[int]] = field(
-        default_factory=lambda: defaultdict(lambda: itertools.count(1))
-    )
     _new_update: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _callback_chats: dict[str, int] = field(default_factory=dict)
     _answered_callbacks: set[str] = field(default_factory=set)
     _pre_checkouts: dict[str, asyncio.Future[tuple[bool, str | None]]] = field(default_factory=dict)
@@ -128,6 +156,10 @@ class BotApiServer:
     @property
     def bot_id(self) -> int:
         return int(self.token.split(":", 1)[0])
+
+    @property
+    def initdata_public_key(self) -> str:
+        return public_key_hex(self.initdata_key)
 
     def bot_user(self) -> dict[str, Any]:
         return {
@@ -169,6 +201,7 @@ class BotApiServer:
         try:
             self._maybe_fail(name, params)
             result = await method(params)
+            self.state.revision += 1  # any method may have changed what is kept
         except TelegramError as exc:
             return self._error(exc)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -253,14 +286,14 @@ class BotApiServer:
     # --- updates: what a person does -------------------------------------------------------
 
     async def push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
-        update = {"update_id": next(self._update_ids), **payload}
+        update = {"update_id": self.state.next_update_id(), **payload}
         async with self._new_update:
             self.updates.append(update)
             self._new_update.notify_all()
         return update
 
     def _message_id(self, chat_id: int) -> int:
-        return next(self._message_ids[chat_id])
+        return self.state.next_message_id(chat_id)
 
     def _remember(self, user: dict[str, Any]) -> LocalUser:
         """A person who writes to the bot is known from then on, as Telegram knows them."""
@@ -298,7 +331,7 @@ class BotApiServer:
     async def user_presses(
         self, user: dict[str, Any], message: dict[str, Any], data: str
     ) -> dict[str, Any]:
-        query_id = str(next(self._callback_ids))
+        query_id = str(self.state.next_callback_id())
         self._callback_chats[query_id] = int(user["id"])
         query = {
             "id": query_id,
@@ -449,15 +482,30 @@ class BotApiServer:
         }
 
     async def api_setmycommands(self, params: dict[str, Any]) -> bool:
-        self.commands[str(params.get("language_code") or "")] = list(params.get("commands") or [])
+        key = _commands_key(params)
+        commands = list(params.get("commands") or [])
+        if commands:
+            self.commands[key] = commands
+        else:
+            self.commands.pop(key, None)  # an empty list is no list: the next scope applies
         return True
 
     async def api_getmycommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.commands.get(str(params.get("language_code") or ""), [])
+        return self.commands.get(_commands_key(params), [])
 
     async def api_deletemycommands(self, params: dict[str, Any]) -> bool:
-        self.commands.pop(str(params.get("language_code") or ""), None)
+        self.commands.pop(_commands_key(params), None)
         return True
+
+    def private_chat_commands(self, chat_id: int, language_code: str) -> list[dict[str, Any]]:
+        """The menu a person sees in their chat with the bot: the first list set, in
+        Telegram's order (this chat, all private chats, default; each with the person's
+        language before without)."""
+        for scope in (("chat", chat_id), ("all_private_chats",), ("default",)):
+            for language in (language_code, ""):
+                if (scope, language) in self.commands:
+                    return self.commands[(scope, language)]
+        return []
 
     async def api_setchatmenubutton(self, params: dict[str, Any]) -> bool:
         return True
@@ -502,10 +550,14 @@ class BotApiServer:
         elif markup.get("remove_keyboard"):
             self.state.chat(chat_id).reply_keyboard = None
 
-    @staticmethod
-    def _text(params: dict[str, Any], key: str, limit: int) -> tuple[str, list[dict[str, Any]]]:
+    def _text(
+        self, params: dict[str, Any], key: str, limit: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        users = {user.id: user.telegram() for user in self.state.users.values()}
         try:
-            text, entities = render_text(str(params.get(key) or ""), params.get("parse_mode"))
+            text, entities = render_text(
+                str(params.get(key) or ""), params.get("parse_mode"), users
+            )
         except EntityParseError as exc:
             raise bad_request(str(exc)) from None
         explicit = params.get("entities" if key == "text" else "caption_entities")

@@ -1,4 +1,4 @@
-"""Telegram's HTML parse mode: tags become plain text + entities, exactly what clients receive.
+"""Telegram's parse modes: markup becomes plain text + entities, exactly what clients receive.
 
 Telegram never hands a client the HTML the bot sent; it returns the text with tags removed and a
 list of entities (offsets in UTF-16 code units). The web chat renders those entities, so it
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 from typing import Any
+
+from sandbox.markdown import MarkdownError, parse_markdown, parse_markdown_v2
 
 _SIMPLE = {
     "b": "bold",
@@ -28,7 +30,7 @@ _SIMPLE = {
 
 
 class EntityParseError(ValueError):
-    """The text is not valid Telegram HTML; the message is Telegram's description."""
+    """The text is not valid markup for its parse mode; the message is Telegram's description."""
 
 
 def _utf16_len(text: str) -> int:
@@ -88,8 +90,23 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
     return parser.text, parser.entities
 
 
-def render_text(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """Only HTML is parsed; Markdown passes through as plain text (the web chat shows it raw)."""
-    if parse_mode and parse_mode.upper() == "HTML":
+def render_text(
+    text: str, parse_mode: str | None, users: dict[int, dict[str, Any]] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The text and entities a client receives for what the bot sent with `parse_mode`.
+
+    `users` are the people a `tg://user?id=` link may mention. Raises EntityParseError with
+    Telegram's description for broken markup or an unknown parse mode.
+    """
+    mode = (parse_mode or "").lower()
+    if not mode:
+        return text, []
+    if mode == "html":
         return parse_html(text)
-    return text, []
+    parsers = {"markdownv2": parse_markdown_v2, "markdown": parse_markdown}
+    if mode not in parsers:
+        raise EntityParseError("Bad Request: unsupported parse_mode")
+    try:
+        return parsers[mode](text, users)
+    except MarkdownError as exc:
+        raise EntityParseError(f"Bad Request: can't parse entities: {exc}") from None

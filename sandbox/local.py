@@ -6,6 +6,7 @@ never sees a sandbox route, and the sandbox never sees the API's middlewares.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox import webchat
 from sandbox.botapi import BotApiServer
+from sandbox.persistence import SandboxStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,11 @@ class RunningSandbox:
         return f"{self.base_url}/sandbox/"
 
     @property
+    def initdata_public_key(self) -> str:
+        """The Ed25519 public key (hex) that checks the initData `signature` it hands out."""
+        return self.server.initdata_public_key
+
+    @property
     def shim_url(self) -> str:
         """The local stand-in for telegram.org's telegram-web-app.js."""
         return f"{self.base_url}/sandbox/telegram-web-app.js"
@@ -52,13 +60,27 @@ def sandbox_app(server: BotApiServer, webapp_url: str) -> web.Application:
 
 @contextlib.asynccontextmanager
 async def run_sandbox(
-    token: str, host: str, port: int, *, webapp_url: str, users_file: Path | None = None
+    token: str,
+    host: str,
+    port: int,
+    *,
+    webapp_url: str,
+    users_file: Path | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
+    state_dir: Path | None = None,
 ) -> AsyncIterator[RunningSandbox]:
-    """Serve the sandbox until the block ends; port 0 picks a free one."""
+    """Serve the sandbox until the block ends; port 0 picks a free one. Without
+    `signing_key` the initData `signature` comes from a key made for this run; without
+    `state_dir` chats, files and payments last only as long as the run."""
     # A long-running sandbox keeps only recent calls; nobody asserts on them here.
     server = BotApiServer(token, max_calls=1000)
+    if signing_key is not None:
+        server.initdata_key = signing_key
     server.state.users_file = users_file
     server.state.load_users()
+    store = SandboxStore(state_dir) if state_dir is not None else None
+    if store is not None:
+        store.load(server)
     webchat.seed_users(server)
     # Its long requests are long polls (getUpdates, the web chat's reads) with nothing to finish;
     # one the client has already given up on would otherwise hold the shutdown for the timeout.
@@ -72,7 +94,12 @@ async def run_sandbox(
             bound_port = int(address[1])
             break
     shown_host = f"[{host}]" if ":" in host else host
+    keeper = asyncio.create_task(store.keep(server)) if store is not None else None
     try:
         yield RunningSandbox(server, f"http://{shown_host}:{bound_port}")
     finally:
         await runner.cleanup()
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper

@@ -1,14 +1,14 @@
 """What the fake Telegram remembers: people, their chats with the bot, files, invoices, payments.
 
-Everything is in memory: the sandbox is a stand-in for Telegram's servers, and the platform's
-own database stays the source of truth for anything the product cares about.
+It lives in memory and, in local mode, is kept in DATA_DIR (sandbox/persistence.py), so a
+restart behaves like Telegram's: history, files, payments and every id continue. The
+platform's own database stays the source of truth for anything the product cares about.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -118,7 +118,28 @@ class SandboxState:
     # Where the people made in the web chat are kept, so a restart does not lose them
     # (the platform's database keeps their accounts; this keeps who the web chat can act as).
     users_file: Path | None = None
-    _file_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # The last id handed out, per chat for messages: ids only grow, as in Telegram, so an old
+    # id (a button under an old message, a payment) never names something newer.
+    last_message_ids: dict[int, int] = field(default_factory=dict)
+    last_update_id: int = 0
+    last_callback_id: int = 0
+    last_file_number: int = 0
+    # Moves on every change worth keeping; the saver writes when it moved.
+    revision: int = 0
+
+    def next_message_id(self, chat_id: int) -> int:
+        self.last_message_ids[chat_id] = self.last_message_ids.get(chat_id, 0) + 1
+        self.revision += 1
+        return self.last_message_ids[chat_id]
+
+    def next_update_id(self) -> int:
+        self.last_update_id += 1
+        self.revision += 1
+        return self.last_update_id
+
+    def next_callback_id(self) -> int:
+        self.last_callback_id += 1
+        return self.last_callback_id
 
     def load_users(self) -> None:
         if self.users_file is None or not self.users_file.exists():
@@ -146,6 +167,8 @@ class SandboxState:
         chat: dict[str, Any] = {"id": chat_id, "type": "private"}
         if user is not None:
             chat["first_name"] = user.first_name
+            if user.last_name:
+                chat["last_name"] = user.last_name
             if user.username:
                 chat["username"] = user.username
         return chat
@@ -153,6 +176,7 @@ class SandboxState:
     async def touch(self, chat_id: int) -> None:
         """Wake every web chat page waiting on this chat."""
         log = self.chat(chat_id)
+        self.revision += 1
         async with self.changed:
             log.version += 1
             del log.messages[:-CHAT_HISTORY]
@@ -186,7 +210,9 @@ class SandboxState:
         file_name: str | None,
         url: str | None = None,
     ) -> StoredFile:
-        number = next(self._file_numbers)
+        self.last_file_number += 1
+        self.revision += 1
+        number = self.last_file_number
         extension = (
             (file_name or "").rpartition(".")[2] if file_name and "." in file_name else "bin"
         )
@@ -209,4 +235,5 @@ class SandboxState:
     def new_invoice(self, **fields: Any) -> Invoice:
         invoice = Invoice(slug=secrets.token_urlsafe(12), **fields)
         self.invoices[invoice.slug] = invoice
+        self.revision += 1
         return invoice

@@ -2,7 +2,8 @@
 
 The page does what a Telegram client does and nothing more: it shows the chat as the bot left
 it, turns taps into updates, pays invoices through the simulated Stars flow and opens the Mini
-App with initData signed for the chosen user by the local bot token.
+App with initData signed for the chosen user as Telegram signs it: the HMAC `hash` from the
+local bot token and the Ed25519 `signature` from the sandbox's published key.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def add_routes(app: web.Application, server: BotApiServer, *, webapp_url: str) -
     app.router.add_get("/sandbox/telegram-web-app.js", _shim)
     app.router.add_get("/sandbox/static/{name}", _static)
     app.router.add_get("/sandbox/api/bot", _bot)
+    app.router.add_get("/sandbox/api/initdata-key", _initdata_key)
     app.router.add_get("/sandbox/api/users", _users)
     app.router.add_post("/sandbox/api/users", _create_user)
     app.router.add_get("/sandbox/api/chats/{user_id:\\d+}", _chat)
@@ -131,6 +133,15 @@ async def _bot(request: web.Request) -> web.Response:
     )
 
 
+async def _initdata_key(request: web.Request) -> web.Response:
+    """What a third party needs to check initData without the bot token (Telegram publishes
+    its production and test keys the same way: raw Ed25519 public keys in hex)."""
+    server = _server(request)
+    return web.json_response(
+        {"bot_id": server.bot_id, "algorithm": "Ed25519", "public_key": server.initdata_public_key}
+    )
+
+
 async def _users(request: web.Request) -> web.Response:
     users = sorted(_server(request).state.users.values(), key=lambda u: u.id)
     return web.json_response([asdict(user) for user in users])
@@ -173,7 +184,7 @@ async def _chat(request: web.Request) -> web.Response:
     if version == state.chat(user.id).version:
         await state.wait_for_change(user.id, version, LONG_POLL_SECONDS)
     log = state.chat(user.id)
-    commands = server.commands.get(user.language_code) or server.commands.get("", [])
+    commands = server.private_chat_commands(user.id, user.language_code)
     return web.json_response(
         {
             "version": log.version,
@@ -246,7 +257,13 @@ async def _webapp(request: web.Request) -> web.Response:
     if not url.startswith(("http://", "https://")):
         raise web.HTTPBadRequest(text="a web_app url is http(s)")
     start_param = str(body.get("start_param") or "") or None
-    init_data = sign_init_data(_server(request).token, user.web_app_user(), start_param=start_param)
+    server = _server(request)
+    init_data = sign_init_data(
+        server.token,
+        user.web_app_user(),
+        start_param=start_param,
+        signing_key=server.initdata_key,
+    )
     fragment = "&".join(
         [
             f"tgWebAppData={quote(init_data, safe='')}",

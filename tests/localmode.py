@@ -58,21 +58,24 @@ async def _wait_until_up(urls: list[str], task: asyncio.Task[None]) -> None:
                 await asyncio.sleep(0.2)
 
 
-@pytest.fixture
-async def live(owner_url: str, tmp_path: Path) -> AsyncIterator[LivePlatform]:
+@contextlib.asynccontextmanager
+async def live_platform(
+    owner_url: str, data_dir: Path, **overrides: object
+) -> AsyncIterator[LivePlatform]:
     """`python -m bot` in local mode (no BOT_TOKEN), on free ports, against a test database."""
     api_port, sandbox_port = free_port(), free_port()
-    settings = load_settings(
-        bot_token=None,
-        database_url=owner_url,
-        data_dir=tmp_path / "data",
-        api_host="127.0.0.1",
-        api_port=api_port,
-        sandbox=True,
-        sandbox_port=sandbox_port,
-        webapp_url=f"http://127.0.0.1:{api_port}/app/",
-        log_level="WARNING",
-    )
+    values: dict[str, object] = {
+        "bot_token": None,
+        "database_url": owner_url,
+        "data_dir": data_dir,
+        "api_host": "127.0.0.1",
+        "api_port": api_port,
+        "sandbox": True,
+        "sandbox_port": sandbox_port,
+        "webapp_url": f"http://127.0.0.1:{api_port}/app/",
+        "log_level": "WARNING",
+    }
+    settings = load_settings(**(values | overrides))
     stop = asyncio.Event()
     task = asyncio.create_task(run(settings, Role.ALL, stop))
     platform = LivePlatform(
@@ -89,3 +92,19 @@ async def live(owner_url: str, tmp_path: Path) -> AsyncIterator[LivePlatform]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def live(owner_url: str, tmp_path: Path) -> AsyncIterator[LivePlatform]:
+    async with live_platform(owner_url, tmp_path / "data") as platform:
+        yield platform
+
+
+@pytest.fixture
+async def live_ed25519(owner_url: str, tmp_path: Path) -> AsyncIterator[LivePlatform]:
+    """Local mode with INIT_DATA_VALIDATION=ed25519: the API holds no token check, only the
+    sandbox's published key (the default key in local mode)."""
+    async with live_platform(
+        owner_url, tmp_path / "data", init_data_validation="ed25519"
+    ) as platform:
+        yield platform

@@ -12,6 +12,7 @@ from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
+from webapp_api.initdata import InitDataCheck
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ApiContext:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     # P2P sends coalesced into shared ledger statements; None sends each in its own session.
     sender: SendBatcher | None = None
+    # Which initData signatures must hold (INIT_DATA_VALIDATION); None: the HMAC with bot_token.
+    init_data_check: InitDataCheck | None = None
 
 
 CONTEXT = web.AppKey("context", ApiContext)

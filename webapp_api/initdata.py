@@ -1,17 +1,68 @@
-"""Mini App identity: `Authorization: tma <initData>`, checked before anything else."""
+"""Mini App identity: `Authorization: tma <initData>`, checked before anything else.
+
+Two ways to trust initData, as Telegram offers them: the HMAC `hash`, which needs the bot
+token, and the Ed25519 `signature` ("validating data for third-party use"), which needs only
+the bot id and Telegram's public key, so a service that must not hold the token can still
+authenticate Mini App users. `InitDataCheck` says which of them must hold.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from aiogram.utils.web_app import WebAppInitData, check_webapp_signature, parse_webapp_init_data
+from aiogram.utils.web_app_signature import PRODUCTION_PUBLIC_KEY, TEST_PUBLIC_KEY
+from aiogram.utils.web_app_signature import check_webapp_signature as check_ed25519_signature
 
 from services.errors import Unauthorized, ValidationError
 from services.users.schemas import TelegramProfile, profile_of
 
 # A phone whose clock runs a little fast must still get in; anything further ahead is forged.
 FUTURE_SKEW = timedelta(seconds=60)
+# Telegram's keys for the `signature` (core.telegram.org/bots/webapps, third-party use).
+TELEGRAM_PUBLIC_KEYS = {"production": PRODUCTION_PUBLIC_KEY, "test": TEST_PUBLIC_KEY}
+
+
+@dataclass(frozen=True)
+class ThirdPartyKey:
+    """Checks the Ed25519 `signature`: the bot's id and a raw 32-byte public key."""
+
+    bot_id: int
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class InitDataCheck:
+    """Which signatures must hold: the HMAC `hash` (with `bot_token`), the Ed25519
+    `signature` (with `third_party`), or both when both are given."""
+
+    bot_token: str | None = None
+    third_party: ThirdPartyKey | None = None
+
+    def __post_init__(self) -> None:
+        if self.bot_token is None and self.third_party is None:
+            raise ValueError("an initData check needs a bot token, a public key, or both")
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return (
+            ("auth_date", "user")
+            + (("hash",) if self.bot_token is not None else ())
+            + (("signature",) if self.third_party is not None else ())
+        )
+
+    def signed(self, raw: str) -> bool:
+        if self.bot_token is not None and not check_webapp_signature(self.bot_token, raw):
+            return False
+        if self.third_party is not None:
+            key = self.third_party
+            try:
+                return check_ed25519_signature(key.bot_id, raw, key.public_key)
+            except ValueError:  # a signature that is not base64url, or not 64 bytes
+                return False
+        return True
 
 
 def init_data_from_header(header: str | None) -> str:
@@ -26,16 +77,27 @@ def init_data_from_header(header: str | None) -> str:
 
 
 def verify_init_data(
-    raw: str, *, bot_token: str, max_age: int, now: datetime | None = None
+    raw: str,
+    *,
+    bot_token: str | None = None,
+    max_age: int,
+    now: datetime | None = None,
+    check: InitDataCheck | None = None,
 ) -> WebAppInitData:
-    """Raises Unauthorized with code auth_malformed, auth_bad_signature or auth_expired."""
+    """Raises Unauthorized with code auth_malformed, auth_bad_signature or auth_expired.
+
+    `check` says which signatures must hold; without it, the HMAC `hash` with `bot_token`.
+    """
+    check = check or InitDataCheck(bot_token=bot_token)
     try:
         fields = dict(parse_qsl(raw, strict_parsing=True))
     except ValueError:
         raise Unauthorized("initData is not a query string", code="auth_malformed") from None
-    if "hash" not in fields or "auth_date" not in fields or "user" not in fields:
-        raise Unauthorized("initData lacks hash, auth_date or user", code="auth_malformed")
-    if not check_webapp_signature(bot_token, raw):
+    if any(name not in fields for name in check.required_fields):
+        raise Unauthorized(
+            "initData lacks one of " + ", ".join(check.required_fields), code="auth_malformed"
+        )
+    if not check.signed(raw):
         raise Unauthorized("initData signature does not match", code="auth_bad_signature")
     try:
         data = parse_webapp_init_data(raw)

@@ -130,7 +130,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     ctx = context_of(request)
     raw = init_data_from_header(request.headers.get("Authorization"))
-    init_data = verify_init_data(raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age)
+    init_data = verify_init_data(
+        raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age, check=ctx.init_data_check
+    )
     profile = profile_from(init_data)
     if ctx.user_limiter is not None:
         await ctx.user_limiter.hit(str(profile.telegram_id))

@@ -272,7 +272,7 @@ function renderEntities(text, entities) {
 }
 
 function wrap(entity, child) {
-  const tags = { bold: "b", italic: "i", underline: "u", strikethrough: "s", code: "code", pre: "pre", blockquote: "blockquote" };
+  const tags = { bold: "b", italic: "i", underline: "u", strikethrough: "s", code: "code", pre: "pre", blockquote: "blockquote", expandable_blockquote: "blockquote" };
   if (entity.type === "text_link" || entity.type === "url") {
     const href = entity.url || child.textContent;
     return el("a", { href, onclick: (event) => { event.preventDefault(); openLink(href); } }, child);

@@ -34,10 +34,9 @@ from aiohttp import web
 from bot.platform import make_bot
 from sandbox.local import RunningSandbox, run_sandbox
 from services.i18n import Catalog
-from tests.e2e.conftest import CHROMIUM, SCREENSHOTS, SKIP_REASON, LivePlatform
+from tests.e2e.conftest import CHROMIUM, SCREENSHOTS, LivePlatform
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
-
+# Without Chromium, tests/e2e/conftest.py skips these (fails them under CI=true).
 if CHROMIUM is not None:
     from playwright.async_api import Browser, FrameLocator, Locator, Page, expect
 
@@ -246,6 +245,23 @@ async def test_mini_app_rejects_tampered_init_data_with_a_clear_message(
     await expect(page.get_by_test_id("error")).to_have_text(
         catalog.get("en", "error.auth_bad_signature")
     )
+
+
+async def test_mini_app_opened_from_the_web_chat_passes_ed25519_validation(
+    live_ed25519: LivePlatform, pages: list[Page], catalog: Catalog
+) -> None:
+    """The API holds no token check (INIT_DATA_VALIDATION=ed25519): only the initData
+    `signature` the web chat hands the Mini App, under the sandbox's published key, gets in."""
+    page = pages[0]
+    await page.goto(live_ed25519.webchat_url)
+    await new_user(page, "Ola", "ola_e2e", 555_401)
+    await send(page, "/start")
+    app = await open_app(page, catalog.get("en", "start.open_app"))
+    await expect(app.get_by_test_id("profile-telegram-id")).to_have_text("555401")
+    init_data = await app.locator("html").evaluate("() => Telegram.WebApp.initData")
+    assert "signature=" in init_data and "hash=" in init_data
+    unsafe = await app.locator("html").evaluate("() => Telegram.WebApp.initDataUnsafe")
+    assert unsafe["signature"] and unsafe["user"]["id"] == 555401
 
 
 # --- Stars payments and media in the web chat, against a small test bot --------------------

@@ -97,8 +97,9 @@ async def test_command_menu_is_set_per_language(
 ) -> None:
     api, _ = botapi
     await set_command_menu(bot, catalog)
-    assert set(api.commands) == {"", "en", "ru"}
-    assert api.commands["ru"][0] == {
+    default = ("default",)
+    assert set(api.commands) == {(default, ""), (default, "en"), (default, "ru")}
+    assert api.commands[(default, "ru")][0] == {
         "command": "start",
         "description": catalog.get("ru", "commands.start"),
     }

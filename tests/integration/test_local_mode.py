@@ -6,18 +6,28 @@ These run everywhere (no Chromium needed) and pin what the browser tests build o
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 import aiohttp
 import pytest
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+)
+from aiogram.utils.web_app_signature import check_webapp_signature as check_ed25519_signature
 from pydantic import SecretStr
 
-from bot.platform import Role, build_platform, local_sandbox
+from bot.platform import Role, build_platform, local_sandbox, make_bot
 from bot.settings import load_settings
+from sandbox.initdata import KEY_FILE, load_signing_key, public_key_hex, sign_init_data
 from sandbox.local import run_sandbox
 from services.i18n import Catalog
 from tests import localmode
@@ -89,6 +99,14 @@ async def test_local_mode_chat_start_and_mini_app_init_data(
         page = await response.text()
     assert f'<script src="{base}/sandbox/telegram-web-app.js"></script>' in page
     assert "telegram.org" not in page
+
+    # Local mode keeps the sandbox's chats in DATA_DIR, so a restart continues them.
+    state_file = live.settings.data_dir / "sandbox" / "state.json"
+    for _ in range(50):
+        if state_file.exists() and "777001" in state_file.read_text():
+            break
+        await asyncio.sleep(0.1)
+    assert "777001" in state_file.read_text()
 
 
 async def test_web_chat_rejects_what_a_client_could_not_do(
@@ -181,3 +199,156 @@ async def test_chat_action_shows_until_the_next_message(http: aiohttp.ClientSess
         assert (await (await http.get(chat)).json())["action"] == "typing"
         await http.post(f"{bot_api}/sendMessage", json={"chat_id": 100000001, "text": "done"})
         assert (await (await http.get(chat)).json())["action"] is None
+
+
+live_ed25519 = localmode.live_ed25519
+
+
+async def test_ed25519_mode_trusts_the_sandboxs_published_key_and_nothing_else(
+    live_ed25519: LivePlatform, http: aiohttp.ClientSession
+) -> None:
+    live = live_ed25519
+    base = live.sandbox_url
+    async with http.get(f"{base}/sandbox/api/initdata-key") as response:
+        published = await response.json()
+    assert published["algorithm"] == "Ed25519" and published["bot_id"] == 7000000001
+    key_file = live.settings.data_dir / KEY_FILE
+    assert published["public_key"] == public_key_hex(load_signing_key(key_file))
+    assert key_file.stat().st_mode & 0o077 == 0  # the private key is the owner's only
+
+    async with http.post(
+        f"{base}/sandbox/api/chats/100000001/webapp", json={"url": live.settings.webapp_url}
+    ) as response:
+        init_data = (await response.json())["init_data"]
+    fields = dict(parse_qsl(init_data))
+    assert {"hash", "signature", "auth_date", "user"} <= fields.keys()
+    assert json.loads(fields["user"])["last_name"] == "Lee"
+    public_key = bytes.fromhex(published["public_key"])
+    assert check_ed25519_signature(published["bot_id"], init_data, public_key)
+
+    async def me(raw: str) -> tuple[int, dict[str, Any]]:
+        async with http.get(
+            f"{live.api_url}/api/v1/me", headers={"Authorization": f"tma {raw}"}
+        ) as response:
+            return response.status, await response.json()
+
+    status, body = await me(init_data)
+    assert status == 200 and body["data"]["telegram_id"] == 100000001
+    status, body = await me(init_data.replace("Ann", "Eve"))
+    assert (status, body["error"]["code"]) == (401, "auth_bad_signature")
+    # Valid for the bot token, but under ed25519 only Telegram's (here the sandbox's) key counts.
+    hmac_only = sign_init_data(live.token, {"id": 100000001, "first_name": "Ann"})
+    status, body = await me(hmac_only)
+    assert (status, body["error"]["code"]) == (401, "auth_malformed")
+
+
+async def test_the_signing_key_survives_a_restart(tmp_path: Path) -> None:
+    key_file = tmp_path / KEY_FILE
+    keys = []
+    for _ in range(2):
+        async with run_sandbox(
+            "7000000005:key-check",
+            "127.0.0.1",
+            0,
+            webapp_url="http://x/app/",
+            signing_key=load_signing_key(key_file),
+        ) as sb:
+            keys.append(sb.initdata_public_key)
+    assert keys[0] == keys[1] and len(keys[0]) == 64
+    key_file.write_text("damaged")
+    assert public_key_hex(load_signing_key(key_file)) != keys[0]  # a new key, not a crash
+
+
+async def test_a_restart_keeps_chats_ids_files_and_payments(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Telegram's ids never start again: after a restart on the same DATA_DIR a button under an
+    old message still names that message, and files and payments are still there."""
+    token = "7000000006:restart-state"
+    state_dir = tmp_path / "sandbox"
+    ann_id = 100000001
+    grant = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Grant", callback_data="grant")]]
+    )
+    png = b"\x89PNG\r\n\x1a\n" + bytes(40)
+
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+    ) as sb:
+        api = sb.server
+        ann = api.state.users[ann_id].telegram()
+        bot = make_bot(token, sb.api_base)
+        try:
+            old = await bot.send_message(ann_id, "Grant 5 VIBE?", reply_markup=grant)
+            photo = await bot.send_photo(ann_id, BufferedInputFile(png, "p.png"))
+            assert photo.photo is not None
+            photo_id = photo.photo[-1].file_id
+            await bot.send_invoice(
+                ann_id,
+                title="Pack",
+                description="Stars",
+                payload="pack",
+                currency="XTR",
+                prices=[LabeledPrice(label="Pack", amount=5)],
+            )
+            slug = api.state.chat(ann_id).messages[-1]["sandbox_invoice_slug"]
+            paying = asyncio.create_task(api.user_pays(ann, slug))
+            query = None
+            while query is None:
+                updates = await bot.get_updates(timeout=1)
+                query = next((u.pre_checkout_query for u in updates if u.pre_checkout_query), None)
+            await bot.answer_pre_checkout_query(query.id, ok=True)
+            outcome = await paying
+            assert outcome.status == "paid" and outcome.charge_id is not None
+            last_update_id = api.state.last_update_id
+        finally:
+            await bot.session.close()
+
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+    ) as sb:
+        api = sb.server
+        bot = make_bot(token, sb.api_base)
+        try:
+            new = await bot.send_message(ann_id, "After the restart")
+            assert new.message_id > old.message_id and new.message_id > photo.message_id
+            async with http.get(f"{sb.base_url}/sandbox/api/chats/{ann_id}") as response:
+                history = (await response.json())["messages"]
+            assert [m["message_id"] for m in history][:2] == [old.message_id, photo.message_id]
+
+            # The button under the old message acts on that message, not on a newer one.
+            pressed = await api.user_presses(
+                ann, api.state.chat(ann_id).find(old.message_id) or {}, "grant"
+            )
+            assert pressed["update_id"] > last_update_id
+            message_id = pressed["callback_query"]["message"]["message_id"]
+            assert message_id == old.message_id
+            await bot.edit_message_text("Granted", chat_id=ann_id, message_id=message_id)
+            texts = {m["message_id"]: m.get("text") for m in api.state.chat(ann_id).messages}
+            assert texts[old.message_id] == "Granted"
+            assert texts[new.message_id] == "After the restart"
+
+            info = await bot.get_file(photo_id)
+            async with http.get(f"{sb.api_base}/file/bot{token}/{info.file_path}") as response:
+                assert await response.read() == png
+            again = await bot.send_photo(ann_id, photo_id)  # file_id reuse across restarts
+            assert again.photo is not None and again.photo[-1].file_id == photo_id
+            assert await bot.refund_star_payment(ann_id, outcome.charge_id) is True
+        finally:
+            await bot.session.close()
+
+    async with run_sandbox(
+        token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+    ) as sb:
+        bot = make_bot(token, sb.api_base)
+        try:
+            with pytest.raises(TelegramBadRequest, match="CHARGE_ALREADY_REFUNDED"):
+                await bot.refund_star_payment(ann_id, outcome.charge_id)
+        finally:
+            await bot.session.close()
+    for damaged in ("{damaged", '{"format": 1, "chats": {}}'):
+        (state_dir / "state.json").write_text(damaged)
+        async with run_sandbox(
+            token, "127.0.0.1", 0, webapp_url="http://x/app/", state_dir=state_dir
+        ) as sb:
+            assert sb.server.state.chats == {}  # a damaged file costs the history, not the start

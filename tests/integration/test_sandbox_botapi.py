@@ -179,6 +179,60 @@ async def test_webhook_and_commands(
     assert (await call(http, base, "getMyCommands"))[1]["result"] == commands
 
 
+async def test_commands_are_kept_per_scope_and_language(
+    botapi: tuple[BotApiServer, str], http: aiohttp.ClientSession
+) -> None:
+    api, base = botapi
+    default = [{"command": "start", "description": "Start"}]
+    russian = [{"command": "start", "description": "Начать"}]
+    private = [{"command": "help", "description": "Help"}]
+    mine = [{"command": "admin", "description": "Admin"}]
+    await call(http, base, "setMyCommands", commands=default)
+    await call(http, base, "setMyCommands", commands=russian, language_code="ru")
+    await call(http, base, "setMyCommands", commands=private, scope={"type": "all_private_chats"})
+    await call(http, base, "setMyCommands", commands=mine, scope={"type": "chat", "chat_id": 77})
+
+    async def get(**params: Any) -> Any:
+        return (await call(http, base, "getMyCommands", **params))[1]["result"]
+
+    # A scoped list does not replace the default one; each (scope, language) is its own list.
+    assert await get() == default
+    assert await get(scope={"type": "default"}) == default
+    assert await get(language_code="ru") == russian
+    assert await get(scope={"type": "all_private_chats"}) == private
+    assert await get(scope={"type": "chat", "chat_id": "77"}) == mine
+    assert await get(scope={"type": "chat", "chat_id": 78}) == []
+    # The menu a person sees: their chat's list first, then all private chats, then default.
+    assert api.private_chat_commands(77, "ru") == mine
+    assert api.private_chat_commands(78, "ru") == private
+    await call(http, base, "deleteMyCommands", scope={"type": "all_private_chats"})
+    assert await get(scope={"type": "all_private_chats"}) == []
+    assert await get() == default
+    assert api.private_chat_commands(78, "ru") == russian
+    assert api.private_chat_commands(78, "en") == default
+    status, body = await call(http, base, "getMyCommands", scope={"type": "galaxy"})
+    assert status == 400 and body["ok"] is False
+
+
+async def test_private_chat_names_the_person(botapi: tuple[BotApiServer, str], bot: Bot) -> None:
+    api, _ = botapi
+    ann = tg_user(61, "Ann", last_name="Lee", username="ann_l")
+    update = await api.user_sends(ann, "hi")
+    assert update["message"]["chat"] == {
+        "id": 61,
+        "type": "private",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "username": "ann_l",
+    }
+    sent = await bot.send_message(61, "hello")
+    assert (sent.chat.first_name, sent.chat.last_name, sent.chat.username) == (
+        "Ann",
+        "Lee",
+        "ann_l",
+    )
+
+
 # --- failure injection ----------------------------------------------------------------------
 
 
@@ -487,3 +541,24 @@ async def test_a_person_blocking_the_bot_gets_403_and_my_chat_member(
     update = await api.user_blocks(ann, False)
     assert update["my_chat_member"]["new_chat_member"]["status"] == "member"
     assert (await bot.send_message(51, "welcome back")).text == "welcome back"
+
+
+async def test_markdown_parse_modes_become_entities_for_aiogram(
+    botapi: tuple[BotApiServer, str], bot: Bot
+) -> None:
+    sent = await bot.send_message(71, "*Hi* _there_ \\(v1\\.0\\)", parse_mode="MarkdownV2")
+    assert sent.text == "Hi there (v1.0)"
+    assert [(x.type, x.offset, x.length) for x in sent.entities or []] == [
+        ("bold", 0, 2),
+        ("italic", 3, 5),
+    ]
+    legacy = await bot.send_message(71, "*old* [link](https://t.me/x)", parse_mode="Markdown")
+    assert legacy.text == "old link" and legacy.entities is not None
+    assert legacy.entities[1].type == "text_link" and legacy.entities[1].url == "https://t.me/x"
+    with pytest.raises(TelegramBadRequest, match=r"Character '\.' is reserved"):
+        await bot.send_message(71, "v1.0", parse_mode="MarkdownV2")
+    photo = await bot.send_photo(
+        71, BufferedInputFile(tiny_png(), "p.png"), caption="__u__", parse_mode="MarkdownV2"
+    )
+    assert photo.caption == "u" and photo.caption_entities is not None
+    assert photo.caption_entities[0].type == "underline"

@@ -50,9 +50,9 @@ def test_broken_markup_is_telegrams_400(markup: str, description: str) -> None:
     assert str(error.value) == f"Bad Request: can't parse entities: {description}"
 
 
-def test_other_parse_modes_pass_text_through() -> None:
-    assert render_text("*x* <b>", "MarkdownV2") == ("*x* <b>", [])
+def test_without_a_parse_mode_markup_is_text() -> None:
     assert render_text("<b>x</b>", None) == ("<b>x</b>", [])
+    assert render_text("*x* <b>", "") == ("*x* <b>", [])
 
 
 def test_image_sizes_from_headers() -> None:
