@@ -239,7 +239,7 @@ async def profile(bench: Bench, out: Path) -> None:
         await record(binary, pid, seconds, raw)
         result = await load
         print(f"\n== profile: {name} ({result.rps:.0f} req/s under py-spy) -> {raw}")
-        print(summarize(raw))
+        print(summarize(raw, seconds, result.rps))
 
 
 async def main() -> None:
