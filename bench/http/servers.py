@@ -42,7 +42,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def _env(**extra: str) -> dict[str, str]:
+def child_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -102,7 +102,7 @@ async def baseline(kind: str, workdir: Path, dsn: str = "") -> AsyncIterator[Ser
     """`bare` or `query` (one asyncpg read per request on `dsn`)."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.http.baseline", kind, str(port)] + ([dsn] if dsn else [])
-    async with running(kind, argv, port, "/", _env(), workdir) as server:
+    async with running(kind, argv, port, "/", child_env(), workdir) as server:
         yield server
 
 
@@ -111,7 +111,7 @@ async def the_platform(owner_url: str, workdir: Path, role: str = "all") -> Asyn
     """`python -m bot` on the bench's database, sandbox on (no BOT_TOKEN), limits raised."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=workdir))
-    env = _env(
+    env = child_env(
         DATA_DIR=str(data_dir),
         DATABASE_URL=owner_url,
         API_PORT=str(port),
