@@ -1,7 +1,7 @@
 """`python -m bench.http`: the Mini App API under `wrk`, beside two baselines, same run.
 
     python -m bench.http [--seconds 5] [--rounds 5] [--connections 64] [--users 200]
-                         [--database-url postgresql://...] [--profile DIR]
+                         [--database-url postgresql://...] [--role all|api] [--profile DIR]
 
 Starts a PostgreSQL (the embedded one unless `--database-url`/BENCH_DATABASE_URL names a
 server, where scratch databases are created and dropped) and three servers, each in its own
@@ -68,8 +68,11 @@ class Bench:
             ("GET /api/v1/health", lambda s: self._get(self.platform, "/api/v1/health", c, s)),
             ("GET /api/v1/me", self._me),
             ("POST /api/v1/transfers, 16 conn", lambda s: self._transfers(16, s)),
-            (f"POST /api/v1/transfers, {c} conn", lambda s: self._transfers(c, s)),
-        ]
+        ] + (
+            [(f"POST /api/v1/transfers, {c} conn", lambda s: self._transfers(c, s))]
+            if c != 16
+            else []
+        )
 
     async def _get(self, server: Server, path: str, connections: int, s: float) -> WrkResult:
         return await run_wrk(self.wrk, server.url(path), connections=connections, seconds=s)
