@@ -1,6 +1,6 @@
 """`python -m bench.http.baseline bare|query PORT [DSN]`: the two baseline servers.
 
-`bare` answers a fixed JSON envelope; `query` answers after one asyncpg primary-key read
+`bare` answers a fixed JSON envelope; `query` answers after one asyncpg unique-key read
 (a user row by `telegram_id`, rotating over the bench's users) on a pool as large as the
 platform's default (`DB_POOL_SIZE` = 10). Each runs alone in its own process, as the platform
 does, so the load generator measures the server's whole cost.
