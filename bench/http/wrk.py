@@ -22,11 +22,12 @@ def ensure_wrk() -> str:
         return found
     if os.geteuid() != 0:
         raise SystemExit("wrk is missing and this is not root: run `apt-get install -y wrk`")
+    print("wrk is missing: apt-get install -y wrk", flush=True)
     subprocess.run(["apt-get", "update", "-qq"], check=False)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
     found = shutil.which("wrk")
     if not found:
-        raise SystemExit("apt-get install wrk did not put wrk on PATH")
+        raise SystemExit(f"wrk is missing and `apt-get install -y wrk` failed ({done.returncode})")
     return found
 
 
