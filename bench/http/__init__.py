@@ -1,0 +1,1 @@
+"""The Mini App API measured as an operator would: its own process, `wrk`, two baselines."""
