@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from db.availability import database_unavailable
 from services.errors import DomainError, Forbidden, RateLimited
 from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
@@ -68,9 +69,23 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             exc.reason,
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = fail(request, 500, "internal_error", "Internal server error")
+    except ConnectionResetError:
+        # The client went away mid-request: nobody is left to answer, and it is not our fault.
+        log.info("client closed the connection during %s %s", request.method, request.path)
+        raise
+    except Exception as exc:
+        if not database_unavailable(exc):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = fail(request, 500, "internal_error", "Internal server error")
+        else:
+            log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
+            response = fail(
+                request,
+                503,
+                "database_unavailable",
+                "The service is temporarily unavailable, try again shortly",
+                headers={"Retry-After": "1"},
+            )
     response.headers["X-Request-ID"] = request[REQUEST_ID_KEY]
     return response
 

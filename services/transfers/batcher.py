@@ -23,6 +23,7 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.availability import database_unavailable
 from db.database import Database
 from db.models import User
 from services.errors import ValidationError
@@ -159,7 +160,7 @@ class SendBatcher:
         try:
             results = await _execute(link, *_arguments(batch))
         except Exception as error:
-            if len(batch) > 1 and not _connection_lost(error):
+            if len(batch) > 1 and not database_unavailable(error):
                 # One send's data failed everyone's statement: bisect until it is alone. Nothing
                 # of a failed statement was applied, and a send that had been (a replay, a
                 # commit whose answer was lost) answers `exists`, so the halves are safe to run.
@@ -230,21 +231,13 @@ async def _execute(link: _Link, transfers: str, notices: str) -> list[str]:
         except Exception as error:
             # A lost connection is safe to retry too: if the batch committed before the loss,
             # the retry finds its ids and answers `exists` without moving anything again.
-            lost = link.broken or _connection_lost(error)
+            lost = link.broken or database_unavailable(error)
             if lost:
                 await link.close(broken=True)
             if attempt == _ATTEMPTS or not (lost or getattr(error, "sqlstate", None) in _RETRYABLE):
                 raise
             log.info("retrying a transfer batch after %r", error)
     raise AssertionError("unreachable")
-
-
-def _connection_lost(error: Exception) -> bool:
-    if isinstance(error, OSError | asyncpg.ConnectionDoesNotExistError):
-        return True
-    # Class 08 (connection exception) and 57P01-57P03 (the server shut down or restarts).
-    state = str(getattr(error, "sqlstate", "") or "")
-    return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
 
 
 def _arguments(batch: list[_Pending]) -> tuple[str, str]:
