@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from db import locks
 from db.roles import ENSURE_ROLES, OWNER_ROLE, PREPARE_DATABASE
 from db.urls import async_url
 
@@ -64,7 +65,7 @@ async def _run(owner_url: str, action: object | None) -> None:
             # Several processes (bot, api, worker roles) may start at once: one migrates, the
             # others wait and then find nothing to do.
             await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext('goodvibe.migrations'))")
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": locks.MIGRATIONS}
             )
             await conn.execute(text(PREPARE_DATABASE))
             if action is None:

@@ -7,14 +7,13 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from db import locks
 from db.database import Database
 from services.ledger.schemas import ResolveHold
 from services.ledger.service import create_transfers, transfer_id
 
 log = logging.getLogger(__name__)
 
-# Any constant works as long as no other job uses it; this one spells "ledg".
-EXPIRY_LOCK_KEY = 0x6C656467
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _DUE = text("SELECT tokens.expired_holds(:limit)")
 
@@ -28,7 +27,7 @@ async def expire_holds(db: Database, *, batch_size: int = 500) -> int:
     expired = 0
     while True:
         async with db.service() as session:
-            if not await session.scalar(_TRY_LOCK, {"key": EXPIRY_LOCK_KEY}):
+            if not await session.scalar(_TRY_LOCK, {"key": locks.HOLD_EXPIRY}):
                 return expired
             due: list[UUID] = list((await session.scalars(_DUE, {"limit": batch_size})).all())
             if not due:

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from db import locks
 from db.database import Database
 from db.migrate import downgrade, upgrade
 from db.models import User
@@ -141,6 +142,25 @@ async def test_concurrent_migrations_serialise(owner_url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(owner_url))
     try:
         assert await conn.fetchval("SELECT count(*) FROM alembic_version") == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_migration_waits_for_the_lock_older_versions_took(owner_url: str) -> None:
+    """db.locks.MIGRATIONS is the key earlier versions computed in SQL, so an older process
+    starting beside a newer one still migrates one after the other with it.
+    """
+    import asyncio
+
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        assert await conn.fetchval("SELECT hashtext('goodvibe.migrations')") == locks.MIGRATIONS
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('goodvibe.migrations'))")
+            waiting = asyncio.create_task(upgrade(owner_url))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, 30)
     finally:
         await conn.close()
 

@@ -1,0 +1,42 @@
+"""Every PostgreSQL advisory-lock key the app takes, in one place.
+
+Advisory locks are per database and live in two separate key spaces: the one-key form
+(`pg_advisory_xact_lock(bigint)`) and the two-key form (`pg_advisory_xact_lock(int4, int4)`)
+never block each other. Within a space, two holders that pick the same key would serialise
+(or, with a try-lock, skip work) for no reason, so every key is named here and
+`tests/unit/test_advisory_locks.py` checks they are distinct, that Python takes locks only
+through these names, and that the SQL sources (`db/sql/`) use only the namespaces below.
+
+To add a lock: a constant here with who holds it and why, in `SINGLE_KEYS` or `NAMESPACES`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- one key: pg_advisory_xact_lock(key bigint) ---
+
+# db.migrate: held by whoever migrates, for the whole migration transaction, so that
+# processes starting at once (bot, api, worker roles) migrate one after the other. The value
+# is hashtext('goodvibe.migrations'), the key earlier versions computed in SQL, so a process
+# of an older version starting beside a newer one still waits for it.
+MIGRATIONS: Final = 1836262210
+
+# services.ledger.tasks.expire_holds: try-locked by every instance's scheduler; the one that
+# gets it voids the expired holds, the others skip that round. ASCII "ledg".
+HOLD_EXPIRY: Final = 0x6C656467
+
+# --- two keys: pg_advisory_xact_lock(namespace int4, key int4) ---
+
+# tokens.create_transfers (db/sql/tokens/create_transfers.sql), in SQL: a lock per transfer
+# id, key hashtext(id::text), so that concurrent calls with one id queue and the second sees
+# the first's outcome. A hash collision between two ids only makes them queue.
+TRANSFER_IDS: Final = 1734829
+
+SINGLE_KEYS: Final[dict[str, int]] = {
+    "MIGRATIONS": MIGRATIONS,
+    "HOLD_EXPIRY": HOLD_EXPIRY,
+}
+NAMESPACES: Final[dict[str, int]] = {
+    "TRANSFER_IDS": TRANSFER_IDS,
+}
