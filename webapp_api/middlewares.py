@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from services.errors import DomainError, Forbidden, RateLimited
+from services.errors import DomainError, RateLimited
+from services.users.errors import UserBanned
 from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
@@ -140,6 +141,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
     )
     if registration.user.banned_at is not None:
-        raise Forbidden("your access is suspended", code="user_banned")
+        raise UserBanned("your access is suspended")
     request[USER] = registration.user
     return await handler(request)

@@ -3,9 +3,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.errors import DomainError
 from webapp_api.context import context_of
 from webapp_api.envelope import ok
+from webapp_api.errors import DatabaseUnavailable
 from webapp_api.registry import Routes
 
 routes = Routes(tag="system")
@@ -15,11 +15,6 @@ class Health(BaseModel):
     status: str
     database: str
     version: str
-
-
-class DatabaseUnavailable(DomainError):
-    code = "database_unavailable"
-    status = 503
 
 
 @routes.route(
