@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.errors import DomainError, Unauthorized, ValidationError
+from services.users.errors import UserBanned
 
 
 class AuthMissing(Unauthorized):
@@ -28,3 +29,13 @@ class InvalidJson(ValidationError):
 class DatabaseUnavailable(DomainError):
     code = "database_unavailable"
     status = 503
+
+
+# What `auth_middleware` can refuse a signed-in route with.
+AUTH_ERRORS: tuple[type[DomainError], ...] = (
+    AuthMissing,
+    AuthMalformed,
+    AuthBadSignature,
+    AuthExpired,
+    UserBanned,
+)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from services.errors import Conflict, Forbidden, NotFound, ValidationError
+from services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InsufficientFunds,
+    NotFound,
+    ValidationError,
+)
+from services.ledger.errors import (
+    AccountTotalOverflow,
+    AmountTooLarge,
+    DailyLimitExceeded,
+    InvalidAmount,
+    InvalidText,
+    MetadataTooLarge,
+)
 
 
 class InvalidRecipient(ValidationError):
@@ -65,3 +80,26 @@ class IdempotencyKeyRequired(ValidationError):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+# What resolving the recipient and `send` (or the batcher) can raise for a user's transfer;
+# besides, ExistsWithDifferentFields for a transfer id reused with other fields, which each
+# caller explains in its own terms (the API: IdempotencyKeyReused).
+SEND_ERRORS: tuple[type[DomainError], ...] = (
+    InvalidRecipient,
+    RecipientNotFound,
+    InvalidAmount,
+    AmountTooLarge,
+    AssetNotTransferable,
+    SelfTransfer,
+    RecipientBanned,
+    AmountBelowMinimum,
+    MemoTooLong,
+    InvalidMemo,
+    InvalidText,
+    MetadataTooLarge,
+    InsufficientFunds,
+    DailyLimitExceeded,
+    AccountTotalOverflow,
+    InvalidRequest,
+)

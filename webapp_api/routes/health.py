@@ -18,7 +18,12 @@ class Health(BaseModel):
 
 
 @routes.route(
-    "GET", "/health", summary="Liveness and database reachability", response=Health, auth=False
+    "GET",
+    "/health",
+    summary="Liveness and database reachability",
+    response=Health,
+    auth=False,
+    errors=(DatabaseUnavailable,),
 )
 async def health(request: web.Request) -> web.Response:
     ctx = context_of(request)
