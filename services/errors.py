@@ -1,6 +1,8 @@
 """One error tree for every front door: each error has a stable machine `code`.
 
 The API maps the class to an HTTP status, the bot maps the code to a localized message.
+Each capability names its errors in `services/<capability>/errors.py`, one class per code,
+subclassing the generic kinds below; HTTP-only errors live in `webapp_api/errors.py`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ class DomainError(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
 
-    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+    def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code  # type: ignore[misc]
         self.details = details
 
 

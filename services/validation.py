@@ -40,6 +40,10 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+class InvalidCursor(ValidationError):
+    code = "invalid_cursor"
+
+
 SafeText = Annotated[str, StringConstraints(pattern=NO_CONTROLS), AfterValidator(nfc)]
 """One line of text: NFC, no control characters. Add `Field(max_length=...)` where used."""
 
@@ -51,16 +55,18 @@ SafeMultilineText = Annotated[
 TelegramId = Annotated[int, Field(ge=1, le=MAX_TELEGRAM_ID)]
 
 
-def clean_text(text: str, *, max_length: int, code: str = "validation_error") -> str:
+def clean_text(
+    text: str, *, max_length: int, error: type[ValidationError] = ValidationError
+) -> str:
     """`SafeText` for callers outside pydantic (bot commands, service inputs).
 
-    Raises ValidationError(code) for a control character, an unpaired surrogate or more than
+    Raises `error` (a ValidationError) for a control character, an unpaired surrogate or more than
     `max_length` characters.
     """
     if _UNSHOWABLE.search(text) is not None:
-        raise ValidationError("text contains characters that are not allowed", code=code)
+        raise error("text contains characters that are not allowed")
     if len(text) > max_length:
-        raise ValidationError("text is too long", code=code, max=max_length)
+        raise error("text is too long", max=max_length)
     return nfc(text)
 
 

@@ -16,8 +16,9 @@ from aiogram.utils.web_app import WebAppInitData, check_webapp_signature, parse_
 from aiogram.utils.web_app_signature import PRODUCTION_PUBLIC_KEY, TEST_PUBLIC_KEY
 from aiogram.utils.web_app_signature import check_webapp_signature as check_ed25519_signature
 
-from services.errors import Unauthorized, ValidationError
+from services.errors import ValidationError
 from services.users.schemas import TelegramProfile, profile_of
+from webapp_api.errors import AuthBadSignature, AuthExpired, AuthMalformed, AuthMissing
 
 # A phone whose clock runs a little fast must still get in; anything further ahead is forged.
 FUTURE_SKEW = timedelta(seconds=60)
@@ -67,12 +68,10 @@ class InitDataCheck:
 
 def init_data_from_header(header: str | None) -> str:
     if not header:
-        raise Unauthorized(
-            "Authorization header with Mini App initData is required", code="auth_missing"
-        )
+        raise AuthMissing("Authorization header with Mini App initData is required")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "tma" or not value.strip():
-        raise Unauthorized("Authorization must be 'tma <initData>'", code="auth_malformed")
+        raise AuthMalformed("Authorization must be 'tma <initData>'")
     return value.strip()
 
 
@@ -84,7 +83,7 @@ def verify_init_data(
     now: datetime | None = None,
     check: InitDataCheck | None = None,
 ) -> WebAppInitData:
-    """Raises Unauthorized with code auth_malformed, auth_bad_signature or auth_expired.
+    """Raises AuthMalformed, AuthBadSignature or AuthExpired (all Unauthorized).
 
     `check` says which signatures must hold; without it, the HMAC `hash` with `bot_token`.
     """
@@ -92,36 +91,32 @@ def verify_init_data(
     try:
         fields = dict(parse_qsl(raw, strict_parsing=True))
     except ValueError:
-        raise Unauthorized("initData is not a query string", code="auth_malformed") from None
+        raise AuthMalformed("initData is not a query string") from None
     if any(name not in fields for name in check.required_fields):
-        raise Unauthorized(
-            "initData lacks one of " + ", ".join(check.required_fields), code="auth_malformed"
-        )
+        raise AuthMalformed("initData lacks one of " + ", ".join(check.required_fields))
     if not check.signed(raw):
-        raise Unauthorized("initData signature does not match", code="auth_bad_signature")
+        raise AuthBadSignature("initData signature does not match")
     try:
         data = parse_webapp_init_data(raw)
     # RecursionError: a signed `user` JSON nested deeper than Python's recursion limit.
     except (ValueError, TypeError, RecursionError):
-        raise Unauthorized("initData fields are malformed", code="auth_malformed") from None
+        raise AuthMalformed("initData fields are malformed") from None
     if data.user is None:
-        raise Unauthorized("initData has no user", code="auth_malformed")
+        raise AuthMalformed("initData has no user")
     now = now or datetime.now(UTC)
     auth_date = data.auth_date if data.auth_date.tzinfo else data.auth_date.replace(tzinfo=UTC)
     if now - auth_date > timedelta(seconds=max_age):
-        raise Unauthorized("initData has expired; reopen the app", code="auth_expired")
+        raise AuthExpired("initData has expired; reopen the app")
     if auth_date - now > FUTURE_SKEW:
-        raise Unauthorized("initData is dated in the future", code="auth_expired")
+        raise AuthExpired("initData is dated in the future")
     return data
 
 
 def profile_from(init_data: WebAppInitData) -> TelegramProfile:
-    """The signed user as a profile. Raises Unauthorized(auth_malformed) for an id out of range,
+    """The signed user as a profile. Raises AuthMalformed for an id out of range,
     a name with NUL or another field we refuse: a valid signature does not make it sane."""
     assert init_data.user is not None
     try:
         return profile_of(init_data.user)
     except ValidationError as exc:
-        raise Unauthorized(
-            "initData user fields are not valid", code="auth_malformed", **exc.details
-        ) from None
+        raise AuthMalformed("initData user fields are not valid", **exc.details) from None

@@ -11,10 +11,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from db.availability import database_unavailable
-from services.errors import DomainError, Forbidden, RateLimited
+from services.errors import DomainError, RateLimited
+from services.users.errors import UserBanned
 from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
+from webapp_api.errors import DatabaseUnavailable
 from webapp_api.initdata import init_data_from_header, profile_from, verify_init_data
 from webapp_api.registry import RouteSpec
 
@@ -81,8 +83,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
             response = fail(
                 request,
-                503,
-                "database_unavailable",
+                DatabaseUnavailable.status,
+                DatabaseUnavailable.code,
                 "The service is temporarily unavailable, try again shortly",
                 headers={"Retry-After": "1"},
             )
@@ -155,6 +157,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
     )
     if registration.user.banned_at is not None:
-        raise Forbidden("your access is suspended", code="user_banned")
+        raise UserBanned("your access is suspended")
     request[USER] = registration.user
     return await handler(request)

@@ -33,6 +33,35 @@ def _operation_id(spec: RouteSpec) -> str:
     return spec.method.lower() + "_" + re.sub(r"[^a-z0-9]+", "_", spec.path.lower()).strip("_")
 
 
+def error_codes(spec: RouteSpec) -> dict[int, list[str]]:
+    """Status → the error codes the route can answer with it, in declaration order."""
+    by_status: dict[int, list[str]] = {}
+    for error in spec.all_errors:
+        codes = by_status.setdefault(error.status, [])
+        if error.code not in codes:
+            codes.append(error.code)
+    return dict(sorted(by_status.items()))
+
+
+def _error_responses(spec: RouteSpec, envelope: dict[str, Any]) -> dict[str, Any]:
+    return {
+        str(status): {
+            "description": "Error; `error.code` is one of " + ", ".join(f"`{c}`" for c in codes),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "allOf": [
+                            envelope,
+                            {"properties": {"error": {"properties": {"code": {"enum": codes}}}}},
+                        ]
+                    }
+                }
+            },
+        }
+        for status, codes in error_codes(spec).items()
+    }
+
+
 def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
     models: list[type[BaseModel]] = [ErrorEnvelope, Pagination]
     for spec in specs:
@@ -53,10 +82,10 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                     "description": "Success",
                     "content": {"application/json": {"schema": schema_of[_response_model(spec)]}},
                 },
+                **_error_responses(spec, schema_of[ErrorEnvelope]),
                 "default": {
-                    "description": "Error (see error.code"
-                    + (": " + ", ".join(spec.errors) if spec.errors else "")
-                    + ")",
+                    "description": "Any other error: malformed HTTP (400, 404, 405, 413, 415) "
+                    "or a server fault (5xx), in the error envelope",
                     "content": {"application/json": {"schema": schema_of[ErrorEnvelope]}},
                 },
             },

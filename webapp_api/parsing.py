@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.errors import ValidationError
 from services.validation import field_errors
+from webapp_api.errors import InvalidJson
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -20,9 +21,9 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         payload = json.loads(raw) if raw else None
     # RecursionError: JSON nested deeper than Python's recursion limit (`[[[[...]]]]`).
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ValidationError("request body is not valid JSON", code="invalid_json") from None
+        raise InvalidJson("request body is not valid JSON") from None
     if not isinstance(payload, dict):
-        raise ValidationError("request body must be a JSON object", code="invalid_json")
+        raise InvalidJson("request body must be a JSON object")
     try:
         return model.model_validate(payload)
     except pydantic.ValidationError as exc:

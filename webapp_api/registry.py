@@ -9,6 +9,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from services.errors import DomainError, RateLimited, ValidationError
+from webapp_api.errors import AUTH_ERRORS, InvalidJson
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -37,7 +40,21 @@ class RouteSpec:
     many: bool = False
     status: int = 200
     headers: tuple[HeaderParam, ...] = ()
-    errors: tuple[str, ...] = ()
+    # What the handler can raise; the edge's own errors are added by `all_errors`.
+    errors: tuple[type[DomainError], ...] = ()
+
+    @property
+    def all_errors(self) -> tuple[type[DomainError], ...]:
+        """Every error the route can answer with: the rate limits in front of every route,
+        the auth errors of a signed-in route, body and query validation, then its own."""
+        edge: list[type[DomainError]] = [RateLimited]
+        if self.auth:
+            edge.extend(AUTH_ERRORS)
+        if self.body is not None:
+            edge.extend((InvalidJson, ValidationError))
+        if self.query is not None:
+            edge.append(ValidationError)
+        return tuple(dict.fromkeys((*edge, *self.errors)))
 
 
 @dataclass
@@ -61,7 +78,7 @@ class Routes:
         many: bool = False,
         status: int = 200,
         headers: tuple[HeaderParam, ...] = (),
-        errors: tuple[str, ...] = (),
+        errors: tuple[type[DomainError], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(

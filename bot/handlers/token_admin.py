@@ -13,6 +13,7 @@ from services.i18n import Translator
 from services.ledger.amounts import format_amount, parse_amount
 from services.ledger.service import grant, revoke
 from services.transfers.config import LedgerConfig
+from services.transfers.errors import InvalidMemo
 from services.transfers.service import MAX_MEMO, display_name, resolve_recipient
 from services.validation import clean_text
 
@@ -38,7 +39,7 @@ async def _mint_or_burn(
         return
     reference, amount_text, code = words[0], words[1], words[2]
     # The reason goes into the ledger's metadata and the user's notice: no NUL or controls.
-    reason = clean_text(" ".join(words[3:]) or "-", max_length=MAX_MEMO, code="invalid_memo")
+    reason = clean_text(" ".join(words[3:]) or "-", max_length=MAX_MEMO, error=InvalidMemo)
     # The cause is the command message itself: a re-delivered update replays, never grants twice.
     cause = f"{message.chat.id}:{message.message_id}"
     async with db.service() as session:

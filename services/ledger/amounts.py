@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from services.errors import ValidationError
+from services.ledger.errors import AmountTooLarge, InvalidAmount, TooManyDecimals
 
 _HUMAN = re.compile(r"^(?P<whole>[0-9]+)?(?:[.,](?P<fraction>[0-9]*))?$")
 # NUMERIC(39,0) holds up to 39 digits.
@@ -23,22 +23,20 @@ def parse_amount(text: str, decimals: int) -> int:
     raw = text.strip().replace("_", "").replace(" ", "")
     match = _HUMAN.match(raw)
     if not raw or match is None or not (match["whole"] or match["fraction"]):
-        raise ValidationError("not an amount", code="invalid_amount", amount=text)
+        raise InvalidAmount("not an amount", amount=text)
     whole: str = (match["whole"] or "0").lstrip("0")
     fraction: str = (match["fraction"] or "").rstrip("0")
     if len(whole) > len(str(MAX_UNITS)):
         # Before int(): it refuses (ValueError) strings of more than 4300 digits.
-        raise ValidationError("amount is too large", code="amount_too_large")
+        raise AmountTooLarge("amount is too large")
     if len(fraction) > decimals:
-        raise ValidationError(
-            "more decimals than the asset has", code="too_many_decimals", decimals=decimals
-        )
+        raise TooManyDecimals("more decimals than the asset has", decimals=decimals)
     scale: int = 10**decimals
     units = int(whole or "0") * scale + int(fraction.ljust(decimals, "0") or "0")
     if units <= 0:
-        raise ValidationError("amount must be positive", code="invalid_amount", amount=text)
+        raise InvalidAmount("amount must be positive", amount=text)
     if units > MAX_UNITS:
-        raise ValidationError("amount is too large", code="amount_too_large")
+        raise AmountTooLarge("amount is too large")
     return units
 
 
@@ -58,10 +56,8 @@ def parse_units(text: str) -> int:
     Raises ValidationError (invalid_amount, amount_too_large).
     """
     if not text.isascii() or not text.isdigit() or len(text) > 39:
-        raise ValidationError(
-            "amount must be a string of digits", code="invalid_amount", amount=text
-        )
+        raise InvalidAmount("amount must be a string of digits", amount=text)
     units = int(text)
     if units <= 0:
-        raise ValidationError("amount must be positive", code="invalid_amount", amount=text)
+        raise InvalidAmount("amount must be positive", amount=text)
     return units

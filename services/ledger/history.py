@@ -11,8 +11,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.errors import ValidationError
 from services.ledger.schemas import Counterparty, TransactionOut
+from services.validation import InvalidCursor
 
 _STATUS = {None: "pending", "post": "posted", "void": "voided", "expire": "expired"}
 
@@ -73,7 +73,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
             raise ValueError("a cursor's timestamp has an offset")
         return created_at.astimezone(UTC), UUID(ident)
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError("cursor is not valid", code="invalid_cursor") from None
+        raise InvalidCursor("cursor is not valid") from None
 
 
 async def history(

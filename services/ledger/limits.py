@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.errors import ValidationError
 from services.ledger.amounts import MAX_UNITS, format_amount
+from services.ledger.errors import AmountTooLarge, InvalidAmount, InvalidText
 from services.ledger.schemas import Asset
 
 
@@ -22,12 +22,11 @@ def check_amount(asset: Asset, amount: int) -> None:
     Raises ValidationError (invalid_amount, amount_too_large).
     """
     if type(amount) is not int or amount <= 0:
-        raise ValidationError("amount must be a positive integer", code="invalid_amount")
+        raise InvalidAmount("amount must be a positive integer")
     limit = MAX_UNITS if asset.max_amount is None else min(asset.max_amount, MAX_UNITS)
     if amount > limit:
-        raise ValidationError(
+        raise AmountTooLarge(
             "amount is too large",
-            code="amount_too_large",
             max=format_amount(limit, asset.decimals),
             asset=asset.code,
         )
@@ -39,9 +38,7 @@ def check_storable(value: Any, *, field: str) -> None:
     """
     if isinstance(value, str):
         if "\x00" in value or not _encodable(value):
-            raise ValidationError(
-                "text contains characters that cannot be stored", code="invalid_text", field=field
-            )
+            raise InvalidText("text contains characters that cannot be stored", field=field)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_storable(key, field=field)

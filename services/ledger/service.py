@@ -15,9 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
-from services.errors import Forbidden, NotFound
 from services.ledger.amounts import format_amount
-from services.ledger.errors import first_failure, ledger_error
+from services.ledger.errors import AdminOnly, AssetNotFound, first_failure, ledger_error
 from services.ledger.limits import check_amount, check_storable
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
 from services.notifications.service import enqueue
@@ -133,13 +132,13 @@ class AssetRegistry:
         """Raises NotFound(asset_not_found) for an unknown code (matched case-insensitively)."""
         asset = (await self.all(session)).get(code.upper())
         if asset is None:
-            raise NotFound("unknown asset", code="asset_not_found", asset=code)
+            raise AssetNotFound("unknown asset", asset=code)
         return asset
 
 
 def _require_admin(admin: User) -> None:
     if admin.role != "admin":
-        raise Forbidden("only admins may grant or revoke tokens", code="admin_only")
+        raise AdminOnly("only admins may grant or revoke tokens")
 
 
 async def grant(

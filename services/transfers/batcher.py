@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.availability import database_unavailable
 from db.database import Database
 from db.models import User
-from services.errors import ValidationError
 from services.ledger.schemas import Asset, Transfer
 from services.transfers.config import P2PRules
+from services.transfers.errors import InvalidRequest
 from services.transfers.service import PlannedSend, Receipt, plan_send, receipt_of
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def _own_error(error: Exception) -> Exception:
     """
     if isinstance(error, asyncpg.DataError | ValueError | TypeError):
         log.error("a send that plan_send let through failed its statement: %r", error)
-        return ValidationError("the transfer could not be stored", code="invalid_request")
+        return InvalidRequest("the transfer could not be stored")
     return error
 
 

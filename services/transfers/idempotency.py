@@ -17,7 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
-from services.errors import Conflict, DomainError, ValidationError
+from services.errors import DomainError
+from services.ledger.errors import ExistsWithDifferentFields
+from services.transfers.errors import IdempotencyKeyRequired, IdempotencyKeyReused
 
 MAX_KEY = 255
 # Visible ASCII only: a UUID, a ULID or any token a client makes fits, and the key is the same
@@ -42,7 +44,9 @@ class ReplayedError(DomainError):
     """A stored error response, raised again with its original status and code."""
 
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
-        super().__init__(message, code=code, **details)
+        super().__init__(message, **details)
+        # The first attempt's class is gone; its code and status are what the client saw.
+        self.code = code  # type: ignore[misc]
         self.status = status  # type: ignore[misc]
 
 
@@ -53,11 +57,10 @@ def request_hash(body: dict[str, Any]) -> str:
 
 
 def check_key(key: str | None) -> str:
-    """Raises ValidationError(idempotency_key_required)."""
+    """Raises IdempotencyKeyRequired."""
     if key is None or _KEY.fullmatch(key) is None:
-        raise ValidationError(
-            "an Idempotency-Key header (1-255 visible ASCII characters) is required",
-            code="idempotency_key_required",
+        raise IdempotencyKeyRequired(
+            "an Idempotency-Key header (1-255 visible ASCII characters) is required"
         )
     return key
 
@@ -73,7 +76,7 @@ async def run_once(
 ) -> dict[str, Any]:
     """Run `action` in a service transaction once per (user, key); returns its response data.
 
-    Raises Conflict(idempotency_key_reused), the action's DomainError, or a ReplayedError
+    Raises IdempotencyKeyReused, the action's DomainError, or a ReplayedError
     repeating the first attempt's error.
     """
     digest = request_hash(body)
@@ -86,10 +89,10 @@ async def run_once(
             data = await action(session)
             await _remember(session, user_id, key, digest, status, data)
     except DomainError as error:
-        if error.code == "exists_with_different_fields":
+        if isinstance(error, ExistsWithDifferentFields):
             # The transfer id derives from the key: another body got there first.
-            raise Conflict(
-                "this Idempotency-Key was used with another request", code="idempotency_key_reused"
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with another request"
             ) from None
         if isinstance(error, ReplayedError) or error.status >= 500:
             raise
@@ -102,9 +105,7 @@ async def run_once(
 
 def _replay(stored_hash: str, digest: str, status: int, response: dict[str, Any]) -> dict[str, Any]:
     if stored_hash != digest:
-        raise Conflict(
-            "this Idempotency-Key was used with another request", code="idempotency_key_reused"
-        )
+        raise IdempotencyKeyReused("this Idempotency-Key was used with another request")
     if status >= 400:
         raise ReplayedError(
             status, response["code"], response["message"], response.get("details", {})

@@ -15,10 +15,16 @@ from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
-from services.errors import Conflict, NotFound
+from services.errors import Conflict
 from services.ledger.schemas import Asset
 from services.ledger.service import AssetRegistry, transfer_id
 from services.transfers.config import P2PRules
+from services.transfers.errors import (
+    RequestAlreadyCancelled,
+    RequestAlreadyConfirmed,
+    RequestExpired,
+    RequestNotFound,
+)
 from services.transfers.service import Receipt, check_transfer, send
 
 # A confirmation left unanswered this long must be asked again: the sender's intent is stale.
@@ -38,6 +44,11 @@ _DECIDE = text(
               created_at < now() - make_interval(secs => :ttl) AS stale
     """
 )
+_ALREADY: dict[str, type[Conflict]] = {
+    "confirmed": RequestAlreadyConfirmed,
+    "cancelled": RequestAlreadyCancelled,
+}
+
 _STATE = text("SELECT decision FROM tokens.p2p_requests WHERE id = :id AND sender_id = :sender_id")
 
 
@@ -83,11 +94,11 @@ async def propose(
 async def confirm(
     session: AsyncSession, rules: P2PRules, assets: AssetRegistry, *, sender: User, request_id: UUID
 ) -> Receipt:
-    """Sends the proposed transfer. Raises Conflict(request_already_decided, request_expired),
-    NotFound(request_not_found) and whatever `send` raises (then nothing is decided)."""
+    """Sends the proposed transfer. Raises RequestAlreadyConfirmed, RequestAlreadyCancelled,
+    RequestExpired, RequestNotFound and whatever `send` raises (then nothing is decided)."""
     row = await _decide(session, sender, request_id, "confirmed")
     if row.stale:
-        raise Conflict("this confirmation has expired; send again", code="request_expired")
+        raise RequestExpired("this confirmation has expired; send again")
     recipient = await session.get(User, row.recipient_id)
     assert recipient is not None  # a foreign key
     return await send(
@@ -103,7 +114,7 @@ async def confirm(
 
 
 async def cancel(session: AsyncSession, *, sender: User, request_id: UUID) -> None:
-    """Raises Conflict(request_already_decided) or NotFound(request_not_found)."""
+    """Raises RequestAlreadyConfirmed, RequestAlreadyCancelled or RequestNotFound."""
     await _decide(session, sender, request_id, "cancelled")
 
 
@@ -123,5 +134,5 @@ async def _decide(session: AsyncSession, sender: User, request_id: UUID, decisio
         return row
     state = await session.scalar(_STATE, {"id": request_id, "sender_id": sender.id})
     if state is None:
-        raise NotFound("no such transfer request", code="request_not_found")
-    raise Conflict("this transfer was already " + state, code=f"request_already_{state}")
+        raise RequestNotFound("no such transfer request")
+    raise _ALREADY[state]("this transfer was already " + state)

@@ -16,7 +16,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
-from services.errors import Forbidden, NotFound, ValidationError
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
 from services.ledger.limits import check_amount, check_storable
@@ -29,6 +28,16 @@ from services.ledger.service import (
     user_account,
 )
 from services.transfers.config import P2PRules
+from services.transfers.errors import (
+    AmountBelowMinimum,
+    AssetNotTransferable,
+    InvalidMemo,
+    InvalidRecipient,
+    MemoTooLong,
+    RecipientBanned,
+    RecipientNotFound,
+    SelfTransfer,
+)
 from services.validation import clean_text, echo, parse_telegram_id
 
 P2P_CODE = "p2p"
@@ -94,14 +103,13 @@ async def resolve_recipient(session: AsyncSession, reference: str) -> User:
     elif (match := _USERNAME.fullmatch(ref)) is not None:
         condition = func.lower(User.username) == match[1].lower()
     else:
-        raise ValidationError(
+        raise InvalidRecipient(
             "not a @username, Telegram id or user id",
-            code="invalid_recipient",
             recipient=echo(ref),
         )
     user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
     if user is None:
-        raise NotFound("no such user", code="recipient_not_found", recipient=reference)
+        raise RecipientNotFound("no such user", recipient=reference)
     return user
 
 
@@ -115,27 +123,24 @@ def check_transfer(
     Forbidden (recipient_banned).
     """
     if not asset.transferable:
-        raise ValidationError(
-            "this asset cannot be sent", code="asset_not_transferable", asset=asset.code
-        )
+        raise AssetNotTransferable("this asset cannot be sent", asset=asset.code)
     if recipient.id == sender.id:
-        raise ValidationError("you cannot send to yourself", code="self_transfer")
+        raise SelfTransfer("you cannot send to yourself")
     if recipient.banned_at is not None:
-        raise Forbidden("the recipient cannot receive transfers", code="recipient_banned")
+        raise RecipientBanned("the recipient cannot receive transfers")
     minimum = rules.minimum_units(asset)
     if amount < minimum:
-        raise ValidationError(
+        raise AmountBelowMinimum(
             "amount is below the minimum",
-            code="amount_below_minimum",
             minimum=format_amount(minimum, asset.decimals),
             asset=asset.code,
         )
     check_amount(asset, amount)
     if memo is not None and len(memo) > MAX_MEMO:
-        raise ValidationError("memo is too long", code="memo_too_long", max=MAX_MEMO)
+        raise MemoTooLong("memo is too long", max=MAX_MEMO)
     if memo is not None:
         # NUL can't be stored (text, jsonb); other controls garble the recipient's notice.
-        clean_text(memo, max_length=MAX_MEMO, code="invalid_memo")
+        clean_text(memo, max_length=MAX_MEMO, error=InvalidMemo)
     return rules.fee(amount)
 
 

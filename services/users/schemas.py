@@ -8,7 +8,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from db.models import User
-from services.errors import ValidationError
+from services.users.errors import InvalidProfile
 from services.validation import SafeText, TelegramId, field_errors
 
 
@@ -62,8 +62,8 @@ def profile_of(person: TelegramPerson) -> TelegramProfile:
             photo_url=getattr(person, "photo_url", None),
         )
     except pydantic.ValidationError as exc:
-        raise ValidationError(
-            "the Telegram profile is not valid", code="invalid_profile", fields=field_errors(exc)
+        raise InvalidProfile(
+            "the Telegram profile is not valid", fields=field_errors(exc)
         ) from None
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
 from db.models import User
-from services.errors import NotFound, ValidationError
+from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import TelegramProfile
 
 SUPPORTED_LANGUAGES = ("en", "ru")
@@ -174,19 +174,18 @@ async def _insert(session: AsyncSession, profile: TelegramProfile, role: str) ->
 
 
 async def get_user(session: AsyncSession, user_id: UUID) -> User:
-    """Raises NotFound."""
+    """Raises UserNotFound."""
     user = await session.get(User, user_id)
     if user is None or user.deleted_at is not None:
-        raise NotFound("user not found", code="user_not_found")
+        raise UserNotFound("user not found")
     return user
 
 
 async def set_language(session: AsyncSession, user_id: UUID, language: str) -> User:
-    """Raises ValidationError for a language we do not speak, NotFound for an unknown user."""
+    """Raises UnsupportedLanguage for a language we do not speak, UserNotFound for an
+    unknown user."""
     if language not in SUPPORTED_LANGUAGES:
-        raise ValidationError(
-            "unsupported language", code="unsupported_language", language=language
-        )
+        raise UnsupportedLanguage("unsupported language", language=language)
     user: User | None = await session.scalar(
         update(User)
         .where(User.id == user_id)
@@ -195,7 +194,7 @@ async def set_language(session: AsyncSession, user_id: UUID, language: str) -> U
         execution_options={"populate_existing": True},
     )
     if user is None:
-        raise NotFound("user not found", code="user_not_found")
+        raise UserNotFound("user not found")
     return user
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.errors import DomainError
 from webapp_api.context import context_of
 from webapp_api.envelope import ok
+from webapp_api.errors import DatabaseUnavailable
 from webapp_api.registry import Routes
 
 routes = Routes(tag="system")
@@ -17,13 +17,13 @@ class Health(BaseModel):
     version: str
 
 
-class DatabaseUnavailable(DomainError):
-    code = "database_unavailable"
-    status = 503
-
-
 @routes.route(
-    "GET", "/health", summary="Liveness and database reachability", response=Health, auth=False
+    "GET",
+    "/health",
+    summary="Liveness and database reachability",
+    response=Health,
+    auth=False,
+    errors=(DatabaseUnavailable,),
 )
 async def health(request: web.Request) -> web.Response:
     ctx = context_of(request)

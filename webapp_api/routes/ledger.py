@@ -8,20 +8,13 @@ from pydantic import BaseModel, Field
 from services.ledger.balances import balances as user_balances
 from services.ledger.history import history
 from services.ledger.schemas import AssetOut, BalanceOut, TransactionOut
+from services.validation import InvalidCursor
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import Pagination, ok
 from webapp_api.parsing import read_query
 from webapp_api.registry import Routes
 
 routes = Routes(tag="ledger")
-
-AUTH_ERRORS = (
-    "auth_missing",
-    "auth_malformed",
-    "auth_bad_signature",
-    "auth_expired",
-    "user_banned",
-)
 
 
 class HistoryQuery(BaseModel):
@@ -56,7 +49,6 @@ async def assets(request: web.Request) -> web.Response:
     summary="The user's balance in every asset",
     response=BalanceOut,
     many=True,
-    errors=AUTH_ERRORS,
 )
 async def balances(request: web.Request) -> web.Response:
     user = current_user(request)
@@ -72,7 +64,7 @@ async def balances(request: web.Request) -> web.Response:
     response=TransactionOut,
     query=HistoryQuery,
     paginated=True,
-    errors=(*AUTH_ERRORS, "validation_error", "invalid_cursor"),
+    errors=(InvalidCursor,),
 )
 async def transactions(request: web.Request) -> web.Response:
     query = read_query(request, HistoryQuery)

@@ -5,6 +5,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import UserOut
 from services.users.service import effective_language, set_language
 from webapp_api.context import context_of, current_user
@@ -14,14 +15,6 @@ from webapp_api.registry import Routes
 
 routes = Routes(tag="users")
 
-AUTH_ERRORS = (
-    "auth_missing",
-    "auth_malformed",
-    "auth_bad_signature",
-    "auth_expired",
-    "user_banned",
-)
-
 
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -29,9 +22,7 @@ class ProfileUpdate(BaseModel):
     language: Literal["en", "ru"]
 
 
-@routes.route(
-    "GET", "/me", summary="The signed-in user's profile", response=UserOut, errors=AUTH_ERRORS
-)
+@routes.route("GET", "/me", summary="The signed-in user's profile", response=UserOut)
 async def me(request: web.Request) -> web.Response:
     user = current_user(request)
     return ok(request, UserOut.of(user, effective_language(user)))
@@ -43,7 +34,7 @@ async def me(request: web.Request) -> web.Response:
     summary="Change the signed-in user's settings (the language the bot and app speak)",
     response=UserOut,
     body=ProfileUpdate,
-    errors=(*AUTH_ERRORS, "invalid_json", "validation_error"),
+    errors=(UnsupportedLanguage, UserNotFound),
 )
 async def update_me(request: web.Request) -> web.Response:
     change = await read_body(request, ProfileUpdate)

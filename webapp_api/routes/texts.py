@@ -38,7 +38,6 @@ class Texts(BaseModel):
     response=Texts,
     query=TextsQuery,
     auth=False,
-    errors=("validation_error",),
 )
 async def texts(request: web.Request) -> web.Response:
     query = read_query(request, TextsQuery)

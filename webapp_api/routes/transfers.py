@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ledger.amounts import parse_units
+from services.ledger.errors import AssetNotFound
 from services.ledger.schemas import Counterparty
 from services.ledger.service import transfer_id
+from services.transfers.errors import SEND_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused
 from services.transfers.idempotency import KEY_PATTERN, MAX_KEY, check_key, run_once
 from services.transfers.service import MAX_MEMO, resolve_recipient, send
 from services.validation import SafeText
@@ -19,7 +21,6 @@ from webapp_api.context import context_of, current_user
 from webapp_api.envelope import ok
 from webapp_api.parsing import read_body
 from webapp_api.registry import HeaderParam, Routes
-from webapp_api.routes.ledger import AUTH_ERRORS
 
 routes = Routes(tag="ledger")
 
@@ -72,23 +73,7 @@ class TransferOut(BaseModel):
             schema={"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": MAX_KEY},
         ),
     ),
-    errors=(
-        *AUTH_ERRORS,
-        "validation_error",
-        "idempotency_key_required",
-        "idempotency_key_reused",
-        "invalid_amount",
-        "asset_not_found",
-        "asset_not_transferable",
-        "invalid_recipient",
-        "recipient_not_found",
-        "recipient_banned",
-        "self_transfer",
-        "amount_below_minimum",
-        "memo_too_long",
-        "insufficient_funds",
-        "daily_limit_exceeded",
-    ),
+    errors=(IdempotencyKeyRequired, IdempotencyKeyReused, AssetNotFound, *SEND_ERRORS),
 )
 async def create_transfer(request: web.Request) -> web.Response:
     key = check_key(request.headers.get("Idempotency-Key"))
