@@ -141,12 +141,13 @@ async def test_two_worker_processes_send_each_message_once_within_the_limits(
     assert len(gaps) == (BUSY_COUNT - 1) + len(SOME_CHATS) * (SOME_COUNT - 1)
     assert min(gaps) >= 1.0, sorted(gaps)[:5]
     times = sorted(at for at, _, _ in api.received)
-    # Slots are 1/RATE s apart; a send a little late for its slot (the first connections, a
-    # busy machine) can share a second with the next ones on time: measured 32-34 at 30/s.
-    # Two processes each keeping 30/s to themselves would show up to 60.
+    # Slots are 1/RATE s apart and a send never goes before its slot, so the average holds
+    # RATE exactly; two processes each keeping 30/s to themselves would average up to 60. A
+    # send late for its slot (the first connections, a loaded machine) can share a second
+    # with the next ones on time: 32-34 at 30/s on a quiet machine, 38 under a loaded CI run.
     average = (len(times) - 1) / (times[-1] - times[0])
     busiest = _busiest_second(times)
-    assert average <= RATE and busiest <= RATE * 1.25, (average, busiest)
+    assert average <= RATE and busiest <= RATE * 1.5, (average, busiest)
     busy = [message for _, chat, message in api.received if chat == BUSY_CHAT]
     assert busy == [f"{BUSY_CHAT}-{n}" for n in range(1, BUSY_COUNT + 1)]
     async with db.service() as session:
