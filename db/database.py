@@ -16,6 +16,11 @@ One more door serves hot paths made of a single statement (a ledger call): `stat
 a connection of a third pool whose connections log in as `gv_app` with the role `gv_service`
 and never change it, in autocommit, so the statement is its own transaction and costs one
 round trip.
+
+The two kinds of transaction have distinct types, `UserTx` and `ServiceTx`, each the session
+class of its own pool: a service function names the one it needs, and mypy refuses a user
+transaction where system rights are needed, or a service transaction where a user's own data is
+read through RLS. Neither is a subtype of the other; `AnyTx` is for work either may do.
 """
 
 from __future__ import annotations
@@ -46,6 +51,18 @@ _AS_SERVICE = text("SELECT set_config('role', :role, true)")
 _IDENTITY_KEY = text("SELECT key FROM auth.identity_key")
 
 
+class UserTx(AsyncSession):
+    """A transaction from `Database.user()`: the role `gv_user`, one user's claim, RLS in force."""
+
+
+class ServiceTx(AsyncSession):
+    """A transaction from `Database.service()`: the role `gv_service`, for system work."""
+
+
+# Work that is the same under either role (reading the asset table, say).
+AnyTx = UserTx | ServiceTx
+
+
 def user_claim(key: bytes, user_id: UUID) -> str:
     """The claim `auth.current_user_id()` accepts for `user_id`: the id and its HMAC-SHA256."""
     subject = str(user_id)
@@ -62,14 +79,14 @@ class _IdentityKey:
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
+    sessionmaker: async_sessionmaker[ServiceTx]
     statement_engine: AsyncEngine | None = None
     user_engine: AsyncEngine | None = None
-    user_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    user_sessionmaker: async_sessionmaker[UserTx] | None = None
     _key: _IdentityKey = field(default_factory=_IdentityKey, repr=False)
 
     @asynccontextmanager
-    async def user(self, user_id: UUID) -> AsyncIterator[AsyncSession]:
+    async def user(self, user_id: UUID) -> AsyncIterator[UserTx]:
         """A transaction that sees and writes only what RLS lets `user_id` see and write."""
         if self.user_sessionmaker is None:
             raise RuntimeError("this Database was built without a user pool")
@@ -79,7 +96,7 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def service(self) -> AsyncIterator[AsyncSession]:
+    async def service(self) -> AsyncIterator[ServiceTx]:
         """A transaction for system work: schedulers, workers, admin, identity resolution."""
         async with self.sessionmaker() as session, session.begin():
             await session.execute(_AS_SERVICE, {"role": SERVICE_ROLE})
@@ -145,8 +162,8 @@ def create_database(
     )
     return Database(
         engine=service,
-        sessionmaker=async_sessionmaker(service, expire_on_commit=False),
+        sessionmaker=async_sessionmaker(service, class_=ServiceTx, expire_on_commit=False),
         statement_engine=statements,
         user_engine=users,
-        user_sessionmaker=async_sessionmaker(users, expire_on_commit=False),
+        user_sessionmaker=async_sessionmaker(users, class_=UserTx, expire_on_commit=False),
     )

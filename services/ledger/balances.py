@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import UserTx
 from services.ledger.schemas import BalanceOut
 
 # Runs as the user: the accounts policy shows only their own accounts.
@@ -21,8 +21,8 @@ _BALANCES = text(
 )
 
 
-async def balances(session: AsyncSession) -> list[BalanceOut]:
-    """The signed-in user's wallet per asset (the session must be a `db.user(...)` one)."""
+async def balances(session: UserTx) -> list[BalanceOut]:
+    """The signed-in user's wallet per asset: a `UserTx`, whose claim names the user."""
     rows = (await session.execute(_BALANCES)).all()
     return [
         BalanceOut(
@@ -36,7 +36,7 @@ async def balances(session: AsyncSession) -> list[BalanceOut]:
     ]
 
 
-async def available(session: AsyncSession, asset: str) -> int:
+async def available(session: UserTx, asset: str) -> int:
     """What the signed-in user can spend now in `asset`."""
     for balance in await balances(session):
         if balance.asset == asset:

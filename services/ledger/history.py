@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import ServiceTx
 from services.ledger.schemas import Counterparty, TransactionOut
 from services.validation import InvalidCursor
 
@@ -77,7 +77,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 async def history(
-    session: AsyncSession,
+    session: ServiceTx,
     user_id: UUID,
     *,
     asset: str | None = None,

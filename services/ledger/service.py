@@ -12,8 +12,9 @@ from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.database import AnyTx, ServiceTx
 from db.models import User
 from services.ledger.amounts import format_amount
 from services.ledger.errors import AdminOnly, AssetNotFound, first_failure, ledger_error
@@ -23,7 +24,7 @@ from services.notifications.service import enqueue
 
 # A unit of work: a session (several statements, one transaction) or a `db.statement()`
 # connection (one statement that commits by itself). A ledger call is one statement either way.
-Executor = AsyncSession | AsyncConnection
+Executor = ServiceTx | AsyncConnection
 
 # Fixed forever: changing it would change every derived transfer id.
 TRANSFER_NAMESPACE = UUID("6f1c3e52-9d0b-4b7e-a6a4-2f5e8c1d7b90")
@@ -102,7 +103,7 @@ async def apply(session: Executor, transfers: Sequence[Transfer | ResolveHold]) 
     return Outcome(tuple(results))
 
 
-async def list_assets(session: AsyncSession) -> list[Asset]:
+async def list_assets(session: AnyTx) -> list[Asset]:
     rows = (await session.execute(_ASSETS)).all()
     return [
         Asset(
@@ -123,12 +124,12 @@ class AssetRegistry:
     def __init__(self) -> None:
         self._assets: dict[str, Asset] | None = None
 
-    async def all(self, session: AsyncSession) -> dict[str, Asset]:
+    async def all(self, session: AnyTx) -> dict[str, Asset]:
         if self._assets is None:
             self._assets = {asset.code: asset for asset in await list_assets(session)}
         return self._assets
 
-    async def get(self, session: AsyncSession, code: str) -> Asset:
+    async def get(self, session: AnyTx, code: str) -> Asset:
         """Raises NotFound(asset_not_found) for an unknown code (matched case-insensitively)."""
         asset = (await self.all(session)).get(code.upper())
         if asset is None:
@@ -142,7 +143,7 @@ def _require_admin(admin: User) -> None:
 
 
 async def grant(
-    session: AsyncSession,
+    session: ServiceTx,
     *,
     admin: User,
     cause: str,
@@ -164,7 +165,7 @@ async def grant(
 
 
 async def revoke(
-    session: AsyncSession,
+    session: ServiceTx,
     *,
     admin: User,
     cause: str,
@@ -185,7 +186,7 @@ async def revoke(
 
 
 async def _issuance(
-    session: AsyncSession,
+    session: ServiceTx,
     code: Literal["grant", "revoke"],
     admin: User,
     cause: str,
@@ -245,6 +246,6 @@ def _failure_details(failure: str, asset: Asset) -> dict[str, str]:
     return {"max": format_amount(value, asset.decimals), "asset": asset.code}
 
 
-async def _available(session: AsyncSession, address: str, asset: Asset) -> str:
+async def _available(session: ServiceTx, address: str, asset: Asset) -> str:
     units = await session.scalar(_AVAILABLE, {"address": address, "asset": asset.code})
     return format_amount(int(units or 0), asset.decimals)

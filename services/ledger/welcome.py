@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import ServiceTx
 from db.models import User
 from services.errors import DomainError
 from services.ledger.schemas import Transfer
@@ -29,7 +29,7 @@ def welcome_bonus(amount: int) -> OnCreated | None:
     if amount <= 0:
         return None
 
-    async def grant(session: AsyncSession, user: User) -> None:
+    async def grant(session: ServiceTx, user: User) -> None:
         try:
             await pay_welcome_bonus(session, user, amount)
         except DomainError as error:
@@ -42,7 +42,7 @@ def welcome_bonus(amount: int) -> OnCreated | None:
     return grant
 
 
-async def pay_welcome_bonus(session: AsyncSession, user: User, amount: int) -> bool:
+async def pay_welcome_bonus(session: ServiceTx, user: User, amount: int) -> bool:
     """Pay the user's welcome bonus unless it was paid; True if this call paid it.
 
     In a savepoint: a refusal is rolled back rather than remembered under the bonus's id, so a

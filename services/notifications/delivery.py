@@ -33,9 +33,8 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.database import Database
+from db.database import Database, ServiceTx
 from services.i18n import Catalog
 from services.notifications.summaries import SUMMARIZED, summary_text
 from services.users.service import language_for
@@ -328,7 +327,7 @@ class OutboxDelivery:
         ]
 
     async def _hold(
-        self, session: AsyncSession, rows: Sequence[Any], now: datetime, token: UUID
+        self, session: ServiceTx, rows: Sequence[Any], now: datetime, token: UUID
     ) -> None:
         summaries: dict[int, bool] = {}
         for r in rows:

@@ -7,13 +7,13 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import ServiceTx
 from db.models import OutboxMessage
 
 
 async def enqueue(
-    session: AsyncSession,
+    session: ServiceTx,
     *,
     chat_id: int,
     template: str,
@@ -26,7 +26,8 @@ async def enqueue(
 
     `dedup_key` makes the enqueue idempotent: a replayed cause notifies once.
     """
-    # The id is chosen here so no RETURNING is needed: a user transaction has INSERT rights only.
+    # The id is chosen here, so no RETURNING is needed. Only the service role may write the
+    # outbox (the user role has no rights in `ops`), hence `ServiceTx`.
     statement = insert(cast(Table, OutboxMessage.__table__)).values(
         id=uuid4(),
         chat_id=chat_id,
@@ -37,7 +38,6 @@ async def enqueue(
         dedup_key=dedup_key,
     )
     if dedup_key is not None:
-        # No conflict target: naming one would need SELECT rights the user role does not have,
-        # and the only other unique column is the fresh random id.
+        # No conflict target needed: the only other unique column is the fresh random id.
         statement = statement.on_conflict_do_nothing()
     await session.execute(statement)

@@ -14,9 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.database import Database
+from db.database import Database, ServiceTx
 from services.errors import DomainError
 from services.ledger.errors import ExistsWithDifferentFields
 from services.transfers.errors import IdempotencyKeyRequired, IdempotencyKeyReused
@@ -71,7 +70,7 @@ async def run_once(
     user_id: UUID,
     key: str,
     body: dict[str, Any],
-    action: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
+    action: Callable[[ServiceTx], Awaitable[dict[str, Any]]],
     status: int = 201,
 ) -> dict[str, Any]:
     """Run `action` in a service transaction once per (user, key); returns its response data.
@@ -114,7 +113,7 @@ def _replay(stored_hash: str, digest: str, status: int, response: dict[str, Any]
 
 
 async def _remember(
-    session: AsyncSession,
+    session: ServiceTx,
     user_id: UUID,
     key: str,
     digest: str,

@@ -12,8 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import ServiceTx
 from db.models import User
 from services.errors import Conflict
 from services.ledger.schemas import Asset
@@ -63,7 +63,7 @@ class Proposal:
 
 
 async def propose(
-    session: AsyncSession,
+    session: ServiceTx,
     rules: P2PRules,
     *,
     sender: User,
@@ -92,7 +92,7 @@ async def propose(
 
 
 async def confirm(
-    session: AsyncSession, rules: P2PRules, assets: AssetRegistry, *, sender: User, request_id: UUID
+    session: ServiceTx, rules: P2PRules, assets: AssetRegistry, *, sender: User, request_id: UUID
 ) -> Receipt:
     """Sends the proposed transfer. Raises RequestAlreadyConfirmed, RequestAlreadyCancelled,
     RequestExpired, RequestNotFound and whatever `send` raises (then nothing is decided)."""
@@ -113,12 +113,12 @@ async def confirm(
     )
 
 
-async def cancel(session: AsyncSession, *, sender: User, request_id: UUID) -> None:
+async def cancel(session: ServiceTx, *, sender: User, request_id: UUID) -> None:
     """Raises RequestAlreadyConfirmed, RequestAlreadyCancelled or RequestNotFound."""
     await _decide(session, sender, request_id, "cancelled")
 
 
-async def _decide(session: AsyncSession, sender: User, request_id: UUID, decision: str) -> Row[Any]:
+async def _decide(session: ServiceTx, sender: User, request_id: UUID, decision: str) -> Row[Any]:
     row = (
         await session.execute(
             _DECIDE,

@@ -13,8 +13,9 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.database import ServiceTx
 from db.models import User
 from services.ledger.amounts import format_amount
 from services.ledger.errors import first_failure, ledger_error
@@ -88,7 +89,7 @@ def display_name(user: User) -> str:
     return f"@{user.username}" if user.username else user.first_name or str(user.telegram_id)
 
 
-async def resolve_recipient(session: AsyncSession, reference: str) -> User:
+async def resolve_recipient(session: ServiceTx, reference: str) -> User:
     """`@username`, a Telegram id (ASCII digits) or a user id.
 
     Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any

@@ -12,9 +12,8 @@ from uuid import UUID
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.database import Database
+from db.database import AnyTx, Database, ServiceTx, UserTx
 from db.models import User
 from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import TelegramProfile
@@ -36,7 +35,7 @@ _PROFILE_FIELDS = (
 
 # Runs in the transaction that creates the user, so what it does (a welcome bonus) commits or
 # rolls back together with the user row.
-OnCreated = Callable[[AsyncSession, User], Awaitable[None]]
+OnCreated = Callable[[ServiceTx, User], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def effective_language(user: User) -> str:
 
 
 async def upsert_from_telegram(
-    session: AsyncSession,
+    session: ServiceTx,
     profile: TelegramProfile,
     *,
     admin_ids: frozenset[int],
@@ -156,7 +155,7 @@ _USERS = cast(Table, User.__table__)
 _BY_TELEGRAM_ID = select(_USERS).where(_USERS.c.telegram_id == bindparam("telegram_id"))
 
 
-async def _insert(session: AsyncSession, profile: TelegramProfile, role: str) -> User | None:
+async def _insert(session: ServiceTx, profile: TelegramProfile, role: str) -> User | None:
     for _ in range(3):
         statement = (
             insert(User)
@@ -173,7 +172,7 @@ async def _insert(session: AsyncSession, profile: TelegramProfile, role: str) ->
     raise RuntimeError("could not draw a unique referral code in 3 tries")
 
 
-async def get_user(session: AsyncSession, user_id: UUID) -> User:
+async def get_user(session: AnyTx, user_id: UUID) -> User:
     """Raises UserNotFound."""
     user = await session.get(User, user_id)
     if user is None or user.deleted_at is not None:
@@ -181,7 +180,7 @@ async def get_user(session: AsyncSession, user_id: UUID) -> User:
     return user
 
 
-async def set_language(session: AsyncSession, user_id: UUID, language: str) -> User:
+async def set_language(session: UserTx, user_id: UUID, language: str) -> User:
     """Raises UnsupportedLanguage for a language we do not speak, UserNotFound for an
     unknown user."""
     if language not in SUPPORTED_LANGUAGES:
@@ -198,7 +197,7 @@ async def set_language(session: AsyncSession, user_id: UUID, language: str) -> U
     return user
 
 
-async def mark_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
+async def mark_bot_blocked(session: ServiceTx, user_id: UUID) -> None:
     await session.execute(
         update(User)
         .where(User.id == user_id, User.bot_blocked_at.is_(None))
@@ -206,7 +205,7 @@ async def mark_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
     )
 
 
-async def clear_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
+async def clear_bot_blocked(session: ServiceTx, user_id: UUID) -> None:
     await session.execute(
         update(User)
         .where(User.id == user_id, User.bot_blocked_at.is_not(None))
@@ -214,7 +213,7 @@ async def clear_bot_blocked(session: AsyncSession, user_id: UUID) -> None:
     )
 
 
-async def set_banned(session: AsyncSession, user_id: UUID, banned: bool) -> None:
+async def set_banned(session: ServiceTx, user_id: UUID, banned: bool) -> None:
     await session.execute(
         update(User).where(User.id == user_id).values(banned_at=func.now() if banned else None)
     )

@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from db import locks
-from db.database import Database
+from db.database import Database, ServiceTx, UserTx
 from db.migrate import downgrade, upgrade
 from db.models import User
 from db.urls import asyncpg_dsn
@@ -100,6 +100,18 @@ async def test_identity_is_transaction_local_and_does_not_leak_through_the_pool(
     assert role == "gv_app_user" and not leaked
     async with db.service() as session:
         assert await session.scalar(text("SELECT auth.current_user_id()")) is None
+
+
+async def test_each_unit_of_work_has_the_type_of_who_it_runs_as(db: Database) -> None:
+    """`db.user()` yields a `UserTx`, `db.service()` a `ServiceTx`, and neither is the other."""
+    ann = await _register(db, 22)
+    async with db.user(ann.id) as user_tx:
+        assert type(user_tx) is UserTx
+        assert await user_tx.scalar(text("SELECT current_user")) == "gv_user"
+    async with db.service() as service_tx:
+        assert type(service_tx) is ServiceTx
+        assert await service_tx.scalar(text("SELECT current_user")) == "gv_service"
+    assert not issubclass(UserTx, ServiceTx) and not issubclass(ServiceTx, UserTx)
 
 
 async def test_upsert_writes_nothing_when_nothing_changed(db: Database) -> None:

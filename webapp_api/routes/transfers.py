@@ -7,8 +7,8 @@ from uuid import UUID
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import ServiceTx
 from services.ledger.amounts import parse_units
 from services.ledger.errors import AssetNotFound
 from services.ledger.schemas import Counterparty
@@ -81,7 +81,7 @@ async def create_transfer(request: web.Request) -> web.Response:
     ctx = context_of(request)
     sender = current_user(request)
 
-    async def action(session: AsyncSession) -> dict[str, Any]:
+    async def action(session: ServiceTx) -> dict[str, Any]:
         asset = await ctx.ledger.assets.get(session, body.asset)
         recipient = await resolve_recipient(session, body.recipient)
         amount, tid = parse_units(body.amount), transfer_id("api", sender.id, key)
