@@ -16,11 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
 from db.models import User
+from services.i18n.languages import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
 from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import TelegramProfile
 
-SUPPORTED_LANGUAGES = ("en", "ru")
-DEFAULT_LANGUAGE = "en"
 # last_seen_at is a hint, not an audit trail: refreshing it at most this often keeps a busy
 # user's every update from being a write.
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
