@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.database import Database
 from db.models import User
 from services.i18n.languages import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
+from services.users.access import ADMIN_ROLE, USER_ROLE
 from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import TelegramProfile
 
@@ -101,7 +102,7 @@ async def upsert_from_telegram(
 
 
 def _role(profile: TelegramProfile, admin_ids: frozenset[int]) -> str:
-    return "admin" if profile.telegram_id in admin_ids else "user"
+    return ADMIN_ROLE if profile.telegram_id in admin_ids else USER_ROLE
 
 
 def _changes(user: User, profile: TelegramProfile, role: str, via_bot: bool) -> dict[str, object]:
