@@ -33,7 +33,6 @@ def build_dispatcher(
         storage=MemoryStorage(),
         db=db,
         catalog=catalog,
-        admin_ids=admin_ids,
         webapp_url=webapp_url,
         ledger=ledger,
     )
