@@ -1,41 +1,47 @@
-"""`/start <payload>` routing: each capability owns a payload prefix (`ref_`, `gift_`, `promo_`).
+"""`/start <payload>`: each capability owns a payload prefix and routes it with `deep_link()`.
 
-The bot only splits the payload; what it means belongs to the capability's service.
+A capability adds one handler on its own router, included before the start router:
+
+    router.message.register(accept_referral, deep_link(DeepLinkPrefix.REFERRAL))
+
+The handler receives the payload without its prefix as `deep_link`. A `/start` that no
+capability takes (no payload, an unknown prefix, a malformed payload) reaches the plain
+welcome in `bot.handlers.start`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import re
+from enum import StrEnum
 
-from db.database import Database
-from db.models import User
-
-
-@dataclass(frozen=True)
-class DeepLinkContext:
-    db: Database
-    user: User
-    is_new_user: bool
-    value: str
+from aiogram import F
+from aiogram.filters import CommandStart
 
 
-# Returns the i18n key (and params) of a message to show, or None for nothing extra.
-DeepLinkReply = tuple[str, dict[str, object]] | None
-DeepLinkHandler = Callable[[DeepLinkContext], Awaitable[DeepLinkReply]]
+class DeepLinkPrefix(StrEnum):
+    """Every prefix a `/start` payload may carry, and the capability that owns it."""
+
+    REFERRAL = "ref_"
+    GIFT = "gift_"
+    PROMO = "promo_"
 
 
-@dataclass
-class DeepLinks:
-    handlers: dict[str, DeepLinkHandler] = field(default_factory=dict)
+# What Telegram passes through a t.me/<bot>?start= link: these characters, at most 64 of them.
+_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-    def register(self, prefix: str, handler: DeepLinkHandler) -> None:
-        if not prefix.endswith("_"):
-            raise ValueError("a deep-link prefix ends with '_'")
-        self.handlers[prefix] = handler
 
-    def resolve(self, payload: str) -> tuple[DeepLinkHandler, str] | None:
-        for prefix, handler in self.handlers.items():
-            if payload.startswith(prefix) and len(payload) > len(prefix):
-                return handler, payload[len(prefix) :]
+def is_valid_payload(payload: str) -> bool:
+    return _PAYLOAD.fullmatch(payload) is not None
+
+
+def payload_value(prefix: str, payload: str | None) -> str | None:
+    """The payload after `prefix`; None unless the payload is valid and carries a value."""
+    if payload is None or not is_valid_payload(payload) or not payload.startswith(prefix):
         return None
+    return payload[len(prefix) :] or None
+
+
+def deep_link(prefix: DeepLinkPrefix) -> CommandStart:
+    """`/start <prefix><value>` with a valid payload; the handler gets `deep_link=<value>`."""
+    value = F.args.func(lambda args: payload_value(prefix, args))
+    return CommandStart(deep_link=True, magic=value.as_("deep_link"))

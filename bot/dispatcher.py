@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aiogram import Dispatcher
+from collections.abc import Sequence
+
+from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.memory import MemoryStorage
 from limits import parse
 
-from bot.deeplinks import DeepLinks
 from bot.handlers import errors, fallback, help, language, send, start, token_admin, wallet
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.identity import IdentityMiddleware
@@ -23,18 +24,16 @@ def build_dispatcher(
     catalog: Catalog,
     admin_ids: frozenset[int],
     webapp_url: str,
-    deep_links: DeepLinks | None = None,
     throttle: RateLimiter | None = None,
     ledger: LedgerConfig | None = None,
+    capability_routers: Sequence[Router] = (),
 ) -> Dispatcher:
     ledger = ledger or LedgerConfig()
     dispatcher = Dispatcher(
         storage=MemoryStorage(),
         db=db,
         catalog=catalog,
-        admin_ids=admin_ids,
         webapp_url=webapp_url,
-        deep_links=deep_links or DeepLinks(),
         ledger=ledger,
     )
     if throttle is not None:
@@ -45,7 +44,8 @@ def build_dispatcher(
         IdentityMiddleware(db, catalog, admin_ids, ledger.on_created)
     )
     dispatcher.update.outer_middleware(BanMiddleware())
-    # fallback last among handlers: it takes any button the others did not.
+    # Capabilities first: a router with a deep link (`bot.deeplinks`) must come before start,
+    # which takes every /start left; fallback last: it takes any button the others did not.
     features = (start, help, language, wallet, send, token_admin, fallback, errors)
-    dispatcher.include_routers(*(module.build_router() for module in features))
+    dispatcher.include_routers(*capability_routers, *(module.build_router() for module in features))
     return dispatcher

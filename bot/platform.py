@@ -26,7 +26,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from limits.aio.storage import Storage
 
 from bot.commands import set_command_menu
-from bot.deeplinks import DeepLinks
 from bot.dispatcher import build_dispatcher
 from bot.local_token import local_bot_token
 from bot.settings import BotMode, InitDataValidation, Settings
@@ -141,7 +140,6 @@ class Platform:
     catalog: Catalog
     bot: Bot | None
     dispatcher: Dispatcher
-    deep_links: DeepLinks
     bot_token: str
     init_data_check: InitDataCheck
     rate_limits: Storage
@@ -200,7 +198,6 @@ def build_platform(
         app_url, user_url=settings.app_user_database_url, pool_size=settings.db_pool_size
     )
     catalog = load_catalog()
-    deep_links = DeepLinks()
     rate_limits = make_storage(settings.redis_url)
     ledger = ledger_config(
         welcome_bonus=settings.welcome_bonus,
@@ -220,7 +217,6 @@ def build_platform(
         catalog=catalog,
         admin_ids=settings.admin_ids,
         webapp_url=settings.webapp_url,
-        deep_links=deep_links,
         throttle=RateLimiter.create(rate_limits, "bot", settings.bot_rate_limit),
         ledger=ledger,
     )
@@ -230,7 +226,6 @@ def build_platform(
         catalog=catalog,
         bot=bot,
         dispatcher=dispatcher,
-        deep_links=deep_links,
         api_base=api_base,
         telegram_js_url=sandbox.shim_url if sandbox is not None else TELEGRAM_WEB_APP_JS,
         bot_token=api_token,

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 
 from db.availability import database_unavailable
 from services.errors import DomainError, RateLimited
+from services.users.access import is_banned
 from services.users.errors import UserBanned
 from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
@@ -156,7 +157,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     registration = await resolve_telegram_user(
         ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
     )
-    if registration.user.banned_at is not None:
+    if is_banned(registration.user):
         raise UserBanned("your access is suspended")
     request[USER] = registration.user
     return await handler(request)

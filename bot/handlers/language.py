@@ -7,8 +7,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from db.database import Database
 from db.models import User
-from services.i18n import Catalog, Translator
-from services.users.service import SUPPORTED_LANGUAGES, set_language
+from services.i18n import SUPPORTED_LANGUAGES, Catalog, Translator
+from services.users.service import set_language
 
 
 class LanguageChoice(CallbackData, prefix="lang"):

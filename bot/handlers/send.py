@@ -13,11 +13,10 @@ from db.database import Database
 from db.models import User
 from services.i18n import Translator
 from services.ledger.amounts import format_amount, parse_amount
+from services.ledger.assets import DEFAULT_ASSET
 from services.transfers.config import LedgerConfig
 from services.transfers.requests import cancel, confirm, propose
 from services.transfers.service import display_name, resolve_recipient
-
-DEFAULT_ASSET = "VIBE"
 
 
 class SendDecision(CallbackData, prefix="send"):

@@ -6,6 +6,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.filters import IsAdmin
 from db.database import Database
 from db.models import User
 from services.errors import DomainError
@@ -21,6 +22,10 @@ from services.validation import clean_text
 _LIMITS = ("amount_too_large", "supply_exceeded")
 
 
+async def _refuse(message: Message, t: Translator) -> None:
+    await message.answer(t("admin.refused"))
+
+
 async def _mint_or_burn(
     message: Message,
     command: CommandObject,
@@ -30,9 +35,6 @@ async def _mint_or_burn(
     ledger: LedgerConfig,
 ) -> None:
     name = (command.command or "").lower()
-    if user.role != "admin":
-        await message.answer(t("admin.refused"))
-        return
     words = (command.args or "").split()
     if len(words) < 3:
         await message.answer(t(f"admin.{name}_usage"))
@@ -79,5 +81,8 @@ async def _mint_or_burn(
 
 def build_router() -> Router:
     router = Router(name="token_admin")
-    router.message.register(_mint_or_burn, Command("grant", "revoke"))
+    commands = Command("grant", "revoke")
+    router.message.register(_mint_or_burn, commands, IsAdmin())
+    # Anyone else is refused, whatever the arguments.
+    router.message.register(_refuse, commands)
     return router

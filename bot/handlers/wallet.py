@@ -10,6 +10,7 @@ from db.database import Database
 from db.models import User
 from services.i18n import Translator
 from services.ledger.amounts import format_amount
+from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.balances import balances
 from services.ledger.history import history
 from services.ledger.schemas import TransactionOut
@@ -22,7 +23,7 @@ async def show_balance(message: Message, user: User, t: Translator, db: Database
         rows = await balances(session)
     lines = [t("ledger.balance_title")]
     for row in rows:
-        if row.asset != "VIBE" and row.posted == "0" and row.pending == "0":
+        if row.asset != DEFAULT_ASSET and row.posted == "0" and row.pending == "0":
             continue
         available = format_amount(int(row.available), row.decimals)
         if row.pending == "0":

@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObje
 
 from db.models import User
 from services.i18n import Translator
+from services.users.access import is_banned
 
 
 class BanMiddleware(BaseMiddleware):
@@ -20,7 +21,7 @@ class BanMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("user")
-        if user is None or user.banned_at is None:
+        if user is None or not is_banned(user):
             return await handler(event, data)
         t: Translator = data["t"]
         inner = event.event if isinstance(event, Update) else event

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.i18n.languages import DEFAULT_LANGUAGE
+
 LOCALES_DIR = Path(__file__).with_name("locales")
-DEFAULT_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)

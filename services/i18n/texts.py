@@ -7,7 +7,8 @@ result as plain text, so there is no markup to escape.
 
 from __future__ import annotations
 
-from services.i18n.catalog import DEFAULT_LANGUAGE, Catalog
+from services.i18n.catalog import Catalog
+from services.i18n.languages import DEFAULT_LANGUAGE
 
 # What the Mini App shows: its own texts and the error texts the bot shares with it.
 CLIENT_PREFIXES = ("miniapp.", "error.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from db.database import UserTx
+from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.schemas import BalanceOut
 
 # Runs as the user: the accounts policy shows only their own accounts.
@@ -16,9 +17,9 @@ _BALANCES = text(
     FROM tokens.assets s
     LEFT JOIN tokens.accounts a
            ON a.asset = s.code AND a.kind = 'wallet' AND a.user_id = (SELECT auth.current_user_id())
-    ORDER BY s.code = 'VIBE' DESC, s.code
+    ORDER BY s.code = :default_asset DESC, s.code
     """
-)
+).bindparams(default_asset=DEFAULT_ASSET)
 
 
 async def balances(session: UserTx) -> list[BalanceOut]:

@@ -21,6 +21,7 @@ from services.ledger.errors import AdminOnly, AssetNotFound, first_failure, ledg
 from services.ledger.limits import check_amount, check_storable
 from services.ledger.schemas import Asset, Outcome, ResolveHold, Transfer
 from services.notifications.service import enqueue
+from services.users.access import is_admin
 
 # A unit of work: a session (several statements, one transaction) or a `db.statement()`
 # connection (one statement that commits by itself). A ledger call is one statement either way.
@@ -138,7 +139,7 @@ class AssetRegistry:
 
 
 def _require_admin(admin: User) -> None:
-    if admin.role != "admin":
+    if not is_admin(admin):
         raise AdminOnly("only admins may grant or revoke tokens")
 
 

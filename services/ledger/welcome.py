@@ -15,13 +15,12 @@ from sqlalchemy.exc import DBAPIError
 from db.database import ServiceTx
 from db.models import User
 from services.errors import DomainError
+from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.schemas import Transfer
 from services.ledger.service import apply, system_account, transfer_id, user_account
 from services.users.service import OnCreated
 
 log = logging.getLogger(__name__)
-
-WELCOME_ASSET = "VIBE"
 
 
 def welcome_bonus(amount: int) -> OnCreated | None:
@@ -54,7 +53,7 @@ async def pay_welcome_bonus(session: ServiceTx, user: User, amount: int) -> bool
         id=transfer_id("welcome", user.id),
         debit=system_account("issuance"),
         credit=user_account(user.id),
-        asset=WELCOME_ASSET,
+        asset=DEFAULT_ASSET,
         amount=amount,
         code="welcome_bonus",
     )

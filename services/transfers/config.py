@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from services.errors import ValidationError
 from services.ledger.amounts import parse_amount
+from services.ledger.assets import DEFAULT_ASSET_DECIMALS
 from services.ledger.schemas import Asset
 from services.ledger.service import AssetRegistry
 from services.ledger.welcome import welcome_bonus
@@ -66,8 +67,9 @@ class LedgerConfig:
 def ledger_config(
     *, welcome_bonus: str, fee_bps: int, min_amount: str, daily_limit: str
 ) -> LedgerConfig:
-    """From the settings' human amounts; the welcome bonus is in VIBE (6 decimals)."""
-    bonus = 0 if welcome_bonus.strip("0.") == "" else parse_amount(welcome_bonus, 6)
+    """From the settings' human amounts; the welcome bonus is in the default asset."""
+    zero = welcome_bonus.strip("0.") == ""
+    bonus = 0 if zero else parse_amount(welcome_bonus, DEFAULT_ASSET_DECIMALS)
     return LedgerConfig(
         welcome_bonus=bonus,
         p2p=P2PRules(fee_bps=fee_bps, minimum=min_amount, daily_limit=daily_limit),

@@ -39,6 +39,7 @@ from services.transfers.errors import (
     RecipientNotFound,
     SelfTransfer,
 )
+from services.users.access import is_banned
 from services.validation import clean_text, echo, parse_telegram_id
 
 P2P_CODE = "p2p"
@@ -127,7 +128,7 @@ def check_transfer(
         raise AssetNotTransferable("this asset cannot be sent", asset=asset.code)
     if recipient.id == sender.id:
         raise SelfTransfer("you cannot send to yourself")
-    if recipient.banned_at is not None:
+    if is_banned(recipient):
         raise RecipientBanned("the recipient cannot receive transfers")
     minimum = rules.minimum_units(asset)
     if amount < minimum:

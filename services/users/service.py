@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 
 from db.database import AnyTx, Database, ServiceTx, UserTx
 from db.models import User
+from services.i18n.languages import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
+from services.users.access import ADMIN_ROLE, USER_ROLE
 from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import TelegramProfile
 
-SUPPORTED_LANGUAGES = ("en", "ru")
-DEFAULT_LANGUAGE = "en"
 # last_seen_at is a hint, not an audit trail: refreshing it at most this often keeps a busy
 # user's every update from being a write.
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
@@ -101,7 +101,7 @@ async def upsert_from_telegram(
 
 
 def _role(profile: TelegramProfile, admin_ids: frozenset[int]) -> str:
-    return "admin" if profile.telegram_id in admin_ids else "user"
+    return ADMIN_ROLE if profile.telegram_id in admin_ids else USER_ROLE
 
 
 def _changes(user: User, profile: TelegramProfile, role: str, via_bot: bool) -> dict[str, object]:

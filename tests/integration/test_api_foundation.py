@@ -4,7 +4,9 @@ import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
+from db.database import Database
 from sandbox.initdata import sign_init_data
 from tests.api import API_TOKEN, MAX_AGE, tma, web_user
 
@@ -46,6 +48,17 @@ async def test_me_returns_the_signed_in_user_and_creates_them_once(api: Client) 
 async def test_admin_ids_make_admins(api: Client) -> None:
     body = await (await api.get("/api/v1/me", headers=tma(web_user(900)))).json()
     assert body["data"]["role"] == "admin"
+
+
+async def test_a_banned_user_is_refused_at_the_edge(api: Client, db: Database) -> None:
+    user = web_user(503)
+    assert (await api.get("/api/v1/me", headers=tma(user))).status == 200
+    async with db.service() as session:
+        await session.execute(
+            text("UPDATE auth.users SET banned_at = now() WHERE telegram_id = 503")
+        )
+    status, error = await _error(api, tma(user))
+    assert (status, error["code"]) == (403, "user_banned")
 
 
 async def _error(api: Client, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from db.database import Database
 from services.errors import InsufficientFunds
+from services.ledger.assets import DEFAULT_ASSET, DEFAULT_ASSET_DECIMALS
 from services.ledger.schemas import Asset, Transfer
 from services.ledger.service import (
     apply,
@@ -107,6 +108,16 @@ async def test_system_accounts_per_asset_and_issuance_goes_negative(db: Database
     assert issuance["debits_posted"] == 7
     assert await available(db, ann.id, "TON") == 7
     assert await available(db, ann.id, "VIBE") == 0
+
+
+async def test_the_default_asset_is_seeded_with_the_decimals_the_settings_assume(
+    db: Database,
+) -> None:
+    async with db.service() as session:
+        decimals = await session.scalar(
+            text("SELECT decimals FROM tokens.assets WHERE code = :code"), {"code": DEFAULT_ASSET}
+        )
+    assert decimals == DEFAULT_ASSET_DECIMALS
 
 
 async def test_nobody_writes_ledger_tables_directly(db: Database) -> None:

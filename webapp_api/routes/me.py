@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from services.i18n import Language
 from services.users.errors import UnsupportedLanguage, UserNotFound
 from services.users.schemas import UserOut
 from services.users.service import effective_language, set_language
@@ -19,7 +18,7 @@ routes = Routes(tag="users")
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    language: Literal["en", "ru"]
+    language: Language
 
 
 @routes.route("GET", "/me", summary="The signed-in user's profile", response=UserOut)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from services.i18n import Language
 from services.i18n.texts import client_texts
 from webapp_api.context import context_of
 from webapp_api.envelope import ok
@@ -20,7 +19,7 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 class TextsQuery(BaseModel):
-    lang: Literal["en", "ru"] = Field(description="Language of the texts")
+    lang: Language = Field(description="Language of the texts")
 
 
 class Texts(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from db.database import ServiceTx
 from services.ledger.amounts import parse_units
+from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.errors import AssetNotFound
 from services.ledger.schemas import Counterparty
 from services.ledger.service import transfer_id
@@ -37,7 +38,7 @@ class TransferIn(BaseModel):
     recipient: SafeText = Field(
         min_length=1, max_length=64, description="`@username`, Telegram id or user id"
     )
-    asset: str = Field(default="VIBE", pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$")
+    asset: str = Field(default=DEFAULT_ASSET, pattern=r"^[A-Za-z][A-Za-z0-9]{1,11}$")
     amount: str = Field(
         pattern=r"^[0-9]{1,39}$",
         description="Integer count of the asset's smallest unit, positive (0 is `invalid_amount`)",
