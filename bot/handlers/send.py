@@ -17,6 +17,7 @@ from services.ledger.assets import DEFAULT_ASSET
 from services.transfers.config import LedgerConfig
 from services.transfers.requests import cancel, confirm, propose
 from services.transfers.service import display_name, resolve_recipient
+from services.validation import nfc
 
 
 class SendDecision(CallbackData, prefix="send"):
@@ -64,7 +65,8 @@ async def send_command(
             recipient=recipient,
             asset=asset,
             amount=amount,
-            memo=" ".join(rest) or None,
+            # NFC, as the API's SafeText; what the service refuses it still refuses.
+            memo=nfc(" ".join(rest)) or None,
         )
     await message.answer(
         t(

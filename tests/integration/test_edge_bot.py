@@ -139,3 +139,18 @@ async def test_grant_reason_with_nul_is_explained(
             text("SELECT count(*) FROM tokens.transfers WHERE code IN ('grant', 'revoke')")
         )
     assert grants == 0
+
+
+async def test_send_memo_is_normalised_to_nfc_at_the_edge(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/start")
+    await send(api, dispatcher, bot, ANN, "/send @bob 1 Cafe\u0301")
+    async with db.service() as session:
+        memo = await session.scalar(text("SELECT memo FROM tokens.p2p_requests"))
+    assert memo == "Caf\u00e9"
