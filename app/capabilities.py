@@ -25,6 +25,8 @@ class Capability:
     name: str
     # The bot's router (commands, buttons, `deep_link(...)` payloads), built per Dispatcher.
     router: Callable[[], Router] | None = None
+    # Its commands in the bot's menu, described by `commands.<name>` texts.
+    commands: tuple[str, ...] = ()
     # Its `/api/v1` routes.
     routes: Routes | None = None
     # Its `/webhooks/<provider>` endpoints, given the services they act through.
@@ -32,14 +34,20 @@ class Capability:
 
 
 CAPABILITIES: tuple[Capability, ...] = (
-    Capability("wallet", router=wallet.build_router, routes=ledger.routes),
-    Capability("transfers", router=send.build_router, routes=transfers.routes),
+    Capability(
+        "wallet", router=wallet.build_router, commands=("balance", "history"), routes=ledger.routes
+    ),
+    Capability("transfers", router=send.build_router, commands=("send",), routes=transfers.routes),
     Capability("token_admin", router=token_admin.build_router),
 )
 
 
 def bot_routers(capabilities: Sequence[Capability]) -> list[Router]:
     return [c.router() for c in capabilities if c.router is not None]
+
+
+def bot_commands(capabilities: Sequence[Capability]) -> tuple[str, ...]:
+    return tuple(command for c in capabilities for command in c.commands)
 
 
 def http_routes(capabilities: Sequence[Capability]) -> list[Routes]:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TypeVar
@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.services import Services
 from app.settings import Settings
-from bot.commands import set_command_menu
+from bot.commands import menu, set_command_menu
 from bot.local_token import local_bot_token
 from db.database import Database
 from db.embedded import EmbeddedPostgres, start_embedded
@@ -223,9 +223,9 @@ async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterat
         jobs.shutdown(wait=False)
 
 
-async def set_menu(bot: Bot, services: Services) -> None:
+async def set_menu(bot: Bot, services: Services, commands: Sequence[str]) -> None:
     try:
-        await set_command_menu(bot, services.catalog)
+        await set_command_menu(bot, services.catalog, menu(commands))
     except (TelegramNetworkError, TelegramAPIError) as exc:
         log.warning("could not set the command menu yet: %s", exc)
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from aiogram import Bot
 
-from app.capabilities import CAPABILITIES, bot_routers, http_routes, provider_webhooks
+from app.capabilities import CAPABILITIES, bot_commands, bot_routers, http_routes, provider_webhooks
 from app.components import (
     Components,
     Grace,
@@ -158,7 +158,7 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         if role in (Role.ALL, Role.WORKER):
             await parts.start("scheduler", scheduler(services, settings.hold_expiry_interval))
         if serve_bot and bot is not None:
-            await set_menu(bot, services)
+            await set_menu(bot, services, bot_commands(CAPABILITIES))
             if webhook:
                 await _set_webhook(settings, bot, dispatcher.resolve_used_update_types())
             else:
