@@ -205,3 +205,33 @@ async def test_many_keys_racing_one_limit_never_exceed_it(client: TestClient[Any
     # The daily limit (15 VIBE) admits five sends of 3 VIBE; the other seven fail cleanly.
     assert codes.count("ok") == 5 and set(codes) - {"ok"} == {"daily_limit_exceeded"}
     assert (await balances(client, ANN))["VIBE"]["available"] == str(20_000_000 - 5 * 3_030_000)
+
+
+async def test_limits_show_the_daily_limit_used_and_left(client: TestClient[Any, Any]) -> None:
+    async def limits(user: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        response = await client.get("/api/v1/limits", headers=auth(user))
+        assert response.status == 200, await response.text()
+        return {row["asset"]: row for row in (await response.json())["data"]}
+
+    fresh = await limits(ANN)
+    assert fresh["VIBE"] | {"resets_at": None} == {
+        "asset": "VIBE",
+        "decimals": 6,
+        "limit": "15000000",
+        "used": "0",
+        "left": "15000000",
+        "resets_at": None,
+    }
+    assert fresh["VIBE"]["resets_at"].endswith(("T00:00:00Z", "T00:00:00+00:00"))
+    await balances(client, BOB)
+    body = {"recipient": "@bob", "asset": "VIBE", "amount": "4000000"}
+    sent = await client.post(
+        "/api/v1/transfers", json=body, headers=auth(ANN) | {"Idempotency-Key": "l1"}
+    )
+    assert sent.status == 201
+    after = (await limits(ANN))["VIBE"]
+    # The fee (1 %) is not counted against the limit: the ledger counts the `p2p` leg only.
+    assert (after["used"], after["left"]) == ("4000000", "11000000")
+    assert (await limits(BOB))["VIBE"]["used"] == "0"
+    unauthenticated = await client.get("/api/v1/limits")
+    assert unauthenticated.status == 401
