@@ -74,7 +74,7 @@ class Components:
     ) -> T:
         value = await self._stack.enter_async_context(_Logged(f"{name} {done}", component))
         self.started.append(name)
-        log.info("started: %s", name)
+        log.debug("started: %s", name)
         return value
 
 
@@ -98,7 +98,19 @@ class _Logged(AbstractAsyncContextManager[T]):
         except Exception:
             log.exception("shutdown: %s failed", self._stopped)
         else:
-            log.info("shutdown: %s (%.2f s)", self._stopped, time.monotonic() - began)
+            # Unwinding a start that failed: the failure is the news, said once by the caller.
+            level = logging.INFO if exc_type is None else logging.DEBUG
+            log.log(level, "shutdown: %s (%.2f s)", self._stopped, time.monotonic() - began)
+
+
+@contextlib.asynccontextmanager
+async def embedded_database(settings: Settings) -> AsyncIterator[str]:
+    """The embedded server in DATA_DIR, started for the duration; yields its owner URL."""
+    embedded: EmbeddedPostgres = await asyncio.to_thread(start_embedded, settings.data_dir)
+    try:
+        yield embedded.owner_url
+    finally:
+        await asyncio.to_thread(embedded.stop)
 
 
 @contextlib.asynccontextmanager
@@ -107,11 +119,8 @@ async def owner_database(settings: Settings) -> AsyncIterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
-    embedded: EmbeddedPostgres = await asyncio.to_thread(start_embedded, settings.data_dir)
-    try:
-        yield embedded.owner_url
-    finally:
-        await asyncio.to_thread(embedded.stop)
+    async with embedded_database(settings) as owner_url:
+        yield owner_url
 
 
 @contextlib.asynccontextmanager

@@ -21,10 +21,10 @@ from app.components import (
     bot_session,
     bot_updates,
     database_pool,
+    embedded_database,
     http_server,
     local_sandbox,
     outbox_delivery,
-    owner_database,
     scheduler,
     set_menu,
     transfer_batcher,
@@ -101,7 +101,9 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
     grace = Grace(settings.shutdown_grace_seconds)
     async with contextlib.AsyncExitStack() as stack:
         parts = Components(stack)
-        owner_url = await parts.start("embedded PostgreSQL", owner_database(settings))
+        owner_url = settings.database_url
+        if not owner_url:
+            owner_url = await parts.start("embedded PostgreSQL", embedded_database(settings))
         sandbox = None
         if wants_sandbox(settings, role):
             sandbox = await parts.start("local Telegram", local_sandbox(settings))
