@@ -137,6 +137,7 @@ def main() -> int:
     if command == "check":
         ensure_environment("dev")
         packages = [
+            "app",
             "bot",
             "db",
             "migrations",

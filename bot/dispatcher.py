@@ -8,40 +8,28 @@ from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.memory import MemoryStorage
 from limits import parse
 
+from app.services import Services
 from bot.handlers import errors, fallback, help, language, send, start, token_admin, wallet
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
-from db.database import Database
-from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
-from services.transfers.config import LedgerConfig
 
 
 def build_dispatcher(
-    *,
-    db: Database,
-    catalog: Catalog,
-    admin_ids: frozenset[int],
-    webapp_url: str,
-    throttle: RateLimiter | None = None,
-    ledger: LedgerConfig | None = None,
-    capability_routers: Sequence[Router] = (),
+    services: Services, *, capability_routers: Sequence[Router] = ()
 ) -> Dispatcher:
-    ledger = ledger or LedgerConfig()
-    dispatcher = Dispatcher(
-        storage=MemoryStorage(),
-        db=db,
-        catalog=catalog,
-        webapp_url=webapp_url,
-        ledger=ledger,
-    )
+    # Handlers ask for a service by its field name (`db`, `catalog`, `ledger`, ...).
+    dispatcher = Dispatcher(storage=MemoryStorage(), **services.for_handlers())
+    throttle = services.limits.bot
     if throttle is not None:
         # One warning per window, so a flood is answered once and then ignored.
         warnings = RateLimiter(throttle.namespace + ":warned", parse("1/minute"), throttle.strategy)
-        dispatcher.update.outer_middleware(ThrottleMiddleware(throttle, warnings, catalog))
+        dispatcher.update.outer_middleware(ThrottleMiddleware(throttle, warnings, services.catalog))
     dispatcher.update.outer_middleware(
-        IdentityMiddleware(db, catalog, admin_ids, ledger.on_created)
+        IdentityMiddleware(
+            services.db, services.catalog, services.admin_ids, services.on_user_created
+        )
     )
     dispatcher.update.outer_middleware(BanMiddleware())
     # Capabilities first: a router with a deep link (`bot.deeplinks`) must come before start,

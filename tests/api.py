@@ -11,30 +11,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from db.database import Database
 from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
-from webapp_api.app import create_api_app
-from webapp_api.context import ApiContext
+from tests.services import API_TOKEN, MAX_AGE, http_config, make_services, root_app
 
-API_TOKEN = "7000000002:api-test-token_signing-initdata"
-MAX_AGE = 3600
-
-
-def api_context(db: Database, catalog: Catalog, **overrides: Any) -> ApiContext:
-    values: dict[str, Any] = {
-        "db": db,
-        "catalog": catalog,
-        "bot_token": API_TOKEN,
-        "init_data_max_age": MAX_AGE,
-        "admin_ids": frozenset({900}),
-        "version": "test",
-    }
-    values.update(overrides)
-    return ApiContext(**values)
+__all__ = ["API_TOKEN", "MAX_AGE", "api", "tma", "web_user"]
 
 
 @pytest.fixture
 async def api(db: Database, catalog: Catalog) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_api_app(
-        api_context(db, catalog), cors_origins=("https://app.example.test",), max_body_bytes=4096
+    app = root_app(
+        make_services(db, catalog),
+        http_config(cors_origins=("https://app.example.test",), max_body_bytes=4096),
     )
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

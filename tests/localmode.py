@@ -17,8 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.platform import Role, run
-from bot.settings import Settings, load_settings
+from app.run import Role, run
+from app.settings import Settings, load_settings
 
 STARTUP_SECONDS = 60.0
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiohttp.test_utils import TestServer
 
+from app.capabilities import CAPABILITIES, bot_routers
+from bot.client import make_bot
 from bot.dispatcher import build_dispatcher
-from bot.platform import make_bot
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
+from tests.services import make_services
 
 TOKEN = "7000000001:TEST-token_for-the-local-bot-api"
 WEBAPP_URL = "https://app.example.test/"
@@ -36,11 +38,18 @@ async def bot(botapi: tuple[BotApiServer, str]) -> AsyncIterator[Bot]:
     await instance.session.close()
 
 
+def bot_dispatcher(
+    db: Database, catalog: Catalog, *, routers: Sequence[Router] = (), **overrides: Any
+) -> Dispatcher:
+    """The bot as the platform builds it (every capability's router after `routers`)."""
+    values: dict[str, Any] = {"admin_ids": frozenset({ADMIN_ID}), "webapp_url": WEBAPP_URL}
+    services = make_services(db, catalog, **{**values, **overrides})
+    return build_dispatcher(services, capability_routers=[*routers, *bot_routers(CAPABILITIES)])
+
+
 @pytest.fixture
 def dispatcher(db: Database, catalog: Catalog) -> Dispatcher:
-    return build_dispatcher(
-        db=db, catalog=catalog, admin_ids=frozenset({ADMIN_ID}), webapp_url=WEBAPP_URL
-    )
+    return bot_dispatcher(db, catalog)
 
 
 def tg_user(

@@ -1,87 +1,115 @@
-"""The Mini App API as an aiohttp application (the bot's webhook joins the same app)."""
+"""The HTTP doors as aiohttp sub-apps of one root, each with only the middlewares it needs.
+
+- `/api/v1`: the Mini App API (request id and error envelope, body limit, CORS, per-address
+  limit, `tma` initData auth with the per-user limit), its routes declared in `routes/`;
+- `/telegram/webhook`: the bot's updates, checked by the secret-token header alone: Telegram
+  posts from a few addresses, so a per-address limit would throttle every user at once;
+- `/webhooks/<provider>`: callbacks from AI providers and chains, the raw body kept for their
+  signature checks, no `tma` auth;
+- `/app/`: the reference Mini App's static files.
+
+The root itself only answers what no door matched (404/405, in the envelope).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
-from webapp_api.context import CONTEXT, ApiContext
+from app.services import Services
+from webapp_api.context import HTTP_CONFIG, SERVICES, HttpConfig
 from webapp_api.envelope import ok
 from webapp_api.middlewares import (
-    MAX_BODY,
     SPECS,
     auth_middleware,
     cors_middleware,
     envelope_middleware,
     ip_rate_limit_middleware,
+    unmatched_middleware,
 )
-from webapp_api.miniapp import TELEGRAM_WEB_APP_JS, add_miniapp
+from webapp_api.miniapp import miniapp_app
 from webapp_api.openapi import build_openapi
 from webapp_api.registry import Routes, RouteSpec
-from webapp_api.routes import health, ledger, me, texts, transfers
+from webapp_api.routes import health, me, texts
+from webapp_api.webhooks import ProviderWebhook, provider_webhooks_app
 
 API_PREFIX = "/api/v1"
-ROUTE_MODULES: tuple[Routes, ...] = (
-    health.routes,
-    me.routes,
-    texts.routes,
-    ledger.routes,
-    transfers.routes,
-)
+# The door's own routes; capabilities bring theirs from the composition root.
+DOOR_ROUTES: tuple[Routes, ...] = (health.routes, me.routes, texts.routes)
 
 
-def _specs(extra_routes: tuple[Routes, ...] = ()) -> list[RouteSpec]:
+def _specs(routes: Sequence[Routes]) -> list[RouteSpec]:
+    return [spec for module in (*DOOR_ROUTES, *routes) for spec in module.specs]
+
+
+def api_specs(routes: Sequence[Routes]) -> list[RouteSpec]:
+    """Every `/api/v1` route as clients see it, the prefix in its path."""
     return [
-        RouteSpec(**{**spec.__dict__, "path": API_PREFIX + spec.path})
-        for module in (*ROUTE_MODULES, *extra_routes)
-        for spec in module.specs
+        RouteSpec(**{**spec.__dict__, "path": API_PREFIX + spec.path}) for spec in _specs(routes)
     ]
 
 
-def openapi_document(version: str, extra_routes: tuple[Routes, ...] = ()) -> dict[str, Any]:
+def openapi_document(version: str, routes: Sequence[Routes]) -> dict[str, Any]:
     """The document `GET /api/v1/openapi.json` serves, without an app (tests, tooling)."""
-    return build_openapi(_specs(extra_routes), title="Good Vibe Live Mini App API", version=version)
+    return build_openapi(api_specs(routes), title="Good Vibe Live Mini App API", version=version)
 
 
 def create_api_app(
-    context: ApiContext,
-    *,
-    cors_origins: tuple[str, ...] = (),
-    max_body_bytes: int = 1_048_576,
-    extra_routes: tuple[Routes, ...] = (),
-    api: bool = True,
-    telegram_js_url: str = TELEGRAM_WEB_APP_JS,
+    services: Services, config: HttpConfig, routes: Sequence[Routes]
 ) -> web.Application:
-    """`api=False` gives the bare app (envelope on errors) for a webhook-only process."""
-    app = web.Application(
-        client_max_size=max_body_bytes,
+    """The `/api/v1` sub-app: the door's routes and each capability's."""
+    api = web.Application(
         middlewares=[
             envelope_middleware,
-            cors_middleware(cors_origins),
+            cors_middleware(config.cors_origins),
             ip_rate_limit_middleware,
             auth_middleware,
         ],
     )
-    app[CONTEXT] = context
-    app[SPECS] = {}
-    app[MAX_BODY] = max_body_bytes
-    if not api:
-        return app
-    specs = _specs(extra_routes)
     table: dict[tuple[str, str], RouteSpec] = {}
-    for spec in specs:
-        app.router.add_route(spec.method, spec.path, spec.handler)
-        table[(spec.method, spec.path)] = spec
-    document = openapi_document(context.version, extra_routes)
+    for spec in _specs(routes):
+        api.router.add_route(spec.method, spec.path, spec.handler)
+        # Keyed as aiohttp will see it once mounted: the prefix is part of the canonical path.
+        table[(spec.method, API_PREFIX + spec.path)] = spec
+    document = openapi_document(services.version, routes)
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         return web.json_response(document)
 
-    app.router.add_get(API_PREFIX + "/openapi.json", openapi)
-    app[SPECS].update(table)
-    add_miniapp(app, telegram_js_url=telegram_js_url)
-    return app
+    api.router.add_get("/openapi.json", openapi)
+    api[SPECS] = table
+    return api
 
 
-__all__ = ["API_PREFIX", "create_api_app", "ok", "openapi_document"]
+def create_root_app(
+    services: Services,
+    config: HttpConfig,
+    *,
+    routes: Sequence[Routes] = (),
+    api: bool = True,
+    providers: Sequence[ProviderWebhook] = (),
+) -> web.Application:
+    """`api=False` is a webhook-only process: the root, the Telegram webhook (mounted by the
+    bot's component with `SimpleRequestHandler.register`) and the provider callbacks."""
+    root = web.Application(
+        client_max_size=config.max_body_bytes, middlewares=[unmatched_middleware]
+    )
+    root[SERVICES] = services
+    root[HTTP_CONFIG] = config
+    if api:
+        root.add_subapp(API_PREFIX, create_api_app(services, config, routes))
+        miniapp = miniapp_app(telegram_js_url=config.telegram_js_url)
+        root.router.add_get("/app", _to_miniapp)
+        root.add_subapp("/app", miniapp)
+    if providers:
+        root.add_subapp("/webhooks/", provider_webhooks_app(providers))
+    return root
+
+
+async def _to_miniapp(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/app/")
+
+
+__all__ = ["API_PREFIX", "create_api_app", "create_root_app", "ok", "openapi_document"]

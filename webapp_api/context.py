@@ -1,43 +1,42 @@
-"""What the API's handlers and middlewares need, built once by the composition root."""
+"""What the API's handlers and middlewares need: the shared `Services` and the door's own config."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from db.database import Database
+from app.services import Services
 from db.models import User
-from services.i18n import Catalog
-from services.ratelimit.limiter import RateLimiter
-from services.transfers.batcher import SendBatcher
-from services.transfers.config import LedgerConfig
 from webapp_api.initdata import InitDataCheck
+from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
 
 
 @dataclass(frozen=True)
-class ApiContext:
-    db: Database
-    catalog: Catalog
-    bot_token: str
+class HttpConfig:
+    """Settings only the HTTP door reads."""
+
+    # Which initData signatures must hold (INIT_DATA_VALIDATION) and how old it may be.
+    init_data_check: InitDataCheck
     init_data_max_age: int
-    admin_ids: frozenset[int]
-    version: str
-    user_limiter: RateLimiter | None = None
-    ip_limiter: RateLimiter | None = None
-    ledger: LedgerConfig = field(default_factory=LedgerConfig)
-    # P2P sends coalesced into shared ledger statements; None sends each in its own session.
-    sender: SendBatcher | None = None
-    # Which initData signatures must hold (INIT_DATA_VALIDATION); None: the HMAC with bot_token.
-    init_data_check: InitDataCheck | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_048_576
+    # Which Telegram WebApp script the Mini App page loads (the sandbox's shim in local mode).
+    telegram_js_url: str = TELEGRAM_WEB_APP_JS
 
 
-CONTEXT = web.AppKey("context", ApiContext)
+SERVICES = web.AppKey("services", Services)
+HTTP_CONFIG = web.AppKey("http_config", HttpConfig)
 USER = web.RequestKey("user", User)
 
 
-def context_of(request: web.Request) -> ApiContext:
-    return request.app[CONTEXT]
+def context_of(request: web.Request) -> Services:
+    # `config_dict` looks through the sub-app to the root that holds them.
+    return request.config_dict[SERVICES]
+
+
+def http_config(request: web.Request) -> HttpConfig:
+    return request.config_dict[HTTP_CONFIG]
 
 
 def current_user(request: web.Request) -> User:

@@ -15,7 +15,7 @@ from services.errors import DomainError, RateLimited
 from services.users.access import is_banned
 from services.users.errors import UserBanned
 from services.users.service import resolve_telegram_user
-from webapp_api.context import USER, context_of
+from webapp_api.context import USER, context_of, http_config
 from webapp_api.envelope import REQUEST_ID_KEY, fail
 from webapp_api.errors import DatabaseUnavailable
 from webapp_api.initdata import init_data_from_header, profile_from, verify_init_data
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SPECS = web.AppKey("route_specs", dict[tuple[str, str], RouteSpec])
-MAX_BODY = web.AppKey("max_body_bytes", int)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 _HTTP_CODES = {
@@ -46,7 +45,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     request[REQUEST_ID_KEY] = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
     try:
         # Refuse an oversized body up front, whether or not the handler would read it.
-        limit = request.app[MAX_BODY]
+        limit = http_config(request).max_body_bytes
         if (request.content_length or 0) > limit:
             raise web.HTTPRequestEntityTooLarge(
                 max_size=limit, actual_size=request.content_length or 0
@@ -93,6 +92,16 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
+@web.middleware
+async def unmatched_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The root's only middleware: a path outside every door gets the envelope. Anything under
+    a door's prefix, matched or not, is that sub-app's (its own middlewares answer)."""
+    match = request.match_info
+    if match.http_exception is None or len(match.apps) > 1:
+        return await handler(request)
+    return await envelope_middleware(request, handler)
+
+
 def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     allow_any = "*" in origins
 
@@ -127,7 +136,7 @@ def cors_middleware(origins: tuple[str, ...]) -> Middleware:
 @web.middleware
 async def ip_rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A generous per-address ceiling in front of everything, signature checks included."""
-    limiter = context_of(request).ip_limiter
+    limiter = context_of(request).limits.api_ip
     if limiter is not None:
         await limiter.hit(request.remote or "unknown")
     return await handler(request)
@@ -147,15 +156,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if spec is None or not spec.auth:
         return await handler(request)
     ctx = context_of(request)
+    config = http_config(request)
     raw = init_data_from_header(request.headers.get("Authorization"))
     init_data = verify_init_data(
-        raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age, check=ctx.init_data_check
+        raw, max_age=config.init_data_max_age, check=config.init_data_check
     )
     profile = profile_from(init_data)
-    if ctx.user_limiter is not None:
-        await ctx.user_limiter.hit(str(profile.telegram_id))
+    if ctx.limits.api_user is not None:
+        await ctx.limits.api_user.hit(str(profile.telegram_id))
     registration = await resolve_telegram_user(
-        ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
+        ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.on_user_created
     )
     if is_banned(registration.user):
         raise UserBanned("your access is suspended")

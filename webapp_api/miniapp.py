@@ -17,12 +17,10 @@ MINIAPP = resources.files("webapp_api") / "static" / "miniapp"
 _PLACEHOLDER = "{{TELEGRAM_WEB_APP_JS}}"
 
 
-def add_miniapp(app: web.Application, *, telegram_js_url: str) -> None:
+def miniapp_app(*, telegram_js_url: str) -> web.Application:
+    """Mounted at `/app`: the page at `/app/`, its files below it."""
     index = (MINIAPP / "index.html").read_text(encoding="utf-8")
     page = index.replace(_PLACEHOLDER, html.escape(telegram_js_url, quote=True))
-
-    async def redirect(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound("/app/")
 
     async def serve_index(request: web.Request) -> web.StreamResponse:
         return web.Response(
@@ -38,6 +36,7 @@ def add_miniapp(app: web.Application, *, telegram_js_url: str) -> None:
             raise web.HTTPNotFound()
         return web.FileResponse(str(path), headers={"Cache-Control": "no-cache"})
 
-    app.router.add_get("/app", redirect)
-    app.router.add_get("/app/", serve_index)
-    app.router.add_get("/app/{path:.+}", serve_file)
+    app = web.Application()
+    app.router.add_get("/", serve_index)
+    app.router.add_get("/{path:.+}", serve_file)
+    return app

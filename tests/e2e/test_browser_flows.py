@@ -31,7 +31,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from bot.platform import make_bot
+from bot.client import make_bot
 from sandbox.local import RunningSandbox, run_sandbox
 from services.i18n import Catalog
 from tests.e2e.conftest import CHROMIUM, SCREENSHOTS, LivePlatform

@@ -32,9 +32,8 @@ from services.i18n import Catalog
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
 from services.transfers.idempotency import KEY_PATTERN
-from tests.api import api_context
 from tests.invariants import assert_invariants
-from webapp_api.app import create_api_app, openapi_document
+from tests.services import http_config, make_services, platform_openapi, root_app
 from webapp_api.server import make_runner
 
 TOKEN = "7000000003:fuzz-token_signing-initdata"
@@ -82,14 +81,13 @@ class ServedApi:
         db = create_database(self._app_url, pool_size=5)
         rules = P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")
         sender = SendBatcher(db, rules)
-        context = api_context(
+        services = make_services(
             db,
             self._catalog,
-            bot_token=TOKEN,
             ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
             sender=sender,
         )
-        self._runner = make_runner(create_api_app(context), access_log=None)
+        self._runner = make_runner(root_app(services, http_config(TOKEN)), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -143,7 +141,7 @@ CONFIG = schemathesis.Config.from_dict(
         },
     }
 )
-schema = schemathesis.openapi.from_dict(openapi_document("test"), config=CONFIG)
+schema = schemathesis.openapi.from_dict(platform_openapi(), config=CONFIG)
 
 
 @schema.auth(refresh_interval=60)
@@ -216,7 +214,7 @@ def transfers_were_made() -> Iterator[None]:
 
 
 def test_document_states_lists_and_the_idempotency_key_rule() -> None:
-    document = openapi_document("test")
+    document = platform_openapi()
     schemas = document["components"]["schemas"]
 
     def data_of(path: str, status: str = "200") -> dict[str, Any]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 from aiogram import Bot, Dispatcher
 from sqlalchemy import text
 
-from bot.commands import set_command_menu
+from app.capabilities import CAPABILITIES, bot_commands
+from bot.commands import menu, set_command_menu
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
@@ -96,7 +97,7 @@ async def test_command_menu_is_set_per_language(
     botapi: tuple[BotApiServer, str], bot: Bot, catalog: Catalog
 ) -> None:
     api, _ = botapi
-    await set_command_menu(bot, catalog)
+    await set_command_menu(bot, catalog, menu(bot_commands(CAPABILITIES)))
     default = ("default",)
     assert set(api.commands) == {(default, ""), (default, "en"), (default, "ru")}
     assert api.commands[(default, "ru")][0] == {

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from db.database import create_database
 from services.i18n import Catalog
-from tests.api import api_context, tma, web_user
-from webapp_api.app import create_api_app
+from tests.api import tma, web_user
+from tests.services import make_services, root_app
 
 
 def _closed_port() -> int:
@@ -21,7 +21,7 @@ def _closed_port() -> int:
 
 async def test_unreachable_database_answers_503_with_retry_after(catalog: Catalog) -> None:
     nowhere = create_database(f"postgresql://gv_app@127.0.0.1:{_closed_port()}/goodvibe")
-    app = create_api_app(api_context(nowhere, catalog))
+    app = root_app(make_services(nowhere, catalog))
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:

@@ -13,8 +13,7 @@ from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
-from webapp_api.app import create_api_app
-from webapp_api.context import ApiContext
+from tests.services import http_config, make_services, root_app
 
 TOKEN = "7000000002:API-test-token"
 ANN = {"id": 7001, "first_name": "Ann", "username": "ann"}
@@ -27,17 +26,14 @@ async def client(
 ) -> AsyncIterator[TestClient[Any, Any]]:
     rules = P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")
     batcher = SendBatcher(db, rules) if request.param == "batcher" else None
-    context = ApiContext(
-        db=db,
-        catalog=catalog,
-        bot_token=TOKEN,
-        init_data_max_age=3600,
+    context = make_services(
+        db,
+        catalog,
         admin_ids=frozenset(),
-        version="test",
         ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
         sender=batcher,
     )
-    async with TestClient(TestServer(create_api_app(context))) as test_client:
+    async with TestClient(TestServer(root_app(context, http_config(TOKEN)))) as test_client:
         yield test_client
     if batcher is not None:
         await batcher.close()
@@ -209,3 +205,33 @@ async def test_many_keys_racing_one_limit_never_exceed_it(client: TestClient[Any
     # The daily limit (15 VIBE) admits five sends of 3 VIBE; the other seven fail cleanly.
     assert codes.count("ok") == 5 and set(codes) - {"ok"} == {"daily_limit_exceeded"}
     assert (await balances(client, ANN))["VIBE"]["available"] == str(20_000_000 - 5 * 3_030_000)
+
+
+async def test_limits_show_the_daily_limit_used_and_left(client: TestClient[Any, Any]) -> None:
+    async def limits(user: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        response = await client.get("/api/v1/limits", headers=auth(user))
+        assert response.status == 200, await response.text()
+        return {row["asset"]: row for row in (await response.json())["data"]}
+
+    fresh = await limits(ANN)
+    assert fresh["VIBE"] | {"resets_at": None} == {
+        "asset": "VIBE",
+        "decimals": 6,
+        "limit": "15000000",
+        "used": "0",
+        "left": "15000000",
+        "resets_at": None,
+    }
+    assert fresh["VIBE"]["resets_at"].endswith(("T00:00:00Z", "T00:00:00+00:00"))
+    await balances(client, BOB)
+    body = {"recipient": "@bob", "asset": "VIBE", "amount": "4000000"}
+    sent = await client.post(
+        "/api/v1/transfers", json=body, headers=auth(ANN) | {"Idempotency-Key": "l1"}
+    )
+    assert sent.status == 201
+    after = (await limits(ANN))["VIBE"]
+    # The fee (1 %) is not counted against the limit: the ledger counts the `p2p` leg only.
+    assert (after["used"], after["left"]) == ("4000000", "11000000")
+    assert (await limits(BOB))["VIBE"]["used"] == "0"
+    unauthenticated = await client.get("/api/v1/limits")
+    assert unauthenticated.status == 401

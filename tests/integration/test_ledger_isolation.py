@@ -21,8 +21,7 @@ from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
 from services.transfers.service import PlannedSend, Receipt, plan_send
 from tests.ledger_helpers import available, fund, make_user
-from webapp_api.app import create_api_app
-from webapp_api.context import ApiContext
+from tests.services import http_config, make_services, root_app
 
 VIBE = Asset(code="VIBE", name="Good Vibe token", decimals=6, transferable=True)
 SENDS, POISONED = 400, 40
@@ -152,13 +151,10 @@ async def test_api_sends_with_bad_memos_fail_alone(db: Database, catalog: Catalo
     """The issue's case: 400 concurrent API sends, 40 with a NUL in the memo."""
     rules = P2PRules(fee_bps=100, daily_limit="0")
     batcher = SendBatcher(db, rules)
-    context = ApiContext(
-        db=db,
-        catalog=catalog,
-        bot_token=TOKEN,
-        init_data_max_age=3600,
+    context = make_services(
+        db,
+        catalog,
         admin_ids=frozenset(),
-        version="test",
         ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
         sender=batcher,
     )
@@ -166,7 +162,7 @@ async def test_api_sends_with_bad_memos_fail_alone(db: Database, catalog: Catalo
     rng = random.Random(3)
     bad = set(rng.sample(range(SENDS), POISONED))
     try:
-        async with TestClient(TestServer(create_api_app(context))) as client:
+        async with TestClient(TestServer(root_app(context, http_config(TOKEN)))) as client:
             for person in people:  # first contact: the user and the welcome bonus
                 assert (await client.get("/api/v1/balances", headers=_auth(person))).status == 200
 

@@ -25,8 +25,9 @@ from aiogram.types import (
 from aiogram.utils.web_app_signature import check_webapp_signature as check_ed25519_signature
 from pydantic import SecretStr
 
-from bot.platform import Role, build_platform, local_sandbox, make_bot
-from bot.settings import load_settings
+from app.run import Role, bot_client, http_config, wants_sandbox
+from app.settings import load_settings
+from bot.client import make_bot
 from sandbox.initdata import KEY_FILE, load_signing_key, public_key_hex, sign_init_data
 from sandbox.local import run_sandbox
 from services.i18n import Catalog
@@ -133,22 +134,18 @@ async def test_real_token_never_starts_the_sandbox(owner_url: str, tmp_path: Pat
     settings = load_settings(
         bot_token=SecretStr("123456:REAL-token"), database_url=owner_url, data_dir=tmp_path
     )
-    async with local_sandbox(settings, Role.ALL) as sandbox:
-        assert sandbox is None
-    platform = build_platform(settings, owner_url, None)
+    assert not wants_sandbox(settings, Role.ALL)
+    bot, api_base = bot_client(settings, None)
     try:
-        assert platform.api_base == "https://api.telegram.org"
-        assert platform.telegram_js_url == TELEGRAM_WEB_APP_JS
-        assert platform.bot is not None and platform.bot.token == "123456:REAL-token"
+        assert api_base == "https://api.telegram.org"
+        assert http_config(settings, None).telegram_js_url == TELEGRAM_WEB_APP_JS
+        assert bot is not None and bot.token == "123456:REAL-token"
     finally:
-        await platform.db.dispose()
-        assert platform.bot is not None
-        await platform.bot.session.close()
+        assert bot is not None
+        await bot.session.close()
     off = load_settings(bot_token=None, sandbox=False, database_url=owner_url, data_dir=tmp_path)
-    async with local_sandbox(off, Role.ALL) as sandbox:
-        assert sandbox is None
-    async with local_sandbox(load_settings(bot_token=None, data_dir=tmp_path), Role.API) as sandbox:
-        assert sandbox is None
+    assert not wants_sandbox(off, Role.ALL)
+    assert not wants_sandbox(load_settings(bot_token=None, data_dir=tmp_path), Role.API)
 
 
 async def test_sandbox_serves_its_shim_and_page(http: aiohttp.ClientSession) -> None:

@@ -1,4 +1,4 @@
-"""The composition root end to end: `bot.platform.run` against a local Bot API server."""
+"""The composition root end to end: `app.run.run` against a local Bot API server."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.platform import Role, run
-from bot.settings import Settings, load_settings
+from app.run import Role, run
+from app.settings import Settings, load_settings
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.notifications.service import enqueue

@@ -8,15 +8,15 @@ import pytest
 from aiogram import Bot
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.dispatcher import build_dispatcher
+from app.services import Limits
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.errors import RateLimited
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
-from tests.api import api_context, tma, web_user
-from tests.telegram import WEBAPP_URL, send, tg_user
-from webapp_api.app import create_api_app
+from tests.api import tma, web_user
+from tests.services import make_services, root_app
+from tests.telegram import bot_dispatcher, send, tg_user
 
 
 def _redis_up() -> bool:
@@ -43,8 +43,9 @@ async def test_limiter_counts_per_key_and_says_when_to_retry(backend: str) -> No
 
 async def test_api_answers_429_with_retry_after_per_user(db: Database, catalog: Catalog) -> None:
     storage = make_storage(None)
-    context = api_context(db, catalog, user_limiter=RateLimiter.create(storage, "u", "2/minute"))
-    client: TestClient[Any, Any] = TestClient(TestServer(create_api_app(context), host="127.0.0.1"))
+    limits = Limits(api_user=RateLimiter.create(storage, "u", "2/minute"), api_ip=None, bot=None)
+    app = root_app(make_services(db, catalog, limits=limits))
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
         for _ in range(2):
@@ -63,9 +64,8 @@ async def test_bot_flood_is_answered_once_then_ignored(
 ) -> None:
     api, _ = botapi
     throttle = RateLimiter.create(make_storage(None), "bot", "3/minute")
-    dp = build_dispatcher(
-        db=db, catalog=catalog, admin_ids=frozenset(), webapp_url=WEBAPP_URL, throttle=throttle
-    )
+    limits = Limits(api_user=None, api_ip=None, bot=throttle)
+    dp = bot_dispatcher(db, catalog, admin_ids=frozenset(), limits=limits)
     for _ in range(6):
         await send(api, dp, bot, tg_user(5), "/help")
     texts = [c["text"] for c in api.calls_of("sendMessage")]

@@ -12,8 +12,7 @@ from aiohttp import web
 
 from db.database import Database
 from services.i18n import Catalog
-from tests.api import api_context
-from webapp_api.app import create_api_app
+from tests.services import make_services, root_app
 from webapp_api.server import make_runner
 
 SECRET = "tma user=SECRET-initdata-4f1c&hash=0badc0ffee"
@@ -23,7 +22,7 @@ PAD = "a" * 9000
 
 @pytest.fixture
 async def port(db: Database, catalog: Catalog) -> AsyncIterator[int]:
-    runner = make_runner(create_api_app(api_context(db, catalog)), access_log=None)
+    runner = make_runner(root_app(make_services(db, catalog)), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

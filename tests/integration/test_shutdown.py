@@ -1,4 +1,4 @@
-"""`bot.platform.run` stopping: work under way gets the grace period before storage closes."""
+"""`app.run.run` stopping: work under way gets the grace period before storage closes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bot.platform import Role, run
-from bot.settings import Settings, load_settings
+from app.run import Role, run
+from app.settings import Settings, load_settings
 from db.urls import asyncpg_dsn
 from sandbox.botapi import BotApiServer
 from tests.telegram import TOKEN, tg_user

@@ -7,7 +7,7 @@ from typing import Any
 from services.errors import RateLimited, ValidationError
 from services.transfers.errors import IdempotencyKeyRequired, RecipientNotFound
 from services.users.errors import UserBanned
-from webapp_api.app import _specs, openapi_document
+from tests.services import platform_openapi, platform_specs
 from webapp_api.errors import AUTH_ERRORS, InvalidJson
 
 
@@ -20,8 +20,8 @@ def _codes(operation: dict[str, Any], status: int) -> list[str]:
 
 
 def test_every_operation_lists_the_codes_its_route_declares() -> None:
-    document = openapi_document("test")
-    for spec in _specs():
+    document = platform_openapi()
+    for spec in platform_specs():
         operation = document["paths"][spec.path][spec.method.lower()]
         expected: dict[int, set[str]] = {}
         for error in spec.all_errors:
@@ -39,7 +39,7 @@ def test_every_operation_lists_the_codes_its_route_declares() -> None:
 
 
 def test_the_edge_adds_auth_rate_limit_and_validation_once() -> None:
-    specs = {(spec.method, spec.path): spec for spec in _specs()}
+    specs = {(spec.method, spec.path): spec for spec in platform_specs()}
     transfers = specs[("POST", "/api/v1/transfers")].all_errors
     assert set(AUTH_ERRORS) | {RateLimited, InvalidJson, ValidationError} <= set(transfers)
     assert {IdempotencyKeyRequired, RecipientNotFound, UserBanned} <= set(transfers)
@@ -50,7 +50,7 @@ def test_the_edge_adds_auth_rate_limit_and_validation_once() -> None:
 
 
 def test_codes_of_one_status_share_a_response() -> None:
-    operation = openapi_document("test")["paths"]["/api/v1/transfers"]["post"]
+    operation = platform_openapi()["paths"]["/api/v1/transfers"]["post"]
     assert {"validation_error", "invalid_json", "idempotency_key_required"} <= set(
         _codes(operation, 422)
     )

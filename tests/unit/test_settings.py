@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.platform import init_data_check
-from bot.settings import BotMode, InitDataValidation, SettingsError, load_settings
+from app.run import init_data_check
+from app.settings import BotMode, InitDataValidation, SettingsError, load_settings
 from sandbox.initdata import KEY_FILE, load_signing_key
 from webapp_api.initdata import TELEGRAM_PUBLIC_KEYS, ThirdPartyKey
 

@@ -4,7 +4,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from bot.settings import LogFormat
+from app.settings import LogFormat
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,0 +1,1 @@
+"""The composition root: process settings, `Services`, the components and their lifecycle."""

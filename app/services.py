@@ -1,0 +1,92 @@
+"""`Services`: every dependency the front doors share, built once by `bootstrap` for any role.
+
+The bot receives them by name (`Dispatcher(**services.for_handlers())`: a handler asks for
+`db`, `catalog`, `ledger` … as parameters), the HTTP app holds the same object. A capability
+adds its field here and one line to `bootstrap`; nothing has a default, so a dependency
+forgotten at the composition root is a `TypeError` at start, never a second copy made in
+passing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from app.settings import Settings
+from db.database import Database, create_database
+from db.urls import app_url_from_owner
+from services.i18n import Catalog, load_catalog
+from services.ratelimit.limiter import RateLimiter, make_storage
+from services.transfers.batcher import SendBatcher
+from services.transfers.config import LedgerConfig, ledger_config
+from services.users.service import OnCreated
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-key rate limits; None is a door with no limit of that kind (tests, a bench)."""
+
+    api_user: RateLimiter | None
+    api_ip: RateLimiter | None
+    bot: RateLimiter | None
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    catalog: Catalog
+    # P2P rules, the welcome bonus and the one asset registry (`ledger.assets`).
+    ledger: LedgerConfig
+    # P2P sends coalesced into shared ledger statements, for both doors; None sends each in a
+    # transaction of its own (tests compare the two).
+    sender: SendBatcher | None
+    limits: Limits
+    admin_ids: frozenset[int]
+    # Run once in the transaction that creates a user, whichever door it came through.
+    on_user_created: tuple[OnCreated, ...]
+    webapp_url: str
+    version: str
+
+    def for_handlers(self) -> dict[str, Any]:
+        """Workflow data for aiogram: each field under its own name."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+def platform_version() -> str:
+    try:
+        return version("goodvibe")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+def bootstrap(settings: Settings, owner_url: str) -> Services:
+    """The services of one process; nothing here opens a connection or starts a task."""
+    # Unset: the service connection's server and database, as the user login.
+    db = create_database(
+        settings.app_database_url or app_url_from_owner(owner_url),
+        user_url=settings.app_user_database_url,
+        pool_size=settings.db_pool_size,
+    )
+    storage = make_storage(settings.redis_url)
+    ledger = ledger_config(
+        welcome_bonus=settings.welcome_bonus,
+        fee_bps=settings.p2p_fee_bps,
+        min_amount=settings.p2p_min_amount,
+        daily_limit=settings.p2p_daily_limit,
+    )
+    return Services(
+        db=db,
+        catalog=load_catalog(),
+        ledger=ledger,
+        sender=SendBatcher(db, ledger.p2p),
+        limits=Limits(
+            api_user=RateLimiter.create(storage, "api-user", settings.api_rate_limit),
+            api_ip=RateLimiter.create(storage, "api-ip", settings.api_ip_rate_limit),
+            bot=RateLimiter.create(storage, "bot", settings.bot_rate_limit),
+        ),
+        admin_ids=settings.admin_ids,
+        on_user_created=ledger.on_created,
+        webapp_url=settings.webapp_url,
+        version=platform_version(),
+    )

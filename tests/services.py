@@ -1,0 +1,62 @@
+"""`Services` and the HTTP door's config as tests build them: the composition root's shape with
+test values, so a field added to `Services` fails here first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from app.capabilities import CAPABILITIES, http_routes
+from app.services import Limits, Services
+from db.database import Database
+from services.i18n import Catalog
+from services.transfers.config import LedgerConfig
+from webapp_api.app import api_specs, create_root_app, openapi_document
+from webapp_api.context import HttpConfig
+from webapp_api.initdata import InitDataCheck
+from webapp_api.registry import RouteSpec
+
+API_TOKEN = "7000000002:api-test-token_signing-initdata"
+MAX_AGE = 3600
+NO_LIMITS = Limits(api_user=None, api_ip=None, bot=None)
+
+
+def make_services(db: Database, catalog: Catalog, **overrides: Any) -> Services:
+    ledger = overrides.pop("ledger", None) or LedgerConfig()
+    values: dict[str, Any] = {
+        "db": db,
+        "catalog": catalog,
+        "ledger": ledger,
+        "sender": None,
+        "limits": NO_LIMITS,
+        "admin_ids": frozenset({900}),
+        "on_user_created": ledger.on_created,
+        "webapp_url": "https://app.example.test/",
+        "version": "test",
+    }
+    values.update(overrides)
+    return Services(**values)
+
+
+def http_config(token: str = API_TOKEN, **overrides: Any) -> HttpConfig:
+    values: dict[str, Any] = {
+        "init_data_check": InitDataCheck(bot_token=token),
+        "init_data_max_age": MAX_AGE,
+    }
+    values.update(overrides)
+    return HttpConfig(**values)
+
+
+def root_app(services: Services, config: HttpConfig | None = None) -> web.Application:
+    """The HTTP doors as the platform mounts them, with every capability's routes."""
+    return create_root_app(services, config or http_config(), routes=http_routes(CAPABILITIES))
+
+
+def platform_openapi() -> dict[str, Any]:
+    """The OpenAPI document of the platform's `/api/v1` (every capability mounted)."""
+    return openapi_document("test", http_routes(CAPABILITIES))
+
+
+def platform_specs() -> list[RouteSpec]:
+    return api_specs(http_routes(CAPABILITIES))
