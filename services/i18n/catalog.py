@@ -75,7 +75,7 @@ class Catalog:
         pattern = bundle.get_message(message_id(key)).value
         if pattern is None:
             raise KeyError(key)
-        text, errors = bundle.format_pattern(pattern, arguments(params))
+        text, errors = bundle.format_pattern(pattern, _arguments(params))
         if errors or not isinstance(text, str):
             raise KeyError(f"{key}: {errors}")
         return text
@@ -97,7 +97,7 @@ class Translator:
         return self.catalog.get(self.language, key, **params)
 
 
-def arguments(params: Mapping[str, Any]) -> dict[str, FluentArgument]:
+def _arguments(params: Mapping[str, Any]) -> dict[str, FluentArgument]:
     """Texts are Telegram HTML, so string parameters (names, usernames, memos) are escaped.
 
     Numbers and dates stay values: Fluent picks the plural form by them and writes them the
