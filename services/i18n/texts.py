@@ -1,11 +1,14 @@
 """Texts handed to clients that format them themselves (the Mini App).
 
-A client gets the raw templates of one feature (keys with a common prefix), with their
-`{name}` placeholders unfilled and nothing HTML-escaped: it fills them in and inserts the
-result as plain text, so there is no markup to escape.
+A client gets Fluent source, not rendered strings: the messages of one feature (keys with a
+common prefix) exactly as the bot has them, with their variables, selectors and plural forms,
+which it formats with `@fluent/bundle`. Nothing is HTML-escaped: the client inserts the result
+as plain text, so there is no markup to escape.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from services.i18n.catalog import Catalog
 from services.i18n.languages import DEFAULT_LANGUAGE
@@ -14,21 +17,24 @@ from services.i18n.languages import DEFAULT_LANGUAGE
 CLIENT_PREFIXES = ("miniapp.", "error.")
 
 
-def client_texts(catalog: Catalog, language: str) -> dict[str, str]:
-    texts: dict[str, str] = {}
-    for prefix in CLIENT_PREFIXES:
-        texts.update(texts_with_prefix(catalog, language, prefix))
-    return texts
+@dataclass(frozen=True)
+class Resource:
+    language: str
+    source: str  # Fluent syntax
 
 
-def texts_with_prefix(catalog: Catalog, language: str, prefix: str) -> dict[str, str]:
-    """Every key under `prefix`, in `language`; English fills a gap, as `Catalog.get` does.
+def client_resources(catalog: Catalog, language: str) -> list[Resource]:
+    """The Mini App's messages in `language`, then in English for any message it lacks.
 
-    English decides which keys exist, so a client never misses a key it was written against.
+    A client looks a message up in order, as `Catalog.get` does; English decides which keys
+    exist, so a client never misses a key it was written against.
     """
-    own = catalog.texts.get(language, {})
-    return {
-        key: own.get(key) or text
-        for key, text in catalog.texts[DEFAULT_LANGUAGE].items()
-        if key.startswith(prefix)
-    }
+    chain = [language] if language == DEFAULT_LANGUAGE else [language, DEFAULT_LANGUAGE]
+    return [Resource(lang, client_source(catalog, lang, CLIENT_PREFIXES)) for lang in chain]
+
+
+def client_source(catalog: Catalog, language: str, prefixes: tuple[str, ...]) -> str:
+    """Every message of `language` whose key starts with one of `prefixes`, and its terms."""
+    messages = catalog.texts.get(language, {})
+    chosen = (text.source for key, text in messages.items() if key.startswith(prefixes))
+    return catalog.terms.get(language, "") + "".join(chosen)

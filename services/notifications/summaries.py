@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.i18n import Catalog
-from services.i18n.plural import plural_form
 
 # The transfer notices' templates (services/transfers/service.py writes them).
 SUMMARIZED = ("send.received", "send.received_memo")
@@ -41,7 +40,6 @@ def summary_text(catalog: Catalog, language: str, notices: Sequence[Mapping[str,
         language,
         key,
         count=count,
-        transfers=catalog.get(language, f"send.transfers.{plural_form(language, count)}"),
         total=", ".join(f"{_plain(total)} {asset}".strip() for asset, total in totals.items()),
         senders=", ".join(senders[:MAX_NAMES]),
         others=len(senders) - MAX_NAMES,

@@ -205,6 +205,16 @@ async def test_mini_app_speaks_the_users_language_and_switches_it(
     # Dates follow the active language through Intl, not the browser's.
     await expect(app.get_by_test_id("profile-created")).to_have_text(re.compile("[а-я]"))
     await expect(app.locator("html")).to_have_attribute("lang", "ru")
+    # The app formats the bot's own Fluent messages with @fluent/bundle: the same words and
+    # the same Russian plural forms (one/few/many) as the bot, numbers as Intl writes them.
+    in_app = await app.locator("html").evaluate(
+        """(_, counts) => counts.map((n) =>
+            window.GVLi18n.t("error.too_many_decimals", { decimals: n }))""",
+        [1, 2, 5, 21, 11, 1234],
+    )
+    assert in_app == [
+        catalog.get("ru", "error.too_many_decimals", decimals=n) for n in (1, 2, 5, 21, 11, 1234)
+    ]
 
     await app.get_by_test_id("language-en").click()
     await expect(app.get_by_test_id("profile-language")).to_have_attribute("data-language", "en")

@@ -5,18 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from fluent.runtime import FluentBundle, FluentResource
+from fluent.syntax import FluentParser, FluentSerializer
+from fluent.syntax import ast as ftl
 
 from services.i18n import Catalog
+from services.i18n.catalog import message_id
 from tests.integration.test_api_foundation import assert_envelope
 
 Client = TestClient[Any, Any]
 
 
-async def test_texts_in_each_language_are_the_mini_apps_and_error_keys_only(
+def _messages(source: str) -> dict[str, str]:
+    """Message id -> its Fluent source, from a served resource (which must parse cleanly)."""
+    resource = FluentParser(with_spans=False).parse(source)
+    assert not [e for e in resource.body if isinstance(e, ftl.Junk)]
+    serializer = FluentSerializer()
+    return {
+        e.id.name: serializer.serialize_entry(e)
+        for e in resource.body
+        if isinstance(e, ftl.Message)
+    }
+
+
+async def test_texts_are_the_mini_apps_and_error_messages_from_the_same_ftl_files(
     api: Client, catalog: Catalog
 ) -> None:
-    english = {k: v for k, v in catalog.texts["en"].items() if k.startswith(("miniapp.", "error."))}
-    assert english, "the Mini App has texts in the catalog"
+    client_keys = {k for k in catalog.texts["en"] if k.startswith(("miniapp.", "error."))}
+    assert client_keys, "the Mini App has texts in the catalog"
     for language in ("en", "ru"):
         response = await api.get("/api/v1/texts", params={"lang": language})
         body = await response.json()
@@ -24,16 +40,37 @@ async def test_texts_in_each_language_are_the_mini_apps_and_error_keys_only(
         assert_envelope(body, success=True)
         assert body["data"]["language"] == language
         assert set(body["data"]["languages"]) == set(catalog.languages)
-        texts = body["data"]["texts"]
-        assert texts.keys() == english.keys()
-        assert texts["miniapp.profile.tab"] == catalog.get(language, "miniapp.profile.tab")
         assert "public" in response.headers["Cache-Control"]
-    ru = (await (await api.get("/api/v1/texts?lang=ru")).json())["data"]["texts"]
-    assert ru["miniapp.profile.tab"] == "Профиль"
-    # Templates travel unfilled: the client fills the placeholders.
-    assert "{name}" in ru["miniapp.history.from"]
-    # Errors read the same in the app as in the bot, filled from the envelope's details.
-    assert ru["error.daily_limit_exceeded"] == catalog.texts["ru"]["error.daily_limit_exceeded"]
+        resources = body["data"]["resources"]
+        # The language asked for first, English behind it for whatever it lacks.
+        assert [r["language"] for r in resources] == list(dict.fromkeys([language, "en"]))
+        for resource in resources:
+            served = _messages(resource["source"])
+            # Exactly the bot's messages, as the .ftl files have them: nothing rewritten.
+            own = catalog.texts[resource["language"]]
+            assert served == {message_id(key): own[key].source for key in client_keys if key in own}
+    ru = (await (await api.get("/api/v1/texts?lang=ru")).json())["data"]["resources"][0]
+    served = _messages(ru["source"])
+    assert "Профиль" in served["miniapp-profile-tab"]
+    # Messages travel unformatted: the client fills in the variables and picks plural forms.
+    assert "{ $name }" in served["miniapp-history-from"]
+    assert "[few]" in served["error-too_many_decimals"]
+
+
+async def test_the_served_messages_format_as_the_bot_formats_them(
+    api: Client, catalog: Catalog
+) -> None:
+    # What @fluent/bundle does in the browser, done here with fluent.runtime on the served
+    # source: the same words and plural forms the bot sends (minus HTML escaping).
+    ru = (await (await api.get("/api/v1/texts?lang=ru")).json())["data"]["resources"][0]
+    bundle = FluentBundle(["ru"], use_isolating=False)
+    bundle.add_resource(FluentResource(ru["source"]))
+    for count in (1, 2, 5, 21, 11):
+        pattern = bundle.get_message("error-too_many_decimals").value
+        assert pattern is not None
+        text, errors = bundle.format_pattern(pattern, {"decimals": count})
+        assert not errors
+        assert text == catalog.get("ru", "error.too_many_decimals", decimals=count)
 
 
 async def test_every_catalog_language_is_served(api: Client, catalog: Catalog) -> None:

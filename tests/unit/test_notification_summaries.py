@@ -1,23 +1,7 @@
 from __future__ import annotations
 
-import pytest
-
 from services.i18n import Catalog
-from services.i18n.plural import plural_form
 from services.notifications.summaries import summary_text
-
-
-@pytest.mark.parametrize(
-    ("count", "form"),
-    [(1, "one"), (2, "few"), (4, "few"), (5, "many"), (11, "many"), (12, "many"), (14, "many"),
-     (21, "one"), (22, "few"), (111, "many"), (1001, "one")],
-)  # fmt: skip
-def test_russian_plural_forms(count: int, form: str) -> None:
-    assert plural_form("ru", count) == form
-
-
-def test_english_plural_forms() -> None:
-    assert [plural_form("en", n) for n in (1, 2, 5, 21)] == ["one", "many", "many", "many"]
 
 
 def test_summary_totals_per_asset_and_names_the_biggest_senders(catalog: Catalog) -> None:

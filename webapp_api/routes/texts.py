@@ -1,12 +1,15 @@
-"""The Mini App's texts, so its JS and HTML carry no language of their own."""
+"""The Mini App's texts, so its JS and HTML carry no language of their own.
+
+They travel as Fluent source, the same messages the bot formats, and the app formats them
+with `@fluent/bundle`: one set of `.ftl` files for both, plural forms included.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.i18n import Language
-from services.i18n.texts import client_texts
+from services.i18n import Language, client_resources
 from webapp_api.context import context_of
 from webapp_api.envelope import ok
 from webapp_api.parsing import read_query
@@ -22,18 +25,26 @@ class TextsQuery(BaseModel):
     lang: Language = Field(description="Language of the texts")
 
 
+class FluentResource(BaseModel):
+    language: str
+    source: str = Field(
+        description="Messages in Fluent syntax (https://projectfluent.org), not HTML-escaped; "
+        "a key `a.b_c` is the message id `a-b_c`"
+    )
+
+
 class Texts(BaseModel):
     language: str
     languages: list[str] = Field(description="Every language the texts exist in")
-    texts: dict[str, str] = Field(
-        description="Key → template with Python-style `{name}` placeholders, not HTML-escaped"
+    resources: list[FluentResource] = Field(
+        description="In lookup order: the language asked for, then English for any message it lacks"
     )
 
 
 @routes.route(
     "GET",
     "/texts",
-    summary="The Mini App's user-facing texts in one language",
+    summary="The Mini App's user-facing texts in one language, as Fluent messages",
     response=Texts,
     query=TextsQuery,
     auth=False,
@@ -46,7 +57,10 @@ async def texts(request: web.Request) -> web.Response:
         Texts(
             language=query.lang,
             languages=list(catalog.languages),
-            texts=client_texts(catalog, query.lang),
+            resources=[
+                FluentResource(language=r.language, source=r.source)
+                for r in client_resources(catalog, query.lang)
+            ],
         ),
     )
     response.headers["Cache-Control"] = CACHE_CONTROL

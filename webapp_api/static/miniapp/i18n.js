@@ -1,27 +1,45 @@
-// The Mini App's language: texts from GET /api/v1/texts, and Intl formatting in that language.
-// No text lives in the JS or HTML: every word the user reads is a key in
-// services/i18n/locales/<lang>/miniapp.json.
+// The Mini App's language: Fluent messages from GET /api/v1/texts, formatted with
+// @fluent/bundle (vendor/fluent-bundle, loaded before this file), and Intl formatting in that
+// language. No text lives in the JS or HTML: every word the user reads is a message in
+// services/i18n/locales/<lang>/*.ftl, the same files the bot formats in Python.
 "use strict";
 
 (function () {
   const FALLBACK = "en";
+  const { FluentBundle, FluentResource } = window.FluentBundle;
   let language = FALLBACK;
   let languages = [FALLBACK];
-  let texts = {};
+  // In lookup order: the active language, then English for a message it lacks.
+  let bundles = [];
 
-  // Python str.format style, as in the catalog: "{name}" is a parameter, "{{" and "}}" are braces.
-  // The result is plain text: callers put it in with textContent, never innerHTML.
+  // Keys are written as the bot writes them ("miniapp.send.title"); Fluent ids cannot hold
+  // dots, so the catalog stores "miniapp-send-title" (services/i18n/catalog.py, message_id).
+  const messageId = (key) => key.replace(/\./g, "-");
+
+  function find(key) {
+    const id = messageId(key);
+    for (const bundle of bundles) {
+      const message = bundle.getMessage(id);
+      if (message && message.value) return { bundle, message };
+    }
+    return null;
+  }
+
+  // Numbers in `params` pick plural forms and are written the language's way; strings go in
+  // as they are. The result is plain text: callers put it in with textContent, never innerHTML.
   function t(key, params = {}) {
-    const template = texts[key];
-    if (template === undefined) {
+    const found = find(key);
+    if (found === null) {
       console.warn(`missing text ${key}`);
       return key;
     }
-    return template.replace(/\{\{|\}\}|\{(\w+)\}/g, (match, name) =>
-      name === undefined ? match[0] : String(params[name] ?? match));
+    const errors = [];
+    const text = found.bundle.formatPattern(found.message.value, params, errors);
+    if (errors.length) console.warn(`text ${key}:`, ...errors);
+    return text;
   }
 
-  function has(key) { return Object.prototype.hasOwnProperty.call(texts, key); }
+  function has(key) { return find(key) !== null; }
 
   // For keys built from API values (a status, a role, a transaction code) that may be newer
   // than this app's texts: the API's own word is better than a raw key.
@@ -41,6 +59,15 @@
     return envelope.data;
   }
 
+  function bundleOf({ language: lang, source }) {
+    // No Unicode isolation marks around placeables, as in the bot (catalog.py says why): the
+    // app's strings must read exactly as the bot's.
+    const bundle = new FluentBundle(lang, { useIsolating: false });
+    const errors = bundle.addResource(new FluentResource(source));
+    if (errors.length) console.warn(`texts ${lang}:`, ...errors);
+    return bundle;
+  }
+
   // A language the API does not have (422) means English; anything else is a real failure.
   async function load(code) {
     let data;
@@ -50,7 +77,8 @@
       if (error.status !== 422) throw error;
       data = await fetchTexts(FALLBACK);
     }
-    ({ language, languages, texts } = data);
+    ({ language, languages } = data);
+    bundles = data.resources.map(bundleOf);
     document.documentElement.lang = language;
     return language;
   }

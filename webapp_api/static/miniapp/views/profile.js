@@ -32,7 +32,7 @@ GVL.register({
           el("div", { class: "avatar" }, avatar),
           el("div", {},
             el("div", { class: "profile-name", "data-testid": "profile-name" }, name, me.is_premium ? el("span", { class: "badge" }, t("miniapp.profile.premium")) : null),
-            el("div", { class: "muted" }, me.username ? `@${me.username}` : t("miniapp.profile.id", { id: me.telegram_id }))))),
+            el("div", { class: "muted" }, me.username ? `@${me.username}` : t("miniapp.profile.id", { id: String(me.telegram_id) }))))),
       el("section", { class: "card" },
         el("h2", {}, t("miniapp.profile.account")),
         el("div", { class: "rows" },
