@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiogram import Router
 
 from app.services import Services
+from bot.handlers import limits as limit_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
 from webapp_api.routes import ledger, limits, transfers
@@ -39,7 +40,12 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability("transfers", router=send.build_router, commands=("send",), routes=transfers.routes),
     Capability("token_admin", router=token_admin.build_router),
-    Capability("spending_limits", routes=limits.routes),
+    Capability(
+        "spending_limits",
+        router=limit_handlers.build_router,
+        commands=("limits",),
+        routes=limits.routes,
+    ),
 )
 
 

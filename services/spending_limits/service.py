@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import text
 
 from db.database import UserTx
+from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.schemas import Asset
 from services.spending_limits.schemas import DailyLimitOut
 from services.transfers.config import P2PRules
@@ -32,12 +33,12 @@ _USED_TODAY = text(
 async def daily_limits(
     session: UserTx, rules: P2PRules, assets: dict[str, Asset]
 ) -> list[DailyLimitOut]:
-    """One row per transferable asset, in the registry's order."""
+    """One row per transferable asset, the default asset first (as balances are listed)."""
     rows = (await session.execute(_USED_TODAY)).all()
     used_by_asset = {row.asset: int(row.used) for row in rows if row.asset is not None}
     resets_at = datetime.combine(rows[0].today + timedelta(days=1), time(0), tzinfo=UTC)
     out = []
-    for asset in assets.values():
+    for asset in sorted(assets.values(), key=lambda a: (a.code != DEFAULT_ASSET, a.code)):
         if not asset.transferable:
             continue
         used = used_by_asset.get(asset.code, 0)

@@ -227,3 +227,41 @@ async def test_simultaneous_confirm_presses_send_once(
     # No press ended in the generic "something went wrong" reply.
     generic = [c for c in api.calls_of("answerCallbackQuery") if "went wrong" in str(c.get("text"))]
     assert generic == []
+
+
+async def test_limits_show_what_was_sent_today_and_what_is_left(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, BOB, "/start")
+    await send(api, dispatcher, bot, ANN, "/send @bob 10.5")
+    prompt = api.calls_of("sendMessage")[-1]
+    confirm_data = prompt["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await press(api, dispatcher, bot, ANN, as_message(prompt), confirm_data)
+
+    await send(api, dispatcher, bot, ANN, "/limits")
+    lines = last_text(api).split("\n")
+    # The default rule: 100,000 VIBE a day; the fee does not count against it.
+    assert lines[:2] == [
+        catalog.get("en", "limits.title"),
+        catalog.get("en", "limits.line", asset="VIBE", used="10.5", limit="100000", left="99989.5"),
+    ]
+    hours = [h for h in range(1, 25) if lines[-1] == catalog.get("en", "limits.resets", hours=h)]
+    assert len(hours) == 1
+
+    await send(api, dispatcher, bot, tg_user(203, "Вера", language_code="ru"), "/limits")
+    russian = last_text(api).split("\n")
+    assert russian[1] == catalog.get(
+        "ru", "limits.line", asset="VIBE", used="0", limit="100000", left="100000"
+    )
+    assert russian[-1].startswith("Обновится через ")
+    # Fluent's Russian plural: 1 час, 2 часа, 5 часов.
+    assert [catalog.get("ru", "limits.resets", hours=h).split()[3] for h in (1, 2, 5, 21)] == [
+        "час",
+        "часа",
+        "часов",
+        "час",
+    ]
