@@ -474,6 +474,10 @@ async def test_mini_app_sends_tokens_and_both_sides_see_balance_and_history(
     await expect(kate_app.get_by_test_id("available-VIBE")).to_have_text("20")  # welcome bonus
 
     await kate_app.get_by_test_id("tab-send").click()
+    # The daily limit (100,000 VIBE by default) from GET /limits, under the form.
+    await expect(kate_app.get_by_test_id("send-left")).to_have_text(
+        catalog.get("en", "miniapp.send.left_today", amount="100,000", asset="VIBE")
+    )
     await kate_app.get_by_test_id("send-recipient").fill("@leo_app")
     await kate_app.get_by_test_id("send-asset").select_option("VIBE")
     await kate_app.get_by_test_id("send-amount").fill("2.25")
@@ -482,6 +486,9 @@ async def test_mini_app_sends_tokens_and_both_sides_see_balance_and_history(
     await expect(kate.get_by_test_id("modal")).to_contain_text("Send 2.25 VIBE to @leo_app?")
     await kate.get_by_test_id("modal-button").filter(has_text="OK").click()
     await expect(kate_app.get_by_test_id("send-result-text")).to_contain_text("2.25 VIBE to Leo")
+    await expect(kate_app.get_by_test_id("send-left")).to_have_text(
+        catalog.get("en", "miniapp.send.left_today", amount="99,997.75", asset="VIBE")
+    )
     await screenshot(kate, "miniapp-send.png")
 
     # More than the balance: the person reads the error in their language, as the bot says it.

@@ -59,3 +59,5 @@ miniapp-send-sent = Sent
 miniapp-send-sent_to = { $amount } { $asset } to { $name }
 miniapp-send-fee = fee { $amount } { $asset }
 miniapp-send-status = Status: { $status }
+miniapp-send-left_today = { $amount } { $asset } left to send today
+miniapp-send-no_limit = No daily limit for { $asset }

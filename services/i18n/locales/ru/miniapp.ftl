@@ -58,3 +58,5 @@ miniapp-send-sent = Отправлено
 miniapp-send-sent_to = { $amount } { $asset }, получатель: { $name }
 miniapp-send-fee = комиссия { $amount } { $asset }
 miniapp-send-status = Статус: { $status }
+miniapp-send-left_today = Сегодня можно отправить ещё { $amount } { $asset }
+miniapp-send-no_limit = Для { $asset } нет дневного лимита

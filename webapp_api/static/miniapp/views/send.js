@@ -11,9 +11,24 @@ GVL.register({
       el("label", {}, t("miniapp.send.asset"), el("select", { name: "asset", "data-testid": "send-asset" },
         ...assets.map((a) => el("option", { value: a.code }, a.name !== a.code ? `${a.code} · ${a.name}` : a.code)))),
       el("label", {}, t("miniapp.send.amount"), el("input", { name: "amount", inputmode: "decimal", placeholder: "0", autocomplete: "off", required: true, "data-testid": "send-amount" })),
-      el("label", {}, t("miniapp.send.memo"), el("input", { name: "memo", maxlength: "140", autocomplete: "off", "data-testid": "send-memo" })));
+      el("label", {}, t("miniapp.send.memo"), el("input", { name: "memo", maxlength: "200", autocomplete: "off", "data-testid": "send-memo" })));
     const result = el("section", { class: "card result hidden", "data-testid": "send-result" });
-    container.replaceChildren(el("section", { class: "card" }, el("h2", {}, t("miniapp.send.title")), form), result);
+    // What the daily limit still allows for the chosen asset (GET /limits, the ledger's counter).
+    const left = el("div", { class: "muted", "data-testid": "send-left" });
+    container.replaceChildren(el("section", { class: "card" }, el("h2", {}, t("miniapp.send.title")), form, left), result);
+    async function showLeft() {
+      const code = new FormData(form).get("asset");
+      try {
+        const row = (await GVL.api("/limits")).find((r) => r.asset === code);
+        left.textContent = !row ? "" : row.left === null
+          ? t("miniapp.send.no_limit", { asset: row.asset })
+          : t("miniapp.send.left_today", { amount: units.format(row.left, row.decimals), asset: row.asset });
+      } catch (error) {
+        left.textContent = "";
+      }
+    }
+    form.elements.asset.addEventListener("change", showLeft);
+    showLeft();
 
     // One key per intended transfer: a retry after a lost answer cannot send twice.
     let pending = null;
@@ -45,6 +60,7 @@ GVL.register({
         });
         pending = null;
         form.reset();
+        showLeft();
         const to = transfer.recipient.first_name || (transfer.recipient.username ? `@${transfer.recipient.username}` : recipient);
         const sent = t("miniapp.send.sent_to", { amount: units.format(transfer.amount, transfer.decimals), asset: transfer.asset, name: to });
         const fee = BigInt(transfer.fee || "0") > 0n ? t("miniapp.send.fee", { amount: units.format(transfer.fee, transfer.decimals), asset: transfer.asset }) : null;
