@@ -16,6 +16,7 @@ from db.database import Database
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.transfers.config import LedgerConfig
+from services.transfers.usecase import Transfers
 
 
 def build_dispatcher(
@@ -24,17 +25,18 @@ def build_dispatcher(
     catalog: Catalog,
     admin_ids: frozenset[int],
     webapp_url: str,
+    ledger: LedgerConfig,
+    transfers: Transfers,
     throttle: RateLimiter | None = None,
-    ledger: LedgerConfig | None = None,
     capability_routers: Sequence[Router] = (),
 ) -> Dispatcher:
-    ledger = ledger or LedgerConfig()
     dispatcher = Dispatcher(
         storage=MemoryStorage(),
         db=db,
         catalog=catalog,
         webapp_url=webapp_url,
         ledger=ledger,
+        transfers=transfers,
     )
     if throttle is not None:
         # One warning per window, so a flood is answered once and then ignored.

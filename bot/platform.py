@@ -43,6 +43,7 @@ from services.notifications.maintenance import purge_delivered
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
+from services.transfers.usecase import Transfers
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 from webapp_api.initdata import TELEGRAM_PUBLIC_KEYS, InitDataCheck, ThirdPartyKey
@@ -144,7 +145,9 @@ class Platform:
     init_data_check: InitDataCheck
     rate_limits: Storage
     ledger: LedgerConfig
-    sender: SendBatcher
+    # The batcher behind `transfers`: closed at shutdown, after the front doors.
+    batcher: SendBatcher
+    transfers: Transfers
     version: str = field(default_factory=platform_version)
     # Where the bot's Bot API is (the local sandbox in local mode) and which WebApp script the
     # Mini App page loads (the sandbox's shim in local mode).
@@ -169,7 +172,7 @@ class Platform:
                 self.rate_limits, "api-ip", self.settings.api_ip_rate_limit
             ),
             ledger=self.ledger,
-            sender=self.sender,
+            transfers=self.transfers,
         )
         app = create_api_app(
             context,
@@ -212,6 +215,9 @@ def build_platform(
     bot = make_bot(token, api_base) if token else None
     # What the API checks initData with: the bot's token, or the local one without it.
     api_token = token or local_bot_token(settings.data_dir)
+    # Both doors send through the batcher: concurrent sends share ledger statements.
+    batcher = SendBatcher(db, ledger.p2p)
+    transfers = Transfers(db, ledger.p2p, ledger.assets, batcher)
     dispatcher = build_dispatcher(
         db=db,
         catalog=catalog,
@@ -219,6 +225,7 @@ def build_platform(
         webapp_url=settings.webapp_url,
         throttle=RateLimiter.create(rate_limits, "bot", settings.bot_rate_limit),
         ledger=ledger,
+        transfers=transfers,
     )
     return Platform(
         settings=settings,
@@ -232,7 +239,8 @@ def build_platform(
         init_data_check=init_data_check(settings, api_token),
         rate_limits=rate_limits,
         ledger=ledger,
-        sender=SendBatcher(db, ledger.p2p),
+        batcher=batcher,
+        transfers=transfers,
     )
 
 
@@ -372,7 +380,7 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 with shutdown_step("bot session closed"):
                     await bot.session.close()
             with shutdown_step("transfer batcher closed"):
-                await platform.sender.close()
+                await platform.batcher.close()
             with shutdown_step("database pool closed"):
                 await platform.db.dispose()
 

@@ -11,6 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from db.database import Database
 from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
+from services.transfers.config import LedgerConfig
+from services.transfers.usecase import SessionSends, Transfers
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 
@@ -19,6 +21,10 @@ MAX_AGE = 3600
 
 
 def api_context(db: Database, catalog: Catalog, **overrides: Any) -> ApiContext:
+    """The API as the composition root wires it; `ledger` and `executor` (each send in its own
+    transaction by default) build `transfers` unless it is given."""
+    ledger = overrides.pop("ledger", None) or LedgerConfig()
+    executor = overrides.pop("executor", None) or SessionSends(db)
     values: dict[str, Any] = {
         "db": db,
         "catalog": catalog,
@@ -26,6 +32,8 @@ def api_context(db: Database, catalog: Catalog, **overrides: Any) -> ApiContext:
         "init_data_max_age": MAX_AGE,
         "admin_ids": frozenset({900}),
         "version": "test",
+        "ledger": ledger,
+        "transfers": Transfers(db, ledger.p2p, ledger.assets, executor),
     }
     values.update(overrides)
     return ApiContext(**values)

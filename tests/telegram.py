@@ -14,6 +14,8 @@ from bot.platform import make_bot
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
+from services.transfers.config import LedgerConfig
+from services.transfers.usecase import SessionSends, Transfers
 
 TOKEN = "7000000001:TEST-token_for-the-local-bot-api"
 WEBAPP_URL = "https://app.example.test/"
@@ -36,11 +38,24 @@ async def bot(botapi: tuple[BotApiServer, str]) -> AsyncIterator[Bot]:
     await instance.session.close()
 
 
+def make_dispatcher(db: Database, catalog: Catalog, **overrides: Any) -> Dispatcher:
+    """The bot as the composition root wires it, with the default ledger settings; each send
+    in its own transaction."""
+    ledger = overrides.pop("ledger", None) or LedgerConfig()
+    values: dict[str, Any] = {
+        "db": db,
+        "catalog": catalog,
+        "admin_ids": frozenset({ADMIN_ID}),
+        "webapp_url": WEBAPP_URL,
+        "ledger": ledger,
+        "transfers": Transfers(db, ledger.p2p, ledger.assets, SessionSends(db)),
+    }
+    return build_dispatcher(**(values | overrides))
+
+
 @pytest.fixture
 def dispatcher(db: Database, catalog: Catalog) -> Dispatcher:
-    return build_dispatcher(
-        db=db, catalog=catalog, admin_ids=frozenset({ADMIN_ID}), webapp_url=WEBAPP_URL
-    )
+    return make_dispatcher(db, catalog)
 
 
 def tg_user(

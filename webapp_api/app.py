@@ -71,7 +71,7 @@ def create_api_app(
     specs = _specs(extra_routes)
     table: dict[tuple[str, str], RouteSpec] = {}
     for spec in specs:
-        app.router.add_route(spec.method, spec.path, spec.handler)
+        app.router.add_route(spec.method, spec.path, spec.mounted_handler)
         table[(spec.method, spec.path)] = spec
     document = openapi_document(context.version, extra_routes)
 

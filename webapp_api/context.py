@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -10,8 +10,8 @@ from db.database import Database
 from db.models import User
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
-from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
+from services.transfers.usecase import Transfers
 from webapp_api.initdata import InitDataCheck
 
 
@@ -23,11 +23,11 @@ class ApiContext:
     init_data_max_age: int
     admin_ids: frozenset[int]
     version: str
+    ledger: LedgerConfig
+    # P2P sends, with the executor the composition root chose (the SendBatcher in production).
+    transfers: Transfers
     user_limiter: RateLimiter | None = None
     ip_limiter: RateLimiter | None = None
-    ledger: LedgerConfig = field(default_factory=LedgerConfig)
-    # P2P sends coalesced into shared ledger statements; None sends each in its own session.
-    sender: SendBatcher | None = None
     # Which initData signatures must hold (INIT_DATA_VALIDATION); None: the HMAC with bot_token.
     init_data_check: InitDataCheck | None = None
 

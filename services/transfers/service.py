@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid5
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import ServiceTx
@@ -90,29 +90,45 @@ def display_name(user: User) -> str:
     return f"@{user.username}" if user.username else user.first_name or str(user.telegram_id)
 
 
-async def resolve_recipient(session: ServiceTx, reference: str) -> User:
+async def resolve_recipient(session: ServiceTx | AsyncConnection, reference: str) -> User:
     """`@username`, a Telegram id (ASCII digits) or a user id.
+
+    On a `db.statement()` connection it is one autocommit read: the API's send holds no
+    transaction while it waits for its batch.
 
     Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any
     Telegram id, control characters), NotFound(recipient_not_found) for no such user.
     """
-    ref = reference.strip()
-    condition: Any
-    if (telegram_id := parse_telegram_id(ref)) is not None:
-        condition = User.telegram_id == telegram_id
-    elif _UUID.fullmatch(ref):
-        condition = User.id == UUID(ref)
-    elif (match := _USERNAME.fullmatch(ref)) is not None:
-        condition = func.lower(User.username) == match[1].lower()
+    condition = _recipient_condition(reference.strip())
+    user: User | None
+    if isinstance(session, AsyncConnection):
+        row = (
+            await session.execute(
+                select(_USERS).where(condition, _USERS.c.deleted_at.is_(None)).limit(1)
+            )
+        ).first()
+        user = User(**row._mapping) if row is not None else None
     else:
-        raise InvalidRecipient(
-            "not a @username, Telegram id or user id",
-            recipient=echo(ref),
+        user = await session.scalar(
+            select(User).where(condition, User.deleted_at.is_(None)).limit(1)
         )
-    user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
     if user is None:
         raise RecipientNotFound("no such user", recipient=reference)
     return user
+
+
+_USERS = cast(Table, User.__table__)
+
+
+def _recipient_condition(ref: str) -> Any:
+    """Raises InvalidRecipient."""
+    if (telegram_id := parse_telegram_id(ref)) is not None:
+        return _USERS.c.telegram_id == telegram_id
+    if _UUID.fullmatch(ref):
+        return _USERS.c.id == UUID(ref)
+    if (match := _USERNAME.fullmatch(ref)) is not None:
+        return func.lower(_USERS.c.username) == match[1].lower()
+    raise InvalidRecipient("not a @username, Telegram id or user id", recipient=echo(ref))
 
 
 def check_transfer(
@@ -274,11 +290,16 @@ async def send(
         transfer_id=transfer_id,
         memo=memo,
     )
+    return await execute(session, planned)
+
+
+async def execute(session: Executor, planned: PlannedSend) -> Receipt:
+    """One planned send in one statement; raises its outcome's error (see `send`)."""
     notice = planned.notice
     values = {
         "batch": batch_json(planned.legs),
         "chat_id": notice["chat_id"],
-        "user_id": recipient.id,
+        "user_id": planned.recipient.id,
         "template": notice["template"],
         "params": json.dumps(notice["params"]),
     }

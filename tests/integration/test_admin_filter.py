@@ -8,12 +8,11 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from sqlalchemy import text
 
-from bot.dispatcher import build_dispatcher
 from bot.filters import IsAdmin
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
-from tests.telegram import ADMIN_ID, WEBAPP_URL, send, tg_user
+from tests.telegram import ADMIN_ID, make_dispatcher, send, tg_user
 
 ANN = tg_user(251, "Ann", username="ann_filter")
 BOB = tg_user(252, "Bob", username="bob_filter")
@@ -69,13 +68,7 @@ async def test_is_admin_guards_a_whole_router(
     router = Router(name="audit")
     router.message.filter(IsAdmin())
     router.message.register(audit, Command("audit"))
-    dispatcher = build_dispatcher(
-        db=db,
-        catalog=catalog,
-        admin_ids=frozenset({ADMIN_ID}),
-        webapp_url=WEBAPP_URL,
-        capability_routers=[router],
-    )
+    dispatcher = make_dispatcher(db, catalog, capability_routers=[router])
     api, _ = botapi
     await send(api, dispatcher, bot, ANN, "/audit")
     await send(api, dispatcher, bot, tg_user(ADMIN_ID, "Root"), "/audit")

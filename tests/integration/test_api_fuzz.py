@@ -31,10 +31,10 @@ from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
-from services.transfers.idempotency import KEY_PATTERN
 from tests.api import api_context
 from tests.invariants import assert_invariants
 from webapp_api.app import create_api_app, openapi_document
+from webapp_api.idempotency import KEY_PATTERN
 from webapp_api.server import make_runner
 
 TOKEN = "7000000003:fuzz-token_signing-initdata"
@@ -87,7 +87,7 @@ class ServedApi:
             self._catalog,
             bot_token=TOKEN,
             ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
-            sender=sender,
+            executor=sender,
         )
         self._runner = make_runner(create_api_app(context), access_log=None)
         await self._runner.setup()

@@ -11,13 +11,12 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message
 
 from bot.deeplinks import DeepLinkPrefix, deep_link, payload_value
-from bot.dispatcher import build_dispatcher
 from bot.handlers.start import welcome
 from db.database import Database
 from db.models import User
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog, Translator
-from tests.telegram import ADMIN_ID, WEBAPP_URL, send, tg_user
+from tests.telegram import make_dispatcher, send, tg_user
 
 
 @pytest.fixture
@@ -40,13 +39,7 @@ def gift_dispatcher(db: Database, catalog: Catalog, gifts: list[tuple[str, bool]
 
     router = Router(name="gifts")
     router.message.register(claim_gift, deep_link(DeepLinkPrefix.GIFT))
-    return build_dispatcher(
-        db=db,
-        catalog=catalog,
-        admin_ids=frozenset({ADMIN_ID}),
-        webapp_url=WEBAPP_URL,
-        capability_routers=[router],
-    )
+    return make_dispatcher(db, catalog, capability_routers=[router])
 
 
 async def test_a_payload_reaches_the_router_owning_its_prefix(

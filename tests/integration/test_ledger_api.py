@@ -13,8 +13,8 @@ from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
+from tests.api import api_context
 from webapp_api.app import create_api_app
-from webapp_api.context import ApiContext
 
 TOKEN = "7000000002:API-test-token"
 ANN = {"id": 7001, "first_name": "Ann", "username": "ann"}
@@ -27,15 +27,13 @@ async def client(
 ) -> AsyncIterator[TestClient[Any, Any]]:
     rules = P2PRules(fee_bps=100, minimum="0.01", daily_limit="15")
     batcher = SendBatcher(db, rules) if request.param == "batcher" else None
-    context = ApiContext(
-        db=db,
-        catalog=catalog,
+    context = api_context(
+        db,
+        catalog,
         bot_token=TOKEN,
-        init_data_max_age=3600,
         admin_ids=frozenset(),
-        version="test",
         ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
-        sender=batcher,
+        executor=batcher,
     )
     async with TestClient(TestServer(create_api_app(context))) as test_client:
         yield test_client

@@ -20,9 +20,9 @@ from services.ledger.schemas import Asset
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
 from services.transfers.service import PlannedSend, Receipt, plan_send
+from tests.api import api_context
 from tests.ledger_helpers import available, fund, make_user
 from webapp_api.app import create_api_app
-from webapp_api.context import ApiContext
 
 VIBE = Asset(code="VIBE", name="Good Vibe token", decimals=6, transferable=True)
 SENDS, POISONED = 400, 40
@@ -152,15 +152,13 @@ async def test_api_sends_with_bad_memos_fail_alone(db: Database, catalog: Catalo
     """The issue's case: 400 concurrent API sends, 40 with a NUL in the memo."""
     rules = P2PRules(fee_bps=100, daily_limit="0")
     batcher = SendBatcher(db, rules)
-    context = ApiContext(
-        db=db,
-        catalog=catalog,
+    context = api_context(
+        db,
+        catalog,
         bot_token=TOKEN,
-        init_data_max_age=3600,
         admin_ids=frozenset(),
-        version="test",
         ledger=LedgerConfig(welcome_bonus=20_000_000, p2p=rules),
-        sender=batcher,
+        executor=batcher,
     )
     people = [{"id": 8000 + n, "first_name": f"P{n}", "username": f"peer{n}"} for n in range(20)]
     rng = random.Random(3)

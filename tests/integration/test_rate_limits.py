@@ -8,14 +8,13 @@ import pytest
 from aiogram import Bot
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.dispatcher import build_dispatcher
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.errors import RateLimited
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
 from tests.api import api_context, tma, web_user
-from tests.telegram import WEBAPP_URL, send, tg_user
+from tests.telegram import make_dispatcher, send, tg_user
 from webapp_api.app import create_api_app
 
 
@@ -63,9 +62,7 @@ async def test_bot_flood_is_answered_once_then_ignored(
 ) -> None:
     api, _ = botapi
     throttle = RateLimiter.create(make_storage(None), "bot", "3/minute")
-    dp = build_dispatcher(
-        db=db, catalog=catalog, admin_ids=frozenset(), webapp_url=WEBAPP_URL, throttle=throttle
-    )
+    dp = make_dispatcher(db, catalog, admin_ids=frozenset(), throttle=throttle)
     for _ in range(6):
         await send(api, dp, bot, tg_user(5), "/help")
     texts = [c["text"] for c in api.calls_of("sendMessage")]
