@@ -60,8 +60,9 @@ class _Pending:
 
 
 class SendBatcher:
-    """`await batcher.send(...)` behaves like `services.transfers.service.send` on its own
-    transaction. `workers` statements may run at once (their locks are taken in id order).
+    """A `SendExecutor`: `await batcher.send(...)` behaves like `services.transfers.service.send`
+    on its own transaction. A send waiting for its batch holds no connection: only the workers
+    do, one each. `workers` statements may run at once (their locks are taken in id order).
     Two is fastest on a small server (bench/ledger/RESULTS.md): while one statement waits
     for its commit's WAL flush, the other computes; with one, the server idles during the
     flush. Waiting sends are split among the idle workers.
@@ -78,6 +79,12 @@ class SendBatcher:
         self._tasks: list[asyncio.Task[None]] = []
         # Workers waiting for sends: a worker that wakes up leaves them their share.
         self._idle = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Sends submitted and not yet answered."""
+        return self._waiting
 
     async def send(
         self,
@@ -113,7 +120,11 @@ class SendBatcher:
             self._tasks = [asyncio.create_task(self._run()) for _ in range(self._workers)]
         pending = _Pending(planned)
         self._queue.put_nowait(pending)
-        return await pending.done
+        self._waiting += 1
+        try:
+            return await pending.done
+        finally:
+            self._waiting -= 1
 
     async def close(self) -> None:
         for task in self._tasks:

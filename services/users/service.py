@@ -198,6 +198,8 @@ async def set_language(session: UserTx, user_id: UUID, language: str) -> User:
 
 
 async def mark_bot_blocked(session: ServiceTx, user_id: UUID) -> None:
+    """The one place that records a user blocked the bot (Telegram answered 403); their next
+    bot update clears it (`upsert_from_telegram`)."""
     await session.execute(
         update(User)
         .where(User.id == user_id, User.bot_blocked_at.is_(None))
