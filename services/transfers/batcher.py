@@ -33,17 +33,17 @@ from services.transfers.service import PlannedSend, Receipt, plan_send, receipt_
 
 log = logging.getLogger(__name__)
 
+# The notices of the groups that applied now (`pos`: a group's first leg) are enqueued by the
+# same statement.
 _BATCH_SQL = """
     WITH r AS MATERIALIZED (
         SELECT tokens.create_transfers($1::jsonb, false) AS results
-    ), notify AS (
-        INSERT INTO ops.outbox (chat_id, user_id, template, params)
-        SELECT n.chat_id, n.user_id, n.template, n.params
-        FROM r, jsonb_to_recordset($2::jsonb)
-             AS n(pos integer, chat_id bigint, user_id uuid, template text, params jsonb)
-        WHERE r.results[n.pos] = 'ok'
     )
-    SELECT results FROM r
+    SELECT r.results
+    FROM r, ops.enqueue((
+        SELECT jsonb_agg(n) FROM jsonb_array_elements($2::jsonb) n
+        WHERE r.results[(n->>'pos')::integer] = 'ok'
+    )) AS e
 """
 # Serialization failures and deadlocks (only possible while accounts are being created) are
 # safe to retry: the statement changed nothing.

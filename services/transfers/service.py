@@ -54,26 +54,18 @@ RECEIVED_TEMPLATE = "send.received"
 _USERNAME = re.compile(r"@?([A-Za-z][A-Za-z0-9_]{2,31})")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
 
-# The outbox row is written by the same statement, and only when the batch applied now: a
-# replay answers `exists` and notifies no one, so no dedup key is needed.
+# The recipient's notice is enqueued by the same statement, and only when the batch applied
+# now: a replay answers `exists` and notifies no one, so no dedup key is needed.
 _SEND_SQL = """
     WITH r AS MATERIALIZED (
         SELECT tokens.create_transfers(CAST({batch} AS jsonb), true) AS results
-    ), notify AS (
-        INSERT INTO ops.outbox (chat_id, user_id, template, params)
-        SELECT {chat_id}, {user_id}, {template}, CAST({params} AS jsonb)
-        FROM r WHERE r.results[1] = 'ok'
     )
-    SELECT results FROM r
+    SELECT r.results
+    FROM r, ops.enqueue(CASE WHEN r.results[1] = 'ok' THEN CAST({notices} AS jsonb) END) AS e
 """
-_SEND_PARAMS = ("batch", "chat_id", "user_id", "template", "params")
-_SEND = text(_SEND_SQL.format(**{name: f":{name}" for name in _SEND_PARAMS}))
+_SEND = text(_SEND_SQL.format(batch=":batch", notices=":notices"))
 # The same statement for the driver itself, used on `db.statement()` connections.
-_SEND_NATIVE = (
-    _SEND_SQL.format(**{name: f"${n}" for n, name in enumerate(_SEND_PARAMS, start=1)})
-    .replace("$2,", "$2::bigint,")
-    .replace("$3,", "$3::uuid,")
-)
+_SEND_NATIVE = _SEND_SQL.format(batch="$1", notices="$2")
 
 
 @dataclass(frozen=True)
@@ -295,17 +287,10 @@ async def send(
 
 async def execute(session: Executor, planned: PlannedSend) -> Receipt:
     """One planned send in one statement; raises its outcome's error (see `send`)."""
-    notice = planned.notice
-    values = {
-        "batch": batch_json(planned.legs),
-        "chat_id": notice["chat_id"],
-        "user_id": planned.recipient.id,
-        "template": notice["template"],
-        "params": json.dumps(notice["params"]),
-    }
+    batch, notices = batch_json(planned.legs), json.dumps([planned.notice])
     results: list[str]
     if isinstance(session, AsyncConnection):
-        results = await run_native(session, _SEND_NATIVE, *(values[n] for n in _SEND_PARAMS))
+        results = await run_native(session, _SEND_NATIVE, batch, notices)
     else:
-        results = await session.scalar(_SEND, values)
+        results = await session.scalar(_SEND, {"batch": batch, "notices": notices})
     return receipt_of(planned, results)

@@ -371,6 +371,7 @@ gv_owner     EXECUTE     default for gv_owner on functions
 gv_service   ATTRIBUTES  NOLOGIN INHERIT
 gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
+gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema auth
