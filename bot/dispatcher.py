@@ -17,6 +17,7 @@ from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.transfers.config import LedgerConfig
 from services.transfers.usecase import Transfers
+from services.users.service import OnCreated
 
 
 def build_dispatcher(
@@ -27,6 +28,7 @@ def build_dispatcher(
     webapp_url: str,
     ledger: LedgerConfig,
     transfers: Transfers,
+    on_created: tuple[OnCreated, ...],
     throttle: RateLimiter | None = None,
     capability_routers: Sequence[Router] = (),
 ) -> Dispatcher:
@@ -42,9 +44,7 @@ def build_dispatcher(
         # One warning per window, so a flood is answered once and then ignored.
         warnings = RateLimiter(throttle.namespace + ":warned", parse("1/minute"), throttle.strategy)
         dispatcher.update.outer_middleware(ThrottleMiddleware(throttle, warnings, catalog))
-    dispatcher.update.outer_middleware(
-        IdentityMiddleware(db, catalog, admin_ids, ledger.on_created)
-    )
+    dispatcher.update.outer_middleware(IdentityMiddleware(db, catalog, admin_ids, on_created))
     dispatcher.update.outer_middleware(BanMiddleware())
     # Capabilities first: a router with a deep link (`bot.deeplinks`) must come before start,
     # which takes every /start left; fallback last: it takes any button the others did not.

@@ -173,6 +173,7 @@ class Platform:
             ),
             ledger=self.ledger,
             transfers=self.transfers,
+            on_created=self.ledger.on_created,
         )
         app = create_api_app(
             context,
@@ -226,6 +227,7 @@ def build_platform(
         throttle=RateLimiter.create(rate_limits, "bot", settings.bot_rate_limit),
         ledger=ledger,
         transfers=transfers,
+        on_created=ledger.on_created,
     )
     return Platform(
         settings=settings,

@@ -34,6 +34,7 @@ def api_context(db: Database, catalog: Catalog, **overrides: Any) -> ApiContext:
         "version": "test",
         "ledger": ledger,
         "transfers": Transfers(db, ledger.p2p, ledger.assets, executor),
+        "on_created": ledger.on_created,
     }
     values.update(overrides)
     return ApiContext(**values)

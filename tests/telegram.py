@@ -49,6 +49,7 @@ def make_dispatcher(db: Database, catalog: Catalog, **overrides: Any) -> Dispatc
         "webapp_url": WEBAPP_URL,
         "ledger": ledger,
         "transfers": Transfers(db, ledger.p2p, ledger.assets, SessionSends(db)),
+        "on_created": ledger.on_created,
     }
     return build_dispatcher(**(values | overrides))
 

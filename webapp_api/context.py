@@ -12,6 +12,7 @@ from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.transfers.config import LedgerConfig
 from services.transfers.usecase import Transfers
+from services.users.service import OnCreated
 from webapp_api.initdata import InitDataCheck
 
 
@@ -26,6 +27,8 @@ class ApiContext:
     ledger: LedgerConfig
     # P2P sends, with the executor the composition root chose (the SendBatcher in production).
     transfers: Transfers
+    # What every capability does in the transaction that creates a user (the welcome bonus).
+    on_created: tuple[OnCreated, ...]
     user_limiter: RateLimiter | None = None
     ip_limiter: RateLimiter | None = None
     # Which initData signatures must hold (INIT_DATA_VALIDATION); None: the HMAC with bot_token.
