@@ -159,6 +159,6 @@ async def _remember(
     db: Database, user_id: UUID, key: str, digest: str, status: int, response: Any
 ) -> None:
     async with db.statement() as conn:
-        await (await _driver(conn)).execute(
+        await (await _driver(conn)).fetchval(
             _REMEMBER, user_id, key, digest, status, json.dumps(response)
         )
