@@ -55,8 +55,11 @@ _ALREADY: dict[str, type[Conflict]] = {
 _STATE = text(
     """
     SELECT r.decision, r.recipient_id, r.asset, r.amount, r.memo,
-           r.decision = 'confirmed' AND r.decided_at < now() - make_interval(secs => :grace)
-           AND NOT EXISTS (SELECT FROM tokens.transfers t WHERE t.id = :transfer_id) AS abandoned
+           r.created_at < now() - make_interval(secs => :ttl) AS stale,
+           coalesce(r.decision = 'confirmed'
+                    AND r.decided_at < now() - make_interval(secs => :grace)
+                    AND NOT EXISTS (SELECT FROM tokens.transfers t WHERE t.id = :transfer_id),
+                    false) AS abandoned
     FROM tokens.p2p_requests r WHERE r.id = :id AND r.sender_id = :sender_id
     """
 )
@@ -134,25 +137,32 @@ async def decide_confirmed(session: ServiceTx, *, sender: User, request_id: UUID
         "decision": "confirmed",
         "ttl": REQUEST_TTL.total_seconds(),
     }
-    row = (await session.execute(_DECIDE, params)).one_or_none()
-    if row is None:
-        row = (
-            await session.execute(
-                _STATE,
-                {
-                    "id": request_id,
-                    "sender_id": sender.id,
-                    "grace": ABANDONED_AFTER.total_seconds(),
-                    "transfer_id": request_transfer_id(request_id),
-                },
-            )
-        ).one_or_none()
+    state_params = {
+        "id": request_id,
+        "sender_id": sender.id,
+        "ttl": REQUEST_TTL.total_seconds(),
+        "grace": ABANDONED_AFTER.total_seconds(),
+        "transfer_id": request_transfer_id(request_id),
+    }
+    row: Row[Any] | None = None
+    # Twice at most: an open request that could not be decided was reopened just now by a
+    # press whose send failed, and may be decided again.
+    for _ in range(2):
+        row = (await session.execute(_DECIDE, params)).one_or_none()
+        if row is not None:
+            break
+        row = (await session.execute(_STATE, state_params)).one_or_none()
         if row is None:
             raise RequestNotFound("no such transfer request")
-        if row.decision is None:
+        if row.decision is None and row.stale:
             raise RequestExpired("this confirmation has expired; send again")
-        if not row.abandoned:
+        if row.decision is not None and not row.abandoned:
             raise _ALREADY[row.decision]("this transfer was already " + row.decision)
+        if row.abandoned:
+            break
+        row = None
+    if row is None:
+        raise RequestAlreadyConfirmed("this transfer is being confirmed")
     return Confirmed(
         transfer_id=request_transfer_id(request_id),
         recipient_id=row.recipient_id,
