@@ -82,31 +82,29 @@ def display_name(user: User) -> str:
     return f"@{user.username}" if user.username else user.first_name or str(user.telegram_id)
 
 
-async def resolve_recipient(session: ServiceTx | AsyncConnection, reference: str) -> User:
+async def resolve_recipient(session: ServiceTx, reference: str) -> User:
     """`@username`, a Telegram id (ASCII digits) or a user id.
-
-    On a `db.statement()` connection it is one autocommit read: the API's send holds no
-    transaction while it waits for its batch.
 
     Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any
     Telegram id, control characters), NotFound(recipient_not_found) for no such user.
     """
     condition = _recipient_condition(reference.strip())
-    user: User | None
-    if isinstance(session, AsyncConnection):
-        row = (
-            await session.execute(
-                select(_USERS).where(condition, _USERS.c.deleted_at.is_(None)).limit(1)
-            )
-        ).first()
-        user = User(**row._mapping) if row is not None else None
-    else:
-        user = await session.scalar(
-            select(User).where(condition, User.deleted_at.is_(None)).limit(1)
-        )
+    user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
     if user is None:
         raise RecipientNotFound("no such user", recipient=reference)
     return user
+
+
+async def find_recipient(conn: AsyncConnection, reference: str) -> User:
+    """`resolve_recipient` as one autocommit read on a `db.statement()` connection, for a send
+    that must hold no transaction while it waits for its batch. Raises the same."""
+    condition = _recipient_condition(reference.strip())
+    row = (
+        await conn.execute(select(_USERS).where(condition, _USERS.c.deleted_at.is_(None)).limit(1))
+    ).first()
+    if row is None:
+        raise RecipientNotFound("no such user", recipient=reference)
+    return User(**row._mapping)
 
 
 _USERS = cast(Table, User.__table__)

@@ -29,7 +29,14 @@ from services.transfers.requests import (
     propose,
     undo_confirmed,
 )
-from services.transfers.service import PlannedSend, Receipt, execute, plan_send, resolve_recipient
+from services.transfers.service import (
+    PlannedSend,
+    Receipt,
+    execute,
+    find_recipient,
+    plan_send,
+    resolve_recipient,
+)
 
 
 class SendExecutor(Protocol):
@@ -73,7 +80,7 @@ class Transfers:
         """
         async with self.db.statement() as conn:
             found = await self.assets.get(conn, asset)
-            to = await resolve_recipient(conn, recipient)
+            to = await find_recipient(conn, recipient)
         planned = plan_send(
             self.rules,
             sender=sender,
