@@ -88,36 +88,48 @@ async def resolve_recipient(session: ServiceTx, reference: str) -> User:
     Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any
     Telegram id, control characters), NotFound(recipient_not_found) for no such user.
     """
-    condition = _recipient_condition(reference.strip())
-    user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
+    column, value = _recipient_key(reference.strip())
+    key = func.lower(_USERS.c.username) if column == "username" else _USERS.c[column]
+    user = await session.scalar(
+        select(User).where(key == value, User.deleted_at.is_(None)).limit(1)
+    )
     if user is None:
         raise RecipientNotFound("no such user", recipient=reference)
     return user
 
 
 async def find_recipient(conn: AsyncConnection, reference: str) -> User:
-    """`resolve_recipient` as one autocommit read on a `db.statement()` connection, for a send
-    that must hold no transaction while it waits for its batch. Raises the same."""
-    condition = _recipient_condition(reference.strip())
-    row = (
-        await conn.execute(select(_USERS).where(condition, _USERS.c.deleted_at.is_(None)).limit(1))
-    ).first()
+    """`resolve_recipient` as one autocommit read on a `db.statement()` connection, straight to
+    the driver (a send's hot path, which must hold no transaction while it waits for its
+    batch). Raises the same."""
+    column, value = _recipient_key(reference.strip())
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    row = await driver.fetchrow(_FIND[column], value)
     if row is None:
         raise RecipientNotFound("no such user", recipient=reference)
-    return User(**row._mapping)
+    return User(**dict(row.items()))
 
 
 _USERS = cast(Table, User.__table__)
+_COLUMNS = ", ".join(column.name for column in _USERS.columns)
+_FIND = {
+    column: f"SELECT {_COLUMNS} FROM auth.users WHERE {key} = $1 AND deleted_at IS NULL LIMIT 1"
+    for column, key in (
+        ("telegram_id", "telegram_id"),
+        ("id", "id"),
+        ("username", "lower(username)"),
+    )
+}
 
 
-def _recipient_condition(ref: str) -> Any:
-    """Raises InvalidRecipient."""
+def _recipient_key(ref: str) -> tuple[str, object]:
+    """The column a reference names and the value to find there. Raises InvalidRecipient."""
     if (telegram_id := parse_telegram_id(ref)) is not None:
-        return _USERS.c.telegram_id == telegram_id
+        return "telegram_id", telegram_id
     if _UUID.fullmatch(ref):
-        return _USERS.c.id == UUID(ref)
+        return "id", UUID(ref)
     if (match := _USERNAME.fullmatch(ref)) is not None:
-        return func.lower(_USERS.c.username) == match[1].lower()
+        return "username", match[1].lower()
     raise InvalidRecipient("not a @username, Telegram id or user id", recipient=echo(ref))
 
 
