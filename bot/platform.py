@@ -43,7 +43,7 @@ from services.notifications.maintenance import purge_delivered
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
-from services.transfers.usecase import Transfers
+from services.transfers.usecase import SessionSends, Transfers
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 from webapp_api.initdata import TELEGRAM_PUBLIC_KEYS, InitDataCheck, ThirdPartyKey
@@ -145,7 +145,7 @@ class Platform:
     init_data_check: InitDataCheck
     rate_limits: Storage
     ledger: LedgerConfig
-    # The batcher behind `transfers`: closed at shutdown, after the front doors.
+    # The batcher behind the API's `transfers`: closed at shutdown, after the front doors.
     batcher: SendBatcher
     transfers: Transfers
     version: str = field(default_factory=platform_version)
@@ -216,7 +216,10 @@ def build_platform(
     bot = make_bot(token, api_base) if token else None
     # What the API checks initData with: the bot's token, or the local one without it.
     api_token = token or local_bot_token(settings.data_dir)
-    # Both doors send through the batcher: concurrent sends share ledger statements.
+    # The API sends through the batcher: concurrent sends share ledger statements. The bot's
+    # confirmations go one transaction each: a send refused there leaves nothing in the ledger
+    # (a shared statement commits its refusals), so the reopened request can be confirmed
+    # again once the cause is gone, as before.
     batcher = SendBatcher(db, ledger.p2p)
     transfers = Transfers(db, ledger.p2p, ledger.assets, batcher)
     dispatcher = build_dispatcher(
@@ -226,7 +229,7 @@ def build_platform(
         webapp_url=settings.webapp_url,
         throttle=RateLimiter.create(rate_limits, "bot", settings.bot_rate_limit),
         ledger=ledger,
-        transfers=transfers,
+        transfers=Transfers(db, ledger.p2p, ledger.assets, SessionSends(db)),
         on_created=ledger.on_created,
     )
     return Platform(

@@ -18,6 +18,7 @@ _DECISION = text("SELECT decision FROM tokens.p2p_requests WHERE id = :id")
 
 
 def transfers(db: Database) -> Transfers:
+    # The bot's executor: a refused send leaves nothing in the ledger, so it can be retried.
     return Transfers(db, P2PRules(fee_bps=0, daily_limit="0"), AssetRegistry(), SessionSends(db))
 
 
