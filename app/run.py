@@ -110,8 +110,8 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         await upgrade(owner_url)
         services = bootstrap(settings, owner_url)
         await parts.start("database pool", database_pool(services.db), "closed")
-        if services.sender is not None:
-            await parts.start("transfer batcher", transfer_batcher(services.sender), "closed")
+        if services.batcher is not None:
+            await parts.start("transfer batcher", transfer_batcher(services.batcher), "closed")
 
         bot, api_base = bot_client(settings, sandbox)
         if bot is not None:

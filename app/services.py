@@ -20,6 +20,7 @@ from services.i18n import Catalog, load_catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
+from services.transfers.usecase import SessionSends, Transfers
 from services.users.service import OnCreated
 
 
@@ -38,9 +39,15 @@ class Services:
     catalog: Catalog
     # P2P rules, the welcome bonus and the one asset registry (`ledger.assets`).
     ledger: LedgerConfig
-    # P2P sends coalesced into shared ledger statements, for both doors; None sends each in a
-    # transaction of its own (tests compare the two).
-    sender: SendBatcher | None
+    # The Mini App's P2P sends: concurrent ones share ledger statements (`batcher`).
+    transfers: Transfers
+    # The bot's confirmed sends, one transaction each: a send refused there leaves nothing in
+    # the ledger (a shared statement commits its refusals), so the reopened request can be
+    # confirmed again once the cause is gone.
+    confirmed_transfers: Transfers
+    # The executor behind `transfers`, closed by its component after the doors stop; None
+    # when `transfers` sends one transaction each (tests compare the two).
+    batcher: SendBatcher | None
     limits: Limits
     admin_ids: frozenset[int]
     # Run once in the transaction that creates a user, whichever door it came through.
@@ -75,11 +82,14 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         min_amount=settings.p2p_min_amount,
         daily_limit=settings.p2p_daily_limit,
     )
+    batcher = SendBatcher(db, ledger.p2p)
     return Services(
         db=db,
         catalog=load_catalog(),
         ledger=ledger,
-        sender=SendBatcher(db, ledger.p2p),
+        transfers=Transfers(db, ledger.p2p, ledger.assets, batcher),
+        confirmed_transfers=Transfers(db, ledger.p2p, ledger.assets, SessionSends(db)),
+        batcher=batcher,
         limits=Limits(
             api_user=RateLimiter.create(storage, "api-user", settings.api_rate_limit),
             api_ip=RateLimiter.create(storage, "api-ip", settings.api_ip_rate_limit),

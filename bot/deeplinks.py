@@ -11,11 +11,13 @@ welcome in `bot.handlers.start`.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
 from aiogram import F
 from aiogram.filters import CommandStart
+from aiogram.types import Update
+
+from services.validation import start_payload
 
 
 class DeepLinkPrefix(StrEnum):
@@ -26,12 +28,19 @@ class DeepLinkPrefix(StrEnum):
     PROMO = "promo_"
 
 
-# What Telegram passes through a t.me/<bot>?start= link: these characters, at most 64 of them.
-_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
 def is_valid_payload(payload: str) -> bool:
-    return _PAYLOAD.fullmatch(payload) is not None
+    return start_payload(payload) is not None
+
+
+def start_payload_of(update: Update) -> str | None:
+    """The payload of a `/start <payload>` message, as sent (valid or not)."""
+    text = update.message.text if update.message is not None else None
+    if not text:
+        return None
+    command, _, args = text.partition(" ")
+    if command.split("@", 1)[0] != "/start":
+        return None
+    return args.strip() or None
 
 
 def payload_value(prefix: str, payload: str | None) -> str | None:

@@ -34,6 +34,9 @@ NO_CONTROLS_MULTILINE = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
 # Control characters and unpaired surrogates (JSON's "\ud800" decodes to one; UTF-8 can't hold it).
 _UNSHOWABLE = re.compile(rf"[{_CONTROLS}\ud800-\udfff]")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+# What Telegram passes through a t.me/<bot>?start= or ?startapp= link: these characters, at
+# most 64 of them.
+_START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def nfc(text: str) -> str:
@@ -95,3 +98,11 @@ def field_errors(exc: pydantic.ValidationError) -> list[dict[str, str]]:
         {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"], "type": err["type"]}
         for err in exc.errors(include_url=False, include_input=False, include_context=False)
     ]
+
+
+def start_payload(raw: str | None) -> str | None:
+    """A `/start` deep link's payload or a Mini App's `start_param`, if Telegram could have
+    sent it; anything else is None (the contact is welcome, its payload is not)."""
+    if raw is None or _START_PAYLOAD.fullmatch(raw) is None:
+        return None
+    return raw

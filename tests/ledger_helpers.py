@@ -11,7 +11,7 @@ from db.database import Database
 from db.models import User
 from services.ledger.schemas import Transfer
 from services.ledger.service import apply, system_account, user_account
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 
 _telegram_ids = itertools.count(5_000_000)
@@ -29,6 +29,7 @@ async def make_user(
                 first_name=username or "U",
             ),
             admin_ids=frozenset(),
+            origin=Origin.miniapp(),
         )
     return registration.user
 

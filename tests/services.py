@@ -11,7 +11,9 @@ from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
 from services.i18n import Catalog
+from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
+from services.transfers.usecase import SessionSends, Transfers
 from webapp_api.app import api_specs, create_root_app, openapi_document
 from webapp_api.context import HttpConfig
 from webapp_api.initdata import InitDataCheck
@@ -22,13 +24,21 @@ MAX_AGE = 3600
 NO_LIMITS = Limits(api_user=None, api_ip=None, bot=None)
 
 
-def make_services(db: Database, catalog: Catalog, **overrides: Any) -> Services:
+def make_services(
+    db: Database, catalog: Catalog, *, sender: SendBatcher | None = None, **overrides: Any
+) -> Services:
+    """`sender`: the Mini App's sends through that batcher; None: one transaction each."""
     ledger = overrides.pop("ledger", None) or LedgerConfig()
+    one_by_one = Transfers(db, ledger.p2p, ledger.assets, SessionSends(db))
     values: dict[str, Any] = {
         "db": db,
         "catalog": catalog,
         "ledger": ledger,
-        "sender": None,
+        "transfers": one_by_one
+        if sender is None
+        else Transfers(db, ledger.p2p, ledger.assets, sender),
+        "confirmed_transfers": one_by_one,
+        "batcher": sender,
         "limits": NO_LIMITS,
         "admin_ids": frozenset({900}),
         "on_user_created": ledger.on_created,

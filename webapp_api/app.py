@@ -70,7 +70,7 @@ def create_api_app(
     )
     table: dict[tuple[str, str], RouteSpec] = {}
     for spec in _specs(routes):
-        api.router.add_route(spec.method, spec.path, spec.handler)
+        api.router.add_route(spec.method, spec.path, spec.mounted_handler)
         # Keyed as aiohttp will see it once mounted: the prefix is part of the canonical path.
         table[(spec.method, API_PREFIX + spec.path)] = spec
     document = openapi_document(services.version, routes)

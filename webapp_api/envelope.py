@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 T = TypeVar("T")
 
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+# What `ok` put in `data`, kept on the response for `webapp_api.idempotency` to store.
+RESPONSE_DATA = web.ResponseKey("data", object)
 
 
 class ErrorBody(BaseModel):
@@ -61,7 +63,9 @@ def ok(
     body: dict[str, Any] = {"success": True, "data": payload, "error": None, "meta": _meta(request)}
     if pagination is not None:
         body["pagination"] = pagination.model_dump(mode="json")
-    return web.json_response(body, status=status)
+    response = web.json_response(body, status=status)
+    response[RESPONSE_DATA] = payload
+    return response
 
 
 def fail(

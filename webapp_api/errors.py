@@ -1,8 +1,8 @@
-"""Errors only the HTTP door raises: authentication, request bodies, health."""
+"""Errors only the HTTP door raises: authentication, request bodies, idempotency, health."""
 
 from __future__ import annotations
 
-from services.errors import DomainError, Unauthorized, ValidationError
+from services.errors import Conflict, DomainError, Unauthorized, ValidationError
 from services.users.errors import UserBanned
 
 
@@ -24,6 +24,14 @@ class AuthExpired(Unauthorized):
 
 class InvalidJson(ValidationError):
     code = "invalid_json"
+
+
+class IdempotencyKeyRequired(ValidationError):
+    code = "idempotency_key_required"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
 
 
 class DatabaseUnavailable(DomainError):

@@ -14,6 +14,7 @@ from db.availability import database_unavailable
 from services.errors import DomainError, RateLimited
 from services.users.access import is_banned
 from services.users.errors import UserBanned
+from services.users.schemas import Origin
 from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of, http_config
 from webapp_api.envelope import REQUEST_ID_KEY, fail
@@ -165,7 +166,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if ctx.limits.api_user is not None:
         await ctx.limits.api_user.hit(str(profile.telegram_id))
     registration = await resolve_telegram_user(
-        ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.on_user_created
+        ctx.db,
+        profile,
+        admin_ids=ctx.admin_ids,
+        origin=Origin.miniapp(init_data.start_param),
+        on_created=ctx.on_user_created,
     )
     if is_banned(registration.user):
         raise UserBanned("your access is suspended")

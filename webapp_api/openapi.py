@@ -98,7 +98,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                 "description": h.description,
                 "schema": h.schema,
             }
-            for h in spec.headers
+            for h in spec.all_headers
         ]
         for name in re.findall(r"{(\w+)}", spec.path):
             parameters.append(

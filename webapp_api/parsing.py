@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import pydantic
 from aiohttp import web
@@ -13,9 +13,15 @@ from services.validation import field_errors
 from webapp_api.errors import InvalidJson
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+# The body parsed once per request: an edge wrapper (`webapp_api.idempotency`) and the handler
+# both ask for it.
+_PARSED = web.RequestKey("parsed_body", pydantic.BaseModel)
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
+    parsed = request.get(_PARSED)
+    if isinstance(parsed, model):
+        return parsed
     raw = await request.read()
     try:
         payload = json.loads(raw) if raw else None
@@ -25,9 +31,11 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     if not isinstance(payload, dict):
         raise InvalidJson("request body must be a JSON object")
     try:
-        return model.model_validate(payload)
+        parsed = model.model_validate(payload)
     except pydantic.ValidationError as exc:
         raise ValidationError("request body is invalid", fields=field_errors(exc)) from None
+    request[_PARSED] = cast(pydantic.BaseModel, parsed)
+    return parsed
 
 
 def read_query(request: web.Request, model: type[M]) -> M:

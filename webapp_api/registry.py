@@ -10,7 +10,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from services.errors import DomainError, RateLimited, ValidationError
-from webapp_api.errors import AUTH_ERRORS, InvalidJson
+from webapp_api import idempotency
+from webapp_api.errors import (
+    AUTH_ERRORS,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    InvalidJson,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,11 +48,24 @@ class RouteSpec:
     headers: tuple[HeaderParam, ...] = ()
     # What the handler can raise; the edge's own errors are added by `all_errors`.
     errors: tuple[type[DomainError], ...] = ()
+    # Run once per (user, Idempotency-Key) by `webapp_api.idempotency` (signed-in routes only).
+    idempotent: bool = False
+
+    def __post_init__(self) -> None:
+        if self.idempotent and not self.auth:
+            raise ValueError(f"{self.method} {self.path}: idempotency keys are per user")
+
+    @property
+    def all_headers(self) -> tuple[HeaderParam, ...]:
+        if not self.idempotent:
+            return self.headers
+        return (IDEMPOTENCY_KEY, *self.headers)
 
     @property
     def all_errors(self) -> tuple[type[DomainError], ...]:
         """Every error the route can answer with: the rate limits in front of every route,
-        the auth errors of a signed-in route, body and query validation, then its own."""
+        the auth errors of a signed-in route, body and query validation, the key of an
+        idempotent route, then its own."""
         edge: list[type[DomainError]] = [RateLimited]
         if self.auth:
             edge.extend(AUTH_ERRORS)
@@ -54,7 +73,21 @@ class RouteSpec:
             edge.extend((InvalidJson, ValidationError))
         if self.query is not None:
             edge.append(ValidationError)
+        if self.idempotent:
+            edge.extend((IdempotencyKeyRequired, IdempotencyKeyReused))
         return tuple(dict.fromkeys((*edge, *self.errors)))
+
+    @property
+    def mounted_handler(self) -> Handler:
+        """What the app mounts: the handler, behind the edge wrappers it declares."""
+        if self.idempotent:
+            return idempotency.idempotent(self.handler, self.body)
+        return self.handler
+
+
+IDEMPOTENCY_KEY = HeaderParam(
+    idempotency.HEADER, idempotency.DESCRIPTION, schema=idempotency.SCHEMA
+)
 
 
 @dataclass
@@ -79,6 +112,7 @@ class Routes:
         status: int = 200,
         headers: tuple[HeaderParam, ...] = (),
         errors: tuple[type[DomainError], ...] = (),
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -97,6 +131,7 @@ class Routes:
                     status=status,
                     headers=headers,
                     errors=errors,
+                    idempotent=idempotent,
                 )
             )
             return handler

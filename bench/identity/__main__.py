@@ -29,7 +29,7 @@ from sqlalchemy import text
 from bench.database import bench_server, scratch_database
 from db.database import Database, create_database
 from db.urls import app_url_from_owner, asyncpg_dsn
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 
 USERS = 200
@@ -43,7 +43,10 @@ async def _users(db: Database) -> list[UUID]:
     for n in range(USERS):
         async with db.service() as session:
             result = await upsert_from_telegram(
-                session, TelegramProfile(telegram_id=50_000 + n), admin_ids=frozenset()
+                session,
+                TelegramProfile(telegram_id=50_000 + n),
+                admin_ids=frozenset(),
+                origin=Origin.bot(),
             )
             ids.append(result.user.id)
     return ids

@@ -9,14 +9,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from db.database import Database
 from db.models import User
 from services.i18n import Translator
-from services.ledger.amounts import format_amount, parse_amount
-from services.ledger.assets import DEFAULT_ASSET
-from services.transfers.config import LedgerConfig
-from services.transfers.requests import cancel, confirm, propose
-from services.transfers.service import display_name, resolve_recipient
+from services.ledger.amounts import format_amount
+from services.transfers.service import display_name
+from services.transfers.usecase import Transfers
 from services.validation import nfc
 
 
@@ -44,37 +41,34 @@ async def send_command(
     command: CommandObject,
     user: User,
     t: Translator,
-    db: Database,
-    ledger: LedgerConfig,
+    confirmed_transfers: Transfers,
 ) -> None:
     words = (command.args or "").split()
     if len(words) < 2:
         await message.answer(t("send.usage"))
         return
     reference, amount_text, rest = words[0], words[1], words[2:]
-    async with db.service() as session:
-        known = await ledger.assets.all(session)
-        code = rest.pop(0).upper() if rest and rest[0].upper() in known else DEFAULT_ASSET
-        asset = known[code]
-        amount = parse_amount(amount_text, asset.decimals)
-        recipient = await resolve_recipient(session, reference)
-        proposal = await propose(
-            session,
-            ledger.p2p,
-            sender=user,
-            recipient=recipient,
-            asset=asset,
-            amount=amount,
-            # NFC, as the API's SafeText; what the service refuses it still refuses.
-            memo=nfc(" ".join(rest)) or None,
-        )
+    asset = (
+        rest.pop(0).upper()
+        if rest and rest[0].upper() in await confirmed_transfers.known_assets()
+        else None
+    )
+    proposal = await confirmed_transfers.propose(
+        sender=user,
+        recipient=reference,
+        amount=amount_text,
+        asset=asset,
+        # NFC, as the API's SafeText; what the service refuses it still refuses.
+        memo=nfc(" ".join(rest)) or None,
+    )
+    decimals = proposal.asset.decimals
     await message.answer(
         t(
             "send.confirm",
-            amount=format_amount(amount, asset.decimals),
-            asset=asset.code,
-            recipient=display_name(recipient),
-            fee=format_amount(proposal.fee, asset.decimals),
+            amount=format_amount(proposal.amount, decimals),
+            asset=proposal.asset.code,
+            recipient=display_name(proposal.recipient),
+            fee=format_amount(proposal.fee, decimals),
         ),
         reply_markup=confirm_keyboard(t, proposal.id),
     )
@@ -85,13 +79,9 @@ async def send_confirmed(
     callback_data: SendDecision,
     user: User,
     t: Translator,
-    db: Database,
-    ledger: LedgerConfig,
+    confirmed_transfers: Transfers,
 ) -> None:
-    async with db.service() as session:
-        receipt = await confirm(
-            session, ledger.p2p, ledger.assets, sender=user, request_id=callback_data.request
-        )
+    receipt = await confirmed_transfers.confirm(sender=user, request_id=callback_data.request)
     await query.answer()
     if isinstance(query.message, Message):
         decimals = receipt.asset.decimals
@@ -107,10 +97,13 @@ async def send_confirmed(
 
 
 async def send_cancelled(
-    query: CallbackQuery, callback_data: SendDecision, user: User, t: Translator, db: Database
+    query: CallbackQuery,
+    callback_data: SendDecision,
+    user: User,
+    t: Translator,
+    confirmed_transfers: Transfers,
 ) -> None:
-    async with db.service() as session:
-        await cancel(session, sender=user, request_id=callback_data.request)
+    await confirmed_transfers.cancel(sender=user, request_id=callback_data.request)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(t("send.cancelled"))

@@ -6,14 +6,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject
+from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
+from bot.deeplinks import start_payload_of
 from bot.middlewares.refusal import tell
 from db.database import Database
 from services.errors import ValidationError
 from services.i18n import Catalog
-from services.users.schemas import profile_of
+from services.users.schemas import Origin, profile_of
 from services.users.service import (
     OnCreated,
     effective_language,
@@ -55,11 +56,14 @@ class IdentityMiddleware(BaseMiddleware):
             )
             await tell(event, text)
             return None
+        # A first contact through a deep link (`/start ref_abc`) carries its payload to user
+        # creation; for a known user the payload is the routers' business.
+        payload = start_payload_of(event) if isinstance(event, Update) else None
         registration = await resolve_telegram_user(
             self._db,
             profile,
             admin_ids=self._admin_ids,
-            via_bot=True,
+            origin=Origin.bot(payload),
             on_created=self._on_created,
         )
         data["user"] = registration.user

@@ -104,7 +104,7 @@ async def apply(session: Executor, transfers: Sequence[Transfer | ResolveHold]) 
     return Outcome(tuple(results))
 
 
-async def list_assets(session: AnyTx) -> list[Asset]:
+async def list_assets(session: AnyTx | AsyncConnection) -> list[Asset]:
     rows = (await session.execute(_ASSETS)).all()
     return [
         Asset(
@@ -125,12 +125,12 @@ class AssetRegistry:
     def __init__(self) -> None:
         self._assets: dict[str, Asset] | None = None
 
-    async def all(self, session: AnyTx) -> dict[str, Asset]:
+    async def all(self, session: AnyTx | AsyncConnection) -> dict[str, Asset]:
         if self._assets is None:
             self._assets = {asset.code: asset for asset in await list_assets(session)}
         return self._assets
 
-    async def get(self, session: AnyTx, code: str) -> Asset:
+    async def get(self, session: AnyTx | AsyncConnection, code: str) -> Asset:
         """Raises NotFound(asset_not_found) for an unknown code (matched case-insensitively)."""
         asset = (await self.all(session)).get(code.upper())
         if asset is None:

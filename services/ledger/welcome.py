@@ -18,6 +18,7 @@ from services.errors import DomainError
 from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.schemas import Transfer
 from services.ledger.service import apply, system_account, transfer_id, user_account
+from services.users.schemas import Origin
 from services.users.service import OnCreated
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def welcome_bonus(amount: int) -> OnCreated | None:
     if amount <= 0:
         return None
 
-    async def grant(session: ServiceTx, user: User) -> None:
+    async def grant(session: ServiceTx, user: User, origin: Origin) -> None:
         try:
             await pay_welcome_bonus(session, user, amount)
         except DomainError as error:

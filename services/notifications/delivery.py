@@ -37,7 +37,7 @@ from sqlalchemy import text
 from db.database import Database, ServiceTx
 from services.i18n import Catalog
 from services.notifications.summaries import SUMMARIZED, summary_text
-from services.users.service import language_for
+from services.users.service import language_for, mark_bot_blocked
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +219,6 @@ _SENT = text(
 _BLOCKED = text(
     "UPDATE ops.outbox SET status = 'blocked', locked_until = NULL, last_error = :reason"
     f" WHERE {_MINE} OR (chat_id = :chat AND status = 'pending')"
-)
-_USER_BLOCKED = text(
-    "UPDATE auth.users SET bot_blocked_at = now() WHERE id = :id AND bot_blocked_at IS NULL"
 )
 # A flood wait is not the message's fault: it does not use up an attempt. Telegram counts
 # the bot as a whole, so every worker's next slot moves past the wait.
@@ -422,7 +419,7 @@ class OutboxDelivery:
                     _BLOCKED, {**mine, "chat": first.chat_id, "reason": outcome.reason}
                 )
                 if first.user_id is not None:
-                    await session.execute(_USER_BLOCKED, {"id": first.user_id})
+                    await mark_bot_blocked(session, first.user_id)
             elif isinstance(outcome, RetryAfter):
                 # The pace row first, as a claim takes its locks: pace, messages, chats.
                 await session.execute(_PAUSE_ALL, {"delay": outcome.seconds})

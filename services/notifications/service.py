@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
-from uuid import UUID, uuid4
+import json
+from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 
 from db.database import ServiceTx
-from db.models import OutboxMessage
+
+# `ops.enqueue` is the one writer of outbox rows (statements that decide a notice in SQL call
+# it too). Only the service role may call it, hence `ServiceTx`.
+_ENQUEUE = text("SELECT ops.enqueue(CAST(:messages AS jsonb))")
 
 
 async def enqueue(
@@ -26,18 +29,12 @@ async def enqueue(
 
     `dedup_key` makes the enqueue idempotent: a replayed cause notifies once.
     """
-    # The id is chosen here, so no RETURNING is needed. Only the service role may write the
-    # outbox (the user role has no rights in `ops`), hence `ServiceTx`.
-    statement = insert(cast(Table, OutboxMessage.__table__)).values(
-        id=uuid4(),
-        chat_id=chat_id,
-        template=template,
-        params=params or {},
-        user_id=user_id,
-        reply_markup=reply_markup,
-        dedup_key=dedup_key,
-    )
-    if dedup_key is not None:
-        # No conflict target needed: the only other unique column is the fresh random id.
-        statement = statement.on_conflict_do_nothing()
-    await session.execute(statement)
+    message = {
+        "chat_id": chat_id,
+        "user_id": str(user_id) if user_id is not None else None,
+        "template": template,
+        "params": params or {},
+        "reply_markup": reply_markup,
+        "dedup_key": dedup_key,
+    }
+    await session.execute(_ENQUEUE, {"messages": json.dumps([message])})

@@ -33,17 +33,17 @@ from services.transfers.service import PlannedSend, Receipt, plan_send, receipt_
 
 log = logging.getLogger(__name__)
 
+# The notices of the groups that applied now (`pos`: a group's first leg) are enqueued by the
+# same statement.
 _BATCH_SQL = """
     WITH r AS MATERIALIZED (
         SELECT tokens.create_transfers($1::jsonb, false) AS results
-    ), notify AS (
-        INSERT INTO ops.outbox (chat_id, user_id, template, params)
-        SELECT n.chat_id, n.user_id, n.template, n.params
-        FROM r, jsonb_to_recordset($2::jsonb)
-             AS n(pos integer, chat_id bigint, user_id uuid, template text, params jsonb)
-        WHERE r.results[n.pos] = 'ok'
     )
-    SELECT results FROM r
+    SELECT r.results
+    FROM r, ops.enqueue((
+        SELECT jsonb_agg(n) FROM jsonb_array_elements($2::jsonb) n
+        WHERE r.results[(n->>'pos')::integer] = 'ok'
+    )) AS e
 """
 # Serialization failures and deadlocks (only possible while accounts are being created) are
 # safe to retry: the statement changed nothing.
@@ -60,8 +60,9 @@ class _Pending:
 
 
 class SendBatcher:
-    """`await batcher.send(...)` behaves like `services.transfers.service.send` on its own
-    transaction. `workers` statements may run at once (their locks are taken in id order).
+    """A `SendExecutor`: `await batcher.send(...)` behaves like `services.transfers.service.send`
+    on its own transaction. A send waiting for its batch holds no connection: only the workers
+    do, one each. `workers` statements may run at once (their locks are taken in id order).
     Two is fastest on a small server (bench/ledger/RESULTS.md): while one statement waits
     for its commit's WAL flush, the other computes; with one, the server idles during the
     flush. Waiting sends are split among the idle workers.
@@ -78,6 +79,12 @@ class SendBatcher:
         self._tasks: list[asyncio.Task[None]] = []
         # Workers waiting for sends: a worker that wakes up leaves them their share.
         self._idle = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Sends submitted and not yet answered."""
+        return self._waiting
 
     async def send(
         self,
@@ -113,7 +120,11 @@ class SendBatcher:
             self._tasks = [asyncio.create_task(self._run()) for _ in range(self._workers)]
         pending = _Pending(planned)
         self._queue.put_nowait(pending)
-        return await pending.done
+        self._waiting += 1
+        try:
+            return await pending.done
+        finally:
+            self._waiting -= 1
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -1,4 +1,4 @@
-"""Errors of user-to-user transfers, their confirmations and their idempotency keys."""
+"""Errors of user-to-user transfers and their confirmations."""
 
 from __future__ import annotations
 
@@ -73,18 +73,9 @@ class RequestAlreadyCancelled(Conflict):
     code = "request_already_cancelled"
 
 
-# Idempotency keys are an HTTP concern; these move to webapp_api/ with the idempotency module.
-class IdempotencyKeyRequired(ValidationError):
-    code = "idempotency_key_required"
-
-
-class IdempotencyKeyReused(Conflict):
-    code = "idempotency_key_reused"
-
-
 # What resolving the recipient and `send` (or the batcher) can raise for a user's transfer;
 # besides, ExistsWithDifferentFields for a transfer id reused with other fields, which each
-# caller explains in its own terms (the API: IdempotencyKeyReused).
+# caller explains in its own terms (the API: `idempotency_key_reused`).
 SEND_ERRORS: tuple[type[DomainError], ...] = (
     InvalidRecipient,
     RecipientNotFound,

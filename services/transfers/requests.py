@@ -17,7 +17,7 @@ from db.database import ServiceTx
 from db.models import User
 from services.errors import Conflict
 from services.ledger.schemas import Asset
-from services.ledger.service import AssetRegistry, transfer_id
+from services.ledger.service import transfer_id
 from services.transfers.config import P2PRules
 from services.transfers.errors import (
     RequestAlreadyCancelled,
@@ -25,7 +25,7 @@ from services.transfers.errors import (
     RequestExpired,
     RequestNotFound,
 )
-from services.transfers.service import Receipt, check_transfer, send
+from services.transfers.service import check_transfer
 
 # A confirmation left unanswered this long must be asked again: the sender's intent is stale.
 REQUEST_TTL = timedelta(minutes=15)
@@ -36,12 +36,13 @@ _CREATE = text(
     VALUES (:sender_id, :recipient_id, :asset, :amount, :memo) RETURNING id
     """
 )
+# A stale request is not decided: it stays open, and answers `request_expired` every time.
 _DECIDE = text(
     """
     UPDATE tokens.p2p_requests SET decision = :decision, decided_at = now()
     WHERE id = :id AND sender_id = :sender_id AND decision IS NULL
-    RETURNING recipient_id, asset, amount, memo,
-              created_at < now() - make_interval(secs => :ttl) AS stale
+      AND (:decision = 'cancelled' OR created_at >= now() - make_interval(secs => :ttl))
+    RETURNING recipient_id, asset, amount, memo
     """
 )
 _ALREADY: dict[str, type[Conflict]] = {
@@ -49,7 +50,25 @@ _ALREADY: dict[str, type[Conflict]] = {
     "cancelled": RequestAlreadyCancelled,
 }
 
-_STATE = text("SELECT decision FROM tokens.p2p_requests WHERE id = :id AND sender_id = :sender_id")
+# A confirmation is decided before its transfer is sent, and undone if the send fails; a
+# process that died in between leaves it decided with no transfer: `abandoned`.
+_STATE = text(
+    """
+    SELECT r.decision, r.recipient_id, r.asset, r.amount, r.memo,
+           r.created_at < now() - make_interval(secs => :ttl) AS stale,
+           coalesce(r.decision = 'confirmed'
+                    AND r.decided_at < now() - make_interval(secs => :grace)
+                    AND NOT EXISTS (SELECT FROM tokens.transfers t WHERE t.id = :transfer_id),
+                    false) AS abandoned
+    FROM tokens.p2p_requests r WHERE r.id = :id AND r.sender_id = :sender_id
+    """
+)
+_UNDO = text(
+    "UPDATE tokens.p2p_requests SET decision = NULL, decided_at = NULL"
+    " WHERE id = :id AND decision = 'confirmed'"
+)
+# Longer than any send takes (the batcher answers in milliseconds, a statement times out).
+ABANDONED_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -91,26 +110,70 @@ async def propose(
     )
 
 
-async def confirm(
-    session: ServiceTx, rules: P2PRules, assets: AssetRegistry, *, sender: User, request_id: UUID
-) -> Receipt:
-    """Sends the proposed transfer. Raises RequestAlreadyConfirmed, RequestAlreadyCancelled,
-    RequestExpired, RequestNotFound and whatever `send` raises (then nothing is decided)."""
-    row = await _decide(session, sender, request_id, "confirmed")
-    if row.stale:
-        raise RequestExpired("this confirmation has expired; send again")
-    recipient = await session.get(User, row.recipient_id)
-    assert recipient is not None  # a foreign key
-    return await send(
-        session,
-        rules,
-        sender=sender,
-        recipient=recipient,
-        asset=await assets.get(session, row.asset),
+@dataclass(frozen=True)
+class Confirmed:
+    """A request decided `confirmed` now (or found abandoned): its transfer is to be sent."""
+
+    transfer_id: UUID
+    recipient_id: UUID
+    asset: str
+    amount: int
+    memo: str | None
+
+
+def request_transfer_id(request_id: UUID) -> UUID:
+    return transfer_id("p2p-request", request_id)
+
+
+async def decide_confirmed(session: ServiceTx, *, sender: User, request_id: UUID) -> Confirmed:
+    """Decides the request before its transfer is sent, so a Cancel pressed meanwhile finds it
+    confirmed; `undo_confirmed` reopens it if the send fails.
+
+    Raises RequestAlreadyConfirmed, RequestAlreadyCancelled, RequestExpired, RequestNotFound.
+    """
+    params = {
+        "id": request_id,
+        "sender_id": sender.id,
+        "decision": "confirmed",
+        "ttl": REQUEST_TTL.total_seconds(),
+    }
+    state_params = {
+        "id": request_id,
+        "sender_id": sender.id,
+        "ttl": REQUEST_TTL.total_seconds(),
+        "grace": ABANDONED_AFTER.total_seconds(),
+        "transfer_id": request_transfer_id(request_id),
+    }
+    row: Row[Any] | None = None
+    # Twice at most: an open request that could not be decided was reopened just now by a
+    # press whose send failed, and may be decided again.
+    for _ in range(2):
+        row = (await session.execute(_DECIDE, params)).one_or_none()
+        if row is not None:
+            break
+        row = (await session.execute(_STATE, state_params)).one_or_none()
+        if row is None:
+            raise RequestNotFound("no such transfer request")
+        if row.decision is None and row.stale:
+            raise RequestExpired("this confirmation has expired; send again")
+        if row.decision is not None and not row.abandoned:
+            raise _ALREADY[row.decision]("this transfer was already " + row.decision)
+        if row.abandoned:
+            break
+        row = None
+    if row is None:
+        raise RequestAlreadyConfirmed("this transfer is being confirmed")
+    return Confirmed(
+        transfer_id=request_transfer_id(request_id),
+        recipient_id=row.recipient_id,
+        asset=row.asset,
         amount=int(row.amount),
-        transfer_id=transfer_id("p2p-request", request_id),
         memo=row.memo,
     )
+
+
+async def undo_confirmed(session: ServiceTx, request_id: UUID) -> None:
+    await session.execute(_UNDO, {"id": request_id})
 
 
 async def cancel(session: ServiceTx, *, sender: User, request_id: UUID) -> None:
@@ -132,7 +195,12 @@ async def _decide(session: ServiceTx, sender: User, request_id: UUID, decision: 
     ).one_or_none()
     if row is not None:
         return row
-    state = await session.scalar(_STATE, {"id": request_id, "sender_id": sender.id})
+    state = await session.scalar(_DECISION, {"id": request_id, "sender_id": sender.id})
     if state is None:
         raise RequestNotFound("no such transfer request")
     raise _ALREADY[state]("this transfer was already " + state)
+
+
+_DECISION = text(
+    "SELECT decision FROM tokens.p2p_requests WHERE id = :id AND sender_id = :sender_id"
+)

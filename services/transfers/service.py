@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid5
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import ServiceTx
@@ -54,26 +54,18 @@ RECEIVED_TEMPLATE = "send.received"
 _USERNAME = re.compile(r"@?([A-Za-z][A-Za-z0-9_]{2,31})")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
 
-# The outbox row is written by the same statement, and only when the batch applied now: a
-# replay answers `exists` and notifies no one, so no dedup key is needed.
+# The recipient's notice is enqueued by the same statement, and only when the batch applied
+# now: a replay answers `exists` and notifies no one, so no dedup key is needed.
 _SEND_SQL = """
     WITH r AS MATERIALIZED (
         SELECT tokens.create_transfers(CAST({batch} AS jsonb), true) AS results
-    ), notify AS (
-        INSERT INTO ops.outbox (chat_id, user_id, template, params)
-        SELECT {chat_id}, {user_id}, {template}, CAST({params} AS jsonb)
-        FROM r WHERE r.results[1] = 'ok'
     )
-    SELECT results FROM r
+    SELECT r.results
+    FROM r, ops.enqueue(CASE WHEN r.results[1] = 'ok' THEN CAST({notices} AS jsonb) END) AS e
 """
-_SEND_PARAMS = ("batch", "chat_id", "user_id", "template", "params")
-_SEND = text(_SEND_SQL.format(**{name: f":{name}" for name in _SEND_PARAMS}))
+_SEND = text(_SEND_SQL.format(batch=":batch", notices=":notices"))
 # The same statement for the driver itself, used on `db.statement()` connections.
-_SEND_NATIVE = (
-    _SEND_SQL.format(**{name: f"${n}" for n, name in enumerate(_SEND_PARAMS, start=1)})
-    .replace("$2,", "$2::bigint,")
-    .replace("$3,", "$3::uuid,")
-)
+_SEND_NATIVE = _SEND_SQL.format(batch="$1", notices="$2")
 
 
 @dataclass(frozen=True)
@@ -96,23 +88,49 @@ async def resolve_recipient(session: ServiceTx, reference: str) -> User:
     Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any
     Telegram id, control characters), NotFound(recipient_not_found) for no such user.
     """
-    ref = reference.strip()
-    condition: Any
-    if (telegram_id := parse_telegram_id(ref)) is not None:
-        condition = User.telegram_id == telegram_id
-    elif _UUID.fullmatch(ref):
-        condition = User.id == UUID(ref)
-    elif (match := _USERNAME.fullmatch(ref)) is not None:
-        condition = func.lower(User.username) == match[1].lower()
-    else:
-        raise InvalidRecipient(
-            "not a @username, Telegram id or user id",
-            recipient=echo(ref),
-        )
-    user = await session.scalar(select(User).where(condition, User.deleted_at.is_(None)).limit(1))
+    column, value = _recipient_key(reference.strip())
+    key = func.lower(_USERS.c.username) if column == "username" else _USERS.c[column]
+    user = await session.scalar(
+        select(User).where(key == value, User.deleted_at.is_(None)).limit(1)
+    )
     if user is None:
         raise RecipientNotFound("no such user", recipient=reference)
     return user
+
+
+async def find_recipient(conn: AsyncConnection, reference: str) -> User:
+    """`resolve_recipient` as one autocommit read on a `db.statement()` connection, straight to
+    the driver (a send's hot path, which must hold no transaction while it waits for its
+    batch). Raises the same."""
+    column, value = _recipient_key(reference.strip())
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    row = await driver.fetchrow(_FIND[column], value)
+    if row is None:
+        raise RecipientNotFound("no such user", recipient=reference)
+    return User(**dict(row.items()))
+
+
+_USERS = cast(Table, User.__table__)
+_COLUMNS = ", ".join(column.name for column in _USERS.columns)
+_FIND = {
+    column: f"SELECT {_COLUMNS} FROM auth.users WHERE {key} = $1 AND deleted_at IS NULL LIMIT 1"
+    for column, key in (
+        ("telegram_id", "telegram_id"),
+        ("id", "id"),
+        ("username", "lower(username)"),
+    )
+}
+
+
+def _recipient_key(ref: str) -> tuple[str, object]:
+    """The column a reference names and the value to find there. Raises InvalidRecipient."""
+    if (telegram_id := parse_telegram_id(ref)) is not None:
+        return "telegram_id", telegram_id
+    if _UUID.fullmatch(ref):
+        return "id", UUID(ref)
+    if (match := _USERNAME.fullmatch(ref)) is not None:
+        return "username", match[1].lower()
+    raise InvalidRecipient("not a @username, Telegram id or user id", recipient=echo(ref))
 
 
 def check_transfer(
@@ -274,17 +292,15 @@ async def send(
         transfer_id=transfer_id,
         memo=memo,
     )
-    notice = planned.notice
-    values = {
-        "batch": batch_json(planned.legs),
-        "chat_id": notice["chat_id"],
-        "user_id": recipient.id,
-        "template": notice["template"],
-        "params": json.dumps(notice["params"]),
-    }
+    return await execute(session, planned)
+
+
+async def execute(session: Executor, planned: PlannedSend) -> Receipt:
+    """One planned send in one statement; raises its outcome's error (see `send`)."""
+    batch, notices = batch_json(planned.legs), json.dumps([planned.notice])
     results: list[str]
     if isinstance(session, AsyncConnection):
-        results = await run_native(session, _SEND_NATIVE, *(values[n] for n in _SEND_PARAMS))
+        results = await run_native(session, _SEND_NATIVE, batch, notices)
     else:
-        results = await session.scalar(_SEND, values)
+        results = await session.scalar(_SEND, {"batch": batch, "notices": notices})
     return receipt_of(planned, results)

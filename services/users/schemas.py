@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
 
@@ -9,7 +11,31 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from db.models import User
 from services.users.errors import InvalidProfile
-from services.validation import SafeText, TelegramId, field_errors
+from services.validation import SafeText, TelegramId, field_errors, start_payload
+
+
+class Door(StrEnum):
+    BOT = "bot"
+    MINIAPP = "miniapp"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a contact came from: the door, and the start payload it carried (a `/start` deep
+    link's, or the Mini App's `start_param` from its signed initData), when valid. User
+    creation hands it to its hooks, so a capability (referrals: `ref_<code>`) acts in the
+    transaction that creates the user."""
+
+    door: Door
+    payload: str | None = None
+
+    @classmethod
+    def bot(cls, payload: str | None = None) -> Origin:
+        return cls(Door.BOT, start_payload(payload))
+
+    @classmethod
+    def miniapp(cls, start_param: str | None = None) -> Origin:
+        return cls(Door.MINIAPP, start_payload(start_param))
 
 
 class TelegramProfile(BaseModel):

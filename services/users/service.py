@@ -18,7 +18,7 @@ from db.models import User
 from services.i18n.languages import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
 from services.users.access import ADMIN_ROLE, USER_ROLE
 from services.users.errors import UnsupportedLanguage, UserNotFound
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Door, Origin, TelegramProfile
 
 # last_seen_at is a hint, not an audit trail: refreshing it at most this often keeps a busy
 # user's every update from being a write.
@@ -33,9 +33,9 @@ _PROFILE_FIELDS = (
 )
 
 
-# Runs in the transaction that creates the user, so what it does (a welcome bonus) commits or
-# rolls back together with the user row.
-OnCreated = Callable[[ServiceTx, User], Awaitable[None]]
+# Runs in the transaction that creates the user, so what it does (a welcome bonus, a referral
+# from the origin's payload) commits or rolls back together with the user row.
+OnCreated = Callable[[ServiceTx, User, Origin], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -66,22 +66,23 @@ async def upsert_from_telegram(
     profile: TelegramProfile,
     *,
     admin_ids: frozenset[int],
-    via_bot: bool = False,
+    origin: Origin,
     on_created: Sequence[OnCreated] = (),
 ) -> Registration:
     """Create the user on first contact, refresh changed profile fields; no write if unchanged.
 
     Runs in a service-scoped transaction: identity is resolved before there is a user id.
-    `via_bot` says the contact is a bot update, which proves the person has not blocked the bot.
-    `on_created` hooks run once, for a user this call created, in the same transaction.
+    A contact through the bot proves the person has not blocked it. `on_created` hooks run
+    once, for a user this call created, in the same transaction, and learn its `origin`.
     """
     role = _role(profile, admin_ids)
+    via_bot = origin.door is Door.BOT
     user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
     if user is None:
         created = await _insert(session, profile, role)
         if created is not None:
             for hook in on_created:
-                await hook(session, created)
+                await hook(session, created, origin)
             return Registration(created, True)
         user = await session.scalar(select(User).where(User.telegram_id == profile.telegram_id))
         assert user is not None  # a concurrent insert won the race and committed before us
@@ -128,7 +129,7 @@ async def resolve_telegram_user(
     profile: TelegramProfile,
     *,
     admin_ids: frozenset[int],
-    via_bot: bool = False,
+    origin: Origin,
     on_created: Sequence[OnCreated] = (),
 ) -> Registration:
     """The user behind a bot update or a Mini App request, created or refreshed as needed.
@@ -143,11 +144,12 @@ async def resolve_telegram_user(
             ).first()
         if row is not None:
             user = User(**row._mapping)
+            via_bot = origin.door is Door.BOT
             if not _needs_write(user, _changes(user, profile, _role(profile, admin_ids), via_bot)):
                 return Registration(user, False)
     async with db.service() as session:
         return await upsert_from_telegram(
-            session, profile, admin_ids=admin_ids, via_bot=via_bot, on_created=on_created
+            session, profile, admin_ids=admin_ids, origin=origin, on_created=on_created
         )
 
 
@@ -198,6 +200,8 @@ async def set_language(session: UserTx, user_id: UUID, language: str) -> User:
 
 
 async def mark_bot_blocked(session: ServiceTx, user_id: UUID) -> None:
+    """The one place that records a user blocked the bot (Telegram answered 403); their next
+    bot update clears it (`upsert_from_telegram`)."""
     await session.execute(
         update(User)
         .where(User.id == user_id, User.bot_blocked_at.is_(None))

@@ -31,9 +31,9 @@ from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, P2PRules
-from services.transfers.idempotency import KEY_PATTERN
 from tests.invariants import assert_invariants
 from tests.services import http_config, make_services, platform_openapi, root_app
+from webapp_api.idempotency import KEY_PATTERN
 from webapp_api.server import make_runner
 
 TOKEN = "7000000003:fuzz-token_signing-initdata"

@@ -10,7 +10,7 @@ from db.database import Database, ServiceTx, UserTx
 from db.migrate import downgrade, upgrade
 from db.models import User
 from db.urls import asyncpg_dsn
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 
 
@@ -18,7 +18,10 @@ async def _register(db: Database, telegram_id: int, **fields: object) -> User:
     async with db.service() as session:
         return (
             await upsert_from_telegram(
-                session, TelegramProfile(telegram_id=telegram_id, **fields), admin_ids=frozenset()
+                session,
+                TelegramProfile(telegram_id=telegram_id, **fields),
+                admin_ids=frozenset(),
+                origin=Origin.bot(),
             )
         ).user  # type: ignore[arg-type]
 
@@ -183,13 +186,13 @@ async def test_resolving_a_known_unchanged_person_reads_once_and_writes_nothing(
     from services.users.service import resolve_telegram_user
 
     profile = TelegramProfile(telegram_id=51, first_name="Ann")
-    first = await resolve_telegram_user(db, profile, admin_ids=frozenset())
+    first = await resolve_telegram_user(db, profile, admin_ids=frozenset(), origin=Origin.miniapp())
     assert first.created
     async with db.service() as session:
         xmin = await session.scalar(
             text("SELECT xmin::text FROM auth.users WHERE id = :id"), {"id": first.user.id}
         )
-    again = await resolve_telegram_user(db, profile, admin_ids=frozenset())
+    again = await resolve_telegram_user(db, profile, admin_ids=frozenset(), origin=Origin.miniapp())
     assert not again.created and again.user.id == first.user.id and again.user.first_name == "Ann"
     async with db.service() as session:
         assert (
@@ -198,9 +201,14 @@ async def test_resolving_a_known_unchanged_person_reads_once_and_writes_nothing(
             )
             == xmin
         )
-    promoted = await resolve_telegram_user(db, profile, admin_ids=frozenset({51}))
+    promoted = await resolve_telegram_user(
+        db, profile, admin_ids=frozenset({51}), origin=Origin.miniapp()
+    )
     assert promoted.user.role == "admin"
     renamed = await resolve_telegram_user(
-        db, profile.model_copy(update={"first_name": "Anna"}), admin_ids=frozenset({51})
+        db,
+        profile.model_copy(update={"first_name": "Anna"}),
+        admin_ids=frozenset({51}),
+        origin=Origin.miniapp(),
     )
     assert renamed.user.first_name == "Anna"

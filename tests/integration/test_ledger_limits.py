@@ -34,7 +34,7 @@ from services.ledger.welcome import pay_welcome_bonus, welcome_bonus
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import P2PRules
 from services.transfers.service import Receipt
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 from tests.ledger_helpers import account, available, fund, make_user
 from tests.telegram import ADMIN_ID, bot, botapi, dispatcher, send, tg_user  # noqa: F401
@@ -327,6 +327,7 @@ async def test_a_refused_welcome_bonus_does_not_stop_new_users(
                 session,
                 TelegramProfile(telegram_id=telegram_id, first_name="New"),
                 admin_ids=frozenset(),
+                origin=Origin.bot(),
                 on_created=(hook,),
             )
         assert registration.created

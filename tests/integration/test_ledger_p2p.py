@@ -14,7 +14,7 @@ from services.ledger.service import transfer_id
 from services.ledger.welcome import welcome_bonus
 from services.transfers.config import P2PRules, ledger_config
 from services.transfers.service import resolve_recipient, send
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import set_banned, upsert_from_telegram
 from tests.ledger_helpers import available, fund, make_user
 
@@ -159,12 +159,12 @@ async def test_welcome_bonus_once_and_zero_disables(db: Database) -> None:
     for _ in range(2):
         async with db.service() as session:
             registration = await upsert_from_telegram(
-                session, profile, admin_ids=frozenset(), on_created=(hook,)
+                session, profile, admin_ids=frozenset(), origin=Origin.bot(), on_created=(hook,)
             )
     assert await available(db, registration.user.id) == 20_000_000
     # The bonus id derives from the user: a second grant attempt is a replay.
     async with db.service() as session:
-        await hook(session, registration.user)
+        await hook(session, registration.user, Origin.bot())
         count = await session.scalar(
             text("SELECT count(*) FROM tokens.transfers WHERE id = :id"),
             {"id": transfer_id("welcome", registration.user.id)},

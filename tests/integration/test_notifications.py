@@ -14,7 +14,7 @@ from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.service import enqueue
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 
 
@@ -50,7 +50,9 @@ async def delivery(
 async def _user(db: Database, telegram_id: int, language: str = "en") -> User:
     async with db.service() as session:
         profile = TelegramProfile(telegram_id=telegram_id, first_name="U", language_code=language)
-        return (await upsert_from_telegram(session, profile, admin_ids=frozenset())).user
+        return (
+            await upsert_from_telegram(session, profile, admin_ids=frozenset(), origin=Origin.bot())
+        ).user
 
 
 async def _notify(db: Database, user: User, body: str, dedup_key: str | None = None) -> None:

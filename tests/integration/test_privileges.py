@@ -19,7 +19,7 @@ from db.migrate import downgrade, prepare, upgrade
 from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.ledger.balances import balances
-from services.users.schemas import TelegramProfile
+from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 from tests.invariants import assert_invariants
 from tests.ledger_helpers import fund, make_user
@@ -41,7 +41,10 @@ async def _register(db: Database, telegram_id: int) -> User:
     async with db.service() as session:
         return (
             await upsert_from_telegram(
-                session, TelegramProfile(telegram_id=telegram_id), admin_ids=frozenset()
+                session,
+                TelegramProfile(telegram_id=telegram_id),
+                admin_ids=frozenset(),
+                origin=Origin.bot(),
             )
         ).user  # type: ignore[arg-type]
 
@@ -371,6 +374,7 @@ gv_owner     EXECUTE     default for gv_owner on functions
 gv_service   ATTRIBUTES  NOLOGIN INHERIT
 gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
+gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema auth

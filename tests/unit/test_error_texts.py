@@ -12,7 +12,7 @@ import webapp_api
 from services.errors import DomainError
 from services.i18n import Catalog
 from services.ledger.errors import RESULT_ERRORS, SUCCESS
-from services.transfers.idempotency import ReplayedError
+from webapp_api.idempotency import ReplayedError
 
 ROOT = Path(__file__).resolve().parents[2]
 # Replays whatever code the first attempt had; that code's class is checked on its own.

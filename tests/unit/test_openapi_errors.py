@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.errors import RateLimited, ValidationError
-from services.transfers.errors import IdempotencyKeyRequired, RecipientNotFound
+from services.transfers.errors import RecipientNotFound
 from services.users.errors import UserBanned
 from tests.services import platform_openapi, platform_specs
-from webapp_api.errors import AUTH_ERRORS, InvalidJson
+from webapp_api.errors import AUTH_ERRORS, IdempotencyKeyRequired, InvalidJson
 
 
 def _codes(operation: dict[str, Any], status: int) -> list[str]:

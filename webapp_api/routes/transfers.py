@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.database import ServiceTx
 from services.ledger.amounts import parse_units
 from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.errors import AssetNotFound
 from services.ledger.schemas import Counterparty
 from services.ledger.service import transfer_id
-from services.transfers.errors import SEND_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused
-from services.transfers.idempotency import KEY_PATTERN, MAX_KEY, check_key, run_once
-from services.transfers.service import MAX_MEMO, resolve_recipient, send
+from services.transfers.errors import SEND_ERRORS
+from services.transfers.service import MAX_MEMO
 from services.validation import SafeText
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import ok
+from webapp_api.idempotency import idempotency_key
 from webapp_api.parsing import read_body
-from webapp_api.registry import HeaderParam, Routes
+from webapp_api.registry import Routes
 
 routes = Routes(tag="ledger")
 
@@ -63,63 +62,31 @@ class TransferOut(BaseModel):
     response=TransferOut,
     body=TransferIn,
     status=201,
-    headers=(
-        HeaderParam(
-            "Idempotency-Key",
-            "Required; 1-255 visible ASCII characters, unique per intended transfer. A retry "
-            "with the same key and body answers the first response again (an error included) "
-            "and moves nothing twice; the same key with another body is 409 "
-            "`idempotency_key_reused`; a missing or malformed key is 422 "
-            "`idempotency_key_required`.",
-            schema={"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": MAX_KEY},
-        ),
-    ),
-    errors=(IdempotencyKeyRequired, IdempotencyKeyReused, AssetNotFound, *SEND_ERRORS),
+    idempotent=True,
+    errors=(AssetNotFound, *SEND_ERRORS),
 )
 async def create_transfer(request: web.Request) -> web.Response:
-    key = check_key(request.headers.get("Idempotency-Key"))
     body = await read_body(request, TransferIn)
-    ctx = context_of(request)
     sender = current_user(request)
-
-    async def action(session: ServiceTx) -> dict[str, Any]:
-        asset = await ctx.ledger.assets.get(session, body.asset)
-        recipient = await resolve_recipient(session, body.recipient)
-        amount, tid = parse_units(body.amount), transfer_id("api", sender.id, key)
-        if ctx.sender is not None:
-            # Commits on its own: a crash before the key is stored is safe, because the
-            # transfer id derives from the key and the retry replays it.
-            receipt = await ctx.sender.send(
-                sender=sender,
-                recipient=recipient,
-                asset=asset,
-                amount=amount,
-                transfer_id=tid,
-                memo=body.memo,
-            )
-        else:
-            receipt = await send(
-                session,
-                ctx.ledger.p2p,
-                sender=sender,
-                recipient=recipient,
-                asset=asset,
-                amount=amount,
-                transfer_id=tid,
-                memo=body.memo,
-            )
-        out = TransferOut(
-            transfer_id=receipt.transfer_id,
-            asset=asset.code,
-            decimals=asset.decimals,
-            amount=str(receipt.amount),
-            fee=str(receipt.fee),
-            recipient=Counterparty(
-                id=recipient.id, username=recipient.username, first_name=recipient.first_name
-            ),
-            status="posted",
-        )
-        return out.model_dump(mode="json")
-
-    data = await run_once(ctx.db, user_id=sender.id, key=key, body=body.model_dump(), action=action)
-    return ok(request, data, status=201)
+    receipt = await context_of(request).transfers.send(
+        sender=sender,
+        recipient=body.recipient,
+        asset=body.asset,
+        amount=parse_units(body.amount),
+        # A retry with the key is a replay in the ledger too, whatever the key's record says.
+        transfer_id=transfer_id("api", sender.id, idempotency_key(request)),
+        memo=body.memo,
+    )
+    recipient = receipt.recipient
+    out = TransferOut(
+        transfer_id=receipt.transfer_id,
+        asset=receipt.asset.code,
+        decimals=receipt.asset.decimals,
+        amount=str(receipt.amount),
+        fee=str(receipt.fee),
+        recipient=Counterparty(
+            id=recipient.id, username=recipient.username, first_name=recipient.first_name
+        ),
+        status="posted",
+    )
+    return ok(request, out, status=201)
