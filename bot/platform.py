@@ -32,7 +32,7 @@ from bot.settings import BotMode, InitDataValidation, Settings
 from db.database import Database, create_database
 from db.embedded import EmbeddedPostgres, start_embedded
 from db.migrate import upgrade
-from db.urls import app_url_from_owner
+from db.urls import app_url_from_owner, asyncpg_dsn
 from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
@@ -40,9 +40,10 @@ from services.i18n import Catalog, load_catalog
 from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
-from services.ratelimit.limiter import RateLimiter, make_storage
+from services.ratelimit.limiter import MemoryWindows, RateLimiter, make_storage
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
+from services.users.cache import IdentityCache
 from webapp_api.app import create_api_app
 from webapp_api.context import ApiContext
 from webapp_api.initdata import TELEGRAM_PUBLIC_KEYS, InitDataCheck, ThirdPartyKey
@@ -142,9 +143,11 @@ class Platform:
     dispatcher: Dispatcher
     bot_token: str
     init_data_check: InitDataCheck
-    rate_limits: Storage
+    rate_limits: Storage | MemoryWindows
     ledger: LedgerConfig
     sender: SendBatcher
+    # The API's users, cached while its listener hears every change (started by `run`).
+    identity: IdentityCache = field(default_factory=IdentityCache)
     version: str = field(default_factory=platform_version)
     # Where the bot's Bot API is (the local sandbox in local mode) and which WebApp script the
     # Mini App page loads (the sandbox's shim in local mode).
@@ -170,6 +173,7 @@ class Platform:
             ),
             ledger=self.ledger,
             sender=self.sender,
+            identity=self.identity,
         )
         app = create_api_app(
             context,
@@ -233,6 +237,7 @@ def build_platform(
         rate_limits=rate_limits,
         ledger=ledger,
         sender=SendBatcher(db, ledger.p2p),
+        identity=IdentityCache(asyncpg_dsn(app_url)),
     )
 
 
@@ -308,6 +313,8 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         # The sandbox is polled: a webhook would need a public URL it cannot have.
         webhook = serve_bot and settings.bot_mode is BotMode.WEBHOOK and sandbox is None
         runner = None
+        if serve_api:
+            await platform.identity.start()
         if serve_api or webhook:
             app = platform.api_app(with_api=serve_api, with_webhook=webhook)
             runner = await _serve_http(
@@ -373,6 +380,8 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                     await bot.session.close()
             with shutdown_step("transfer batcher closed"):
                 await platform.sender.close()
+            with shutdown_step("identity cache closed"):
+                await platform.identity.close()
             with shutdown_step("database pool closed"):
                 await platform.db.dispose()
 

@@ -12,7 +12,8 @@ from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
-from webapp_api.initdata import InitDataCheck
+from services.users.cache import IdentityCache
+from webapp_api.initdata import InitDataCache, InitDataCheck
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class ApiContext:
     sender: SendBatcher | None = None
     # Which initData signatures must hold (INIT_DATA_VALIDATION); None: the HMAC with bot_token.
     init_data_check: InitDataCheck | None = None
+    # initData already verified, and users already resolved (by default never trusted: it
+    # reads the database every time until the composition root gives it a listener).
+    init_data_cache: InitDataCache = field(default_factory=InitDataCache)
+    identity: IdentityCache = field(default_factory=IdentityCache)
+
+    def __post_init__(self) -> None:
+        if self.init_data_check is None:
+            # Made once here, not per request: it derives the HMAC key from the token.
+            object.__setattr__(self, "init_data_check", InitDataCheck(bot_token=self.bot_token))
 
 
 CONTEXT = web.AppKey("context", ApiContext)

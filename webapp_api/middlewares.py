@@ -14,11 +14,10 @@ from db.availability import database_unavailable
 from services.errors import DomainError, RateLimited
 from services.users.access import is_banned
 from services.users.errors import UserBanned
-from services.users.service import resolve_telegram_user
 from webapp_api.context import USER, context_of
 from webapp_api.envelope import REQUEST_ID_KEY, fail
 from webapp_api.errors import DatabaseUnavailable
-from webapp_api.initdata import init_data_from_header, profile_from, verify_init_data
+from webapp_api.initdata import init_data_from_header
 from webapp_api.registry import RouteSpec
 
 log = logging.getLogger(__name__)
@@ -148,13 +147,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     ctx = context_of(request)
     raw = init_data_from_header(request.headers.get("Authorization"))
-    init_data = verify_init_data(
-        raw, bot_token=ctx.bot_token, max_age=ctx.init_data_max_age, check=ctx.init_data_check
-    )
-    profile = profile_from(init_data)
+    assert ctx.init_data_check is not None  # ApiContext makes one
+    profile = ctx.init_data_cache.verify(
+        raw, ctx.init_data_check, max_age=ctx.init_data_max_age
+    ).profile
     if ctx.user_limiter is not None:
         await ctx.user_limiter.hit(str(profile.telegram_id))
-    registration = await resolve_telegram_user(
+    registration = await ctx.identity.resolve(
         ctx.db, profile, admin_ids=ctx.admin_ids, on_created=ctx.ledger.on_created
     )
     if is_banned(registration.user):
