@@ -17,9 +17,10 @@ a connection of a third pool whose connections log in as `gv_app` with the role 
 and never change it, in autocommit, so the statement is its own transaction and costs one
 round trip.
 
-`ping()` (the health check) is one `SELECT 1` on a small asyncpg pool of its own, logged in as
-the service login: through SQLAlchemy it cost three round trips (`engine.connect()` wraps it
-in BEGIN and ROLLBACK) and about four times the CPU.
+`ping()` (the health check) is one `SELECT 1` on an asyncpg pool of its own (opened on demand,
+up to `pool_size` connections), logged in as the service login: through SQLAlchemy it cost
+three round trips (`engine.connect()` wraps it in BEGIN and ROLLBACK) and several times the
+CPU.
 
 The two kinds of transaction have distinct types, `UserTx` and `ServiceTx`, each the session
 class of its own pool: a service function names the one it needs, and mypy refuses a user
@@ -82,16 +83,13 @@ class _IdentityKey:
     value: bytes | None = None
 
 
-# A health check needs a connection, not a pool's worth: probes come one at a time.
-_PING_POOL_SIZE = 2
-
-
 @dataclass
 class _PingPool:
     """An asyncpg pool made on first use (it needs the running loop) for `ping()`."""
 
     dsn: str | None = None
     application_name: str = "goodvibe"
+    size: int = 10
     pool: asyncpg.Pool | None = None
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -103,7 +101,7 @@ class _PingPool:
                 self.pool = await asyncpg.create_pool(
                     self.dsn,
                     min_size=0,
-                    max_size=_PING_POOL_SIZE,
+                    max_size=self.size,
                     server_settings={"application_name": self.application_name},
                 )
             return self.pool
@@ -206,5 +204,5 @@ def create_database(
         statement_engine=statements,
         user_engine=users,
         user_sessionmaker=async_sessionmaker(users, class_=UserTx, expire_on_commit=False),
-        _ping=_PingPool(asyncpg_dsn(app_url), application_name),
+        _ping=_PingPool(asyncpg_dsn(app_url), application_name, pool_size),
     )

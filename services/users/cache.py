@@ -35,7 +35,13 @@ import asyncpg
 from db.database import Database
 from db.models import User
 from services.users.schemas import TelegramProfile
-from services.users.service import OnCreated, Registration, is_current, resolve_telegram_user
+from services.users.service import (
+    OnCreated,
+    Registration,
+    is_current,
+    resolve_telegram_user,
+    seen_lately,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,10 @@ class IdentityCache:
         self._trust = trust
         self._application_name = application_name
         self._clock = clock
-        self._users: dict[int, User] = {}
+        # The user, with the profile and admin ids it was last found current for: initData's
+        # cache hands out the same profile object for the same signed string, so the usual
+        # check is `is` and the last_seen_at clock.
+        self._users: dict[int, tuple[User, TelegramProfile, frozenset[int]]] = {}
         self._generation = 0
         self._trusted_until = float("-inf")
         self._task: asyncio.Task[None] | None = None
@@ -91,22 +100,28 @@ class IdentityCache:
     ) -> Registration:
         """As `resolve_telegram_user`; a known, unchanged user costs no database work."""
         if self.trusted:
-            user = self._users.get(profile.telegram_id)
-            if user is not None and is_current(user, profile, admin_ids=admin_ids, via_bot=via_bot):
-                return Registration(user, False)
+            entry = self._users.get(profile.telegram_id)
+            if entry is not None:
+                user, seen, admins = entry
+                if seen is profile and admins is admin_ids and not via_bot:
+                    if seen_lately(user):
+                        return Registration(user, False)
+                elif is_current(user, profile, admin_ids=admin_ids, via_bot=via_bot):
+                    self._users[profile.telegram_id] = (user, profile, admin_ids)
+                    return Registration(user, False)
         generation = self._generation
         registration = await resolve_telegram_user(
             db, profile, admin_ids=admin_ids, via_bot=via_bot, on_created=on_created
         )
         if generation == self._generation and self.trusted:
-            self._remember(registration.user)
+            self._remember(registration.user, profile, admin_ids)
         return registration
 
-    def _remember(self, user: User) -> None:
+    def _remember(self, user: User, profile: TelegramProfile, admin_ids: frozenset[int]) -> None:
         self._users.pop(user.telegram_id, None)
         if len(self._users) >= self._size:
             del self._users[next(iter(self._users))]
-        self._users[user.telegram_id] = user
+        self._users[user.telegram_id] = (user, profile, admin_ids)
 
     def _evict(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         self._generation += 1

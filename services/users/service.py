@@ -130,6 +130,12 @@ def is_current(
     return not _needs_write(user, _changes(user, profile, _role(profile, admin_ids), via_bot))
 
 
+def seen_lately(user: User) -> bool:
+    """True while `user.last_seen_at` needs no refresh: what `is_current` checks besides the
+    profile."""
+    return not _needs_write(user, {})
+
+
 async def resolve_telegram_user(
     db: Database,
     profile: TelegramProfile,
