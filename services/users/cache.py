@@ -18,7 +18,9 @@ How it holds:
   has been evicted. A change is therefore seen within `trust` seconds (plus the event loop's
   turn), however the connection fails, half-open TCP included; when the heartbeat stops, the
   cache is bypassed (every request reads the database, as without it), and on a new listener
-  connection it starts empty, since notifications may have been missed in between.
+  connection it starts empty, since notifications may have been missed in between. While the
+  connection lives none is lost, only delayed: a late answer renews the trust from when it was
+  asked, with everything cached still vouched for.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ HEARTBEAT_SECONDS = 0.2
 # Below the issue's second, with room for the event loop's turn under load.
 TRUST_SECONDS = 0.8
 _RECONNECT_SECONDS = 0.5
+_GIVE_UP_SECONDS = 10.0
 
 
 class IdentityCache:
@@ -81,6 +84,7 @@ class IdentityCache:
         self._generation = 0
         self._trusted_until = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._lost = False
 
     @property
     def trusted(self) -> bool:
@@ -148,18 +152,17 @@ class IdentityCache:
         self._forget()
 
     async def _listen_forever(self, dsn: str) -> None:
-        lost = False
         while True:
             try:
-                await self._listen(dsn, announce=lost)
+                await self._listen(dsn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                if not lost:
+                if not self._lost:
                     log.warning("identity cache bypassed: its listener failed (%r)", exc)
-                lost = True
+                self._lost = True
             self._forget()
             await asyncio.sleep(_RECONNECT_SECONDS)
 
-    async def _listen(self, dsn: str, *, announce: bool) -> None:
+    async def _listen(self, dsn: str) -> None:
         conn = await asyncpg.connect(
             dsn, timeout=5, server_settings={"application_name": self._application_name}
         )
@@ -168,13 +171,15 @@ class IdentityCache:
             await conn.add_listener(CHANNEL, self._evict)
             # Whatever was cached before this LISTEN may have missed a notification.
             self._forget()
-            if announce:
+            if self._lost:
                 log.info("identity cache listening again")
+                self._lost = False
             while True:
                 sent = self._clock()
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), self._trust)
-                if not self.trusted:
-                    self._forget()  # a lapse: start afresh rather than reason about it
+                # A slow answer (a busy loop or server) only lets the trust lapse: the cache
+                # is bypassed meanwhile, and the connection, which loses no notification while
+                # it lives, stays. One that does not answer at all is given up.
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), _GIVE_UP_SECONDS)
                 self._trusted_until = sent + self._trust
                 await asyncio.sleep(self._heartbeat)
         finally:
