@@ -83,6 +83,11 @@ class _IdentityKey:
     value: bytes | None = None
 
 
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """`SELECT 1` leaves nothing in the session: asyncpg's default reset on release is one more
+    round trip (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`)."""
+
+
 @dataclass
 class _PingPool:
     """An asyncpg pool made on first use (it needs the running loop) for `ping()`."""
@@ -102,6 +107,7 @@ class _PingPool:
                     self.dsn,
                     min_size=0,
                     max_size=self.size,
+                    reset=_nothing_to_reset,
                     server_settings={"application_name": self.application_name},
                 )
             return self.pool
