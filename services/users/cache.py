@@ -9,7 +9,7 @@ How it holds:
 - Every UPDATE or DELETE of `auth.users` sends `pg_notify('gv_identity', telegram_id)` at
   commit (the trigger `users_notify_changed`, migration 0009). Each process LISTENs on one
   connection of its own and evicts that user, so the next request reads the new row.
-- A row is remembered only if no notification arrived while it was being read (`_generation`):
+- A row is remembered only if no notification for that user arrived while it was being read:
   a read that began before a change committed can never be cached after its eviction passed.
 - The cache is trusted only while its listener has proved itself lately: the listener sends
   `SELECT 1` every `heartbeat` seconds, and the cache is used until `trust` seconds after the
@@ -83,6 +83,11 @@ class IdentityCache:
         # cache hands out the same profile object for the same signed string, so the usual
         # check is `is` and the last_seen_at clock.
         self._users: dict[int, tuple[User, TelegramProfile, frozenset[int]]] = {}
+        # Reads under way per user, and the users notified while one was: such a read may
+        # have seen the row before the change, so it is not remembered. `_generation` moves
+        # when everything is forgotten, for reads that began before.
+        self._reading: dict[int, int] = {}
+        self._changed: set[int] = set()
         self._generation = 0
         self._trusted_until = float("-inf")
         self._task: asyncio.Task[None] | None = None
@@ -115,13 +120,27 @@ class IdentityCache:
                 elif is_current(user, profile, admin_ids=admin_ids, via_bot=via_bot):
                     self._users[profile.telegram_id] = (user, profile, admin_ids)
                     return Registration(user, False)
-        generation = self._generation
-        registration = await resolve_telegram_user(
-            db, profile, admin_ids=admin_ids, via_bot=via_bot, on_created=on_created
-        )
-        if generation == self._generation and self.trusted:
+        telegram_id, generation = profile.telegram_id, self._generation
+        self._reading[telegram_id] = self._reading.get(telegram_id, 0) + 1
+        try:
+            registration = await resolve_telegram_user(
+                db, profile, admin_ids=admin_ids, via_bot=via_bot, on_created=on_created
+            )
+        finally:
+            changed = self._read_done(telegram_id)
+        if not changed and generation == self._generation and self.trusted:
             self._remember(registration.user, profile, admin_ids)
         return registration
+
+    def _read_done(self, telegram_id: int) -> bool:
+        """Whether the user was notified as changed while a read of them was under way."""
+        left = self._reading.pop(telegram_id) - 1
+        changed = telegram_id in self._changed
+        if left:
+            self._reading[telegram_id] = left
+        else:
+            self._changed.discard(telegram_id)
+        return changed
 
     def _remember(self, user: User, profile: TelegramProfile, admin_ids: frozenset[int]) -> None:
         self._users.pop(user.telegram_id, None)
@@ -130,9 +149,14 @@ class IdentityCache:
         self._users[user.telegram_id] = (user, profile, admin_ids)
 
     def _evict(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        self._generation += 1
-        with contextlib.suppress(ValueError):
-            self._users.pop(int(payload), None)
+        try:
+            telegram_id = int(payload)
+        except ValueError:
+            self._forget()  # not ours to parse: assume the worst
+            return
+        self._users.pop(telegram_id, None)
+        if telegram_id in self._reading:
+            self._changed.add(telegram_id)
 
     def _forget(self) -> None:
         """Nothing cached so far can be vouched for."""

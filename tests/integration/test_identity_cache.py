@@ -127,12 +127,11 @@ async def test_a_read_that_raced_a_change_is_not_remembered(
 
     async def read_then_ban(*args: Any, **kwargs: Any) -> Registration:
         registration = await real(*args, **kwargs)
-        generation = cache._generation
         async with db.service() as session:
             await set_banned(session, user.id, True)
 
         async def evicted() -> bool:
-            return cache._generation != generation
+            return user.telegram_id in cache._changed
 
         assert await eventually(evicted, 10)
         return registration
@@ -145,6 +144,38 @@ async def test_a_read_that_raced_a_change_is_not_remembered(
     assert stale.user.banned_at is None  # what the read saw
     assert len(cache) == 0
     assert (await resolve(cache, db, profile())).user.banned_at is not None
+
+
+async def test_a_change_to_someone_else_does_not_stop_a_read_being_remembered(
+    db: Database,
+    caches: tuple[IdentityCache, IdentityCache],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache, _ = caches
+    other = (await resolve(cache, db, profile(701))).user
+    await resolve(cache, db, profile(701))
+    await resolve(cache, db, profile(702))
+    cache._forget()
+    await listening(cache)
+    await resolve(cache, db, profile(701))  # cached again
+    real = cache_module.resolve_telegram_user
+
+    async def read_while_other_is_banned(*args: Any, **kwargs: Any) -> Registration:
+        registration = await real(*args, **kwargs)
+        async with db.service() as session:
+            await set_banned(session, other.id, True)
+
+        async def evicted() -> bool:
+            return len(cache) == 0
+
+        assert await eventually(evicted, 10)
+        return registration
+
+    monkeypatch.setattr(cache_module, "resolve_telegram_user", read_while_other_is_banned)
+    read = (await resolve(cache, db, profile(702))).user
+    monkeypatch.setattr(cache_module, "resolve_telegram_user", real)
+    assert len(cache) == 1
+    assert (await resolve(cache, db, profile(702))).user is read
 
 
 async def test_a_lost_listener_never_serves_a_stale_ban(
