@@ -165,14 +165,15 @@ class VerifiedInitData:
     data: WebAppInitData
     profile: TelegramProfile
     auth_date: float
+    check: InitDataCheck
 
 
 class InitDataCache:
     """initData strings already verified by a check, with what they say.
 
-    Only successes are kept, keyed by the whole string (its signatures included), so a hit
-    proves what a fresh check would; the age is checked again on every hit. Bounded: past
-    `size` entries the oldest goes.
+    Only successes are kept, keyed by the whole string (its signatures included) and answered
+    only for the check that verified them, so a hit proves what a fresh check would; the age is
+    checked again on every hit. Bounded: past `size` entries the oldest goes.
     """
 
     def __init__(self, size: int = 10_000) -> None:
@@ -182,14 +183,15 @@ class InitDataCache:
     def verify(self, raw: str, check: InitDataCheck, *, max_age: int) -> VerifiedInitData:
         """Raises what `verify_init_data` and `profile_from` raise."""
         entry = self._entries.get(raw)
-        if entry is not None:
+        if entry is not None and entry.check is check:
             if time.time() - entry.auth_date <= max_age:
                 return entry
             del self._entries[raw]
             raise AuthExpired("initData has expired; reopen the app")
         data = verify_init_data(raw, max_age=max_age, check=check)
         auth_date = data.auth_date if data.auth_date.tzinfo else data.auth_date.replace(tzinfo=UTC)
-        entry = VerifiedInitData(data, profile_from(data), auth_date.timestamp())
+        entry = VerifiedInitData(data, profile_from(data), auth_date.timestamp(), check)
+        self._entries.pop(raw, None)
         if len(self._entries) >= self._size:
             del self._entries[next(iter(self._entries))]
         self._entries[raw] = entry
