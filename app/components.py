@@ -35,6 +35,7 @@ from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.transfers.batcher import SendBatcher
+from services.users.cache import IdentityCache
 from webapp_api.server import make_runner
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,16 @@ async def database_pool(db: Database) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def identity_cache(identity: IdentityCache) -> AsyncIterator[IdentityCache]:
+    """Its listener: without it the cache is never trusted and every request reads."""
+    await identity.start()
+    try:
+        yield identity
+    finally:
+        await identity.close()
 
 
 @contextlib.asynccontextmanager

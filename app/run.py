@@ -23,6 +23,7 @@ from app.components import (
     database_pool,
     embedded_database,
     http_server,
+    identity_cache,
     local_sandbox,
     outbox_delivery,
     scheduler,
@@ -113,6 +114,8 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         if services.batcher is not None:
             await parts.start("transfer batcher", transfer_batcher(services.batcher), "closed")
 
+        if role in (Role.ALL, Role.API):
+            await parts.start("identity cache", identity_cache(services.identity), "closed")
         bot, api_base = bot_client(settings, sandbox)
         if bot is not None:
             await parts.start("bot session", bot_session(bot), "closed")

@@ -15,12 +15,13 @@ from typing import Any
 
 from app.settings import Settings
 from db.database import Database, create_database
-from db.urls import app_url_from_owner
+from db.urls import app_url_from_owner, asyncpg_dsn
 from services.i18n import Catalog, load_catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
 from services.transfers.usecase import SessionSends, Transfers
+from services.users.cache import IdentityCache
 from services.users.service import OnCreated
 
 
@@ -49,6 +50,9 @@ class Services:
     # when `transfers` sends one transaction each (tests compare the two).
     batcher: SendBatcher | None
     limits: Limits
+    # Users already resolved, trusted only while its listener hears every change (its
+    # component starts that where the API is served).
+    identity: IdentityCache
     admin_ids: frozenset[int]
     # Run once in the transaction that creates a user, whichever door it came through.
     on_user_created: tuple[OnCreated, ...]
@@ -70,8 +74,9 @@ def platform_version() -> str:
 def bootstrap(settings: Settings, owner_url: str) -> Services:
     """The services of one process; nothing here opens a connection or starts a task."""
     # Unset: the service connection's server and database, as the user login.
+    app_url = settings.app_database_url or app_url_from_owner(owner_url)
     db = create_database(
-        settings.app_database_url or app_url_from_owner(owner_url),
+        app_url,
         user_url=settings.app_user_database_url,
         pool_size=settings.db_pool_size,
     )
@@ -95,6 +100,7 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
             api_ip=RateLimiter.create(storage, "api-ip", settings.api_ip_rate_limit),
             bot=RateLimiter.create(storage, "bot", settings.bot_rate_limit),
         ),
+        identity=IdentityCache(asyncpg_dsn(app_url)),
         admin_ids=settings.admin_ids,
         on_user_created=ledger.on_created,
         webapp_url=settings.webapp_url,

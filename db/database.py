@@ -17,6 +17,11 @@ a connection of a third pool whose connections log in as `gv_app` with the role 
 and never change it, in autocommit, so the statement is its own transaction and costs one
 round trip.
 
+`ping()` (the health check) is one `SELECT 1` on an asyncpg pool of its own (opened on demand,
+up to `pool_size` connections), logged in as the service login: through SQLAlchemy it cost
+three round trips (`engine.connect()` wraps it in BEGIN and ROLLBACK) and several times the
+CPU.
+
 The two kinds of transaction have distinct types, `UserTx` and `ServiceTx`, each the session
 class of its own pool: a service function names the one it needs, and mypy refuses a user
 transaction where system rights are needed, or a service transaction where a user's own data is
@@ -25,6 +30,7 @@ read through RLS. Neither is a subtype of the other; `AnyTx` is for work either 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -32,6 +38,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -42,7 +49,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from db.roles import SERVICE_ROLE, USER_ROLE
-from db.urls import async_url, user_url_from_app
+from db.urls import async_url, asyncpg_dsn, user_url_from_app
 
 _AS_USER = text(
     "SELECT set_config('role', :role, true), set_config('app.user_claim', :claim, true)"
@@ -76,6 +83,36 @@ class _IdentityKey:
     value: bytes | None = None
 
 
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """`SELECT 1` leaves nothing in the session: asyncpg's default reset on release is one more
+    round trip (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`)."""
+
+
+@dataclass
+class _PingPool:
+    """An asyncpg pool made on first use (it needs the running loop) for `ping()`."""
+
+    dsn: str | None = None
+    application_name: str = "goodvibe"
+    size: int = 10
+    pool: asyncpg.Pool | None = None
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get(self) -> asyncpg.Pool:
+        async with self.opening:
+            if self.pool is None:
+                # min_size=0: making the pool connects nothing, so an unreachable server
+                # fails each ping afresh rather than leaving a broken pool behind.
+                self.pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=0,
+                    max_size=self.size,
+                    reset=_nothing_to_reset,
+                    server_settings={"application_name": self.application_name},
+                )
+            return self.pool
+
+
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
@@ -84,6 +121,7 @@ class Database:
     user_engine: AsyncEngine | None = None
     user_sessionmaker: async_sessionmaker[UserTx] | None = None
     _key: _IdentityKey = field(default_factory=_IdentityKey, repr=False)
+    _ping: _PingPool = field(default_factory=_PingPool, repr=False)
 
     @asynccontextmanager
     async def user(self, user_id: UUID) -> AsyncIterator[UserTx]:
@@ -118,10 +156,16 @@ class Database:
 
     async def ping(self) -> None:
         """Raises when the database cannot be reached."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        if self._ping.dsn is None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        pool = self._ping.pool or await self._ping.get()
+        await pool.fetchval("SELECT 1")
 
     async def dispose(self) -> None:
+        if self._ping.pool is not None:
+            await self._ping.pool.close()
         await self.engine.dispose()
         if self.statement_engine is not None:
             await self.statement_engine.dispose()
@@ -166,4 +210,5 @@ def create_database(
         statement_engine=statements,
         user_engine=users,
         user_sessionmaker=async_sessionmaker(users, class_=UserTx, expire_on_commit=False),
+        _ping=_PingPool(asyncpg_dsn(app_url), application_name, pool_size),
     )

@@ -14,6 +14,7 @@ from services.i18n import Catalog
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
 from services.transfers.usecase import SessionSends, Transfers
+from services.users.cache import IdentityCache
 from webapp_api.app import api_specs, create_root_app, openapi_document
 from webapp_api.context import HttpConfig
 from webapp_api.initdata import InitDataCheck
@@ -40,6 +41,9 @@ def make_services(
         "confirmed_transfers": one_by_one,
         "batcher": sender,
         "limits": NO_LIMITS,
+        # No listener: never trusted, every request reads (tests/integration/test_identity_cache
+        # gives one its own).
+        "identity": IdentityCache(),
         "admin_ids": frozenset({900}),
         "on_user_created": ledger.on_created,
         "webapp_url": "https://app.example.test/",

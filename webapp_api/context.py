@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from app.services import Services
 from db.models import User
-from webapp_api.initdata import InitDataCheck
+from webapp_api.initdata import InitDataCache, InitDataCheck
 from webapp_api.miniapp import TELEGRAM_WEB_APP_JS
 
 
@@ -23,6 +23,8 @@ class HttpConfig:
     max_body_bytes: int = 1_048_576
     # Which Telegram WebApp script the Mini App page loads (the sandbox's shim in local mode).
     telegram_js_url: str = TELEGRAM_WEB_APP_JS
+    # initData strings this door already verified (answered only for the same check).
+    init_data_cache: InitDataCache = field(default_factory=InitDataCache)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -38,9 +38,13 @@ def _in(path: str) -> Callable[[Stack], bool]:
 
 
 def _limiter(stack: Stack) -> bool:
-    # The in-memory storage's expiry sweep hops to a worker thread once per key per sweep:
-    # worker-thread samples are its.
-    return _in("limits/")(stack) or stack[0].startswith("Thread._bootstrap")
+    # `limits`' in-memory storage's expiry sweep hopped to a worker thread once per key per
+    # sweep: worker-thread samples were its.
+    return (
+        _in("limits/")(stack)
+        or _in("ratelimit/limiter.py")(stack)
+        or stack[0].startswith("Thread._bootstrap")
+    )
 
 
 # (label, predicate): inclusive, so the indented lines are parts of the line above them.
@@ -53,9 +57,11 @@ COSTS: list[tuple[str, Callable[[Stack], bool]]] = [
     ("  MemoryStorage.acquire_entry (the hits)", _calls("MemoryStorage.acquire_entry")),
     ("  expiry sweep on the loop (to_thread per key)", _in("__expire_events")),
     ("  worker threads of that sweep", lambda s: s[0].startswith("Thread._bootstrap")),
-    ("initData HMAC check (verify_init_data)", _calls("verify_init_data")),
-    ("identity (resolve_telegram_user)", _calls("resolve_telegram_user")),
-    ("/health: Database.ping (BEGIN, SELECT 1, ROLLBACK)", _calls("Database.ping")),
+    ("initData: InitDataCache.verify (cached or checked)", _calls("InitDataCache.verify")),
+    ("  initData HMAC check (verify_init_data, on a miss)", _calls("verify_init_data")),
+    ("identity: IdentityCache.resolve (cached or read)", _calls("IdentityCache.resolve")),
+    ("  identity read (resolve_telegram_user, on a miss)", _calls("resolve_telegram_user")),
+    ("/health: Database.ping (one SELECT 1)", _calls("Database.ping")),
     ("POST: create_transfer", _calls("create_transfer")),
     ("  run_once (idempotency: lookup tx + action tx)", _calls("run_once")),
     ("  ORM sessions (Database._scoped)", _calls("Database._scoped")),

@@ -124,6 +124,19 @@ def _needs_write(user: User, changes: dict[str, object]) -> bool:
     return bool(changes) or now - user.last_seen_at > LAST_SEEN_GRANULARITY
 
 
+def is_current(
+    user: User, profile: TelegramProfile, *, admin_ids: frozenset[int], via_bot: bool = False
+) -> bool:
+    """True when this contact would change nothing in the stored `user` (no write is due)."""
+    return not _needs_write(user, _changes(user, profile, _role(profile, admin_ids), via_bot))
+
+
+def seen_lately(user: User) -> bool:
+    """True while `user.last_seen_at` needs no refresh: what `is_current` checks besides the
+    profile."""
+    return not _needs_write(user, {})
+
+
 async def resolve_telegram_user(
     db: Database,
     profile: TelegramProfile,

@@ -13,7 +13,7 @@ from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.errors import RateLimited
 from services.i18n import Catalog
-from services.ratelimit.limiter import RateLimiter, make_storage
+from services.ratelimit.limiter import MemoryWindows, RateLimiter, make_storage
 from tests.api import tma, web_user
 from tests.services import make_services, root_app
 from tests.telegram import bot_dispatcher, send, tg_user
@@ -39,6 +39,54 @@ async def test_limiter_counts_per_key_and_says_when_to_retry(backend: str) -> No
         await limiter.hit("ann")
     assert 1 <= info.value.details["retry_after"] <= 60
     await limiter.hit("bob")  # another key has its own window
+
+
+async def test_two_instances_sharing_redis_share_one_window() -> None:
+    """REDIS_URL set: two processes' limiters count one window, so the limit holds across them."""
+    if not _redis_up():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    namespace = f"test-{uuid.uuid4().hex}"
+    first, second = (
+        RateLimiter.create(make_storage("redis://127.0.0.1:6379/0"), namespace, "4/minute")
+        for _ in range(2)
+    )
+    assert first.strategy is not second.strategy
+    for limiter in (first, second, first, second):
+        await limiter.hit("ann")
+    for limiter in (first, second):
+        with pytest.raises(RateLimited):
+            await limiter.hit("ann")
+
+
+async def test_memory_windows_move_and_forget_idle_keys() -> None:
+    now = [1000.0]
+    storage = MemoryWindows(clock=lambda: now[0])
+    limiter = RateLimiter.create(storage, "m", "2/minute")
+    await limiter.hit("ann")
+    now[0] += 30
+    await limiter.hit("ann")
+    with pytest.raises(RateLimited) as info:
+        await limiter.hit("ann")
+    assert info.value.details["retry_after"] == 30  # the first hit leaves the window then
+    now[0] += 30.5
+    await limiter.hit("ann")  # a moving window: only the first hit has left it
+    with pytest.raises(RateLimited):
+        await limiter.hit("ann")
+    for n in range(100):
+        await limiter.hit(f"user-{n}")
+    assert len(storage) == 101
+    now[0] += 61
+    # Each hit, allowed or not, drops idle keys as it goes: no sweep.
+    assert [await limiter.allow("bob") for _ in range(60)] == [True, True] + [False] * 58
+    assert len(storage) == 1
+    # Windows of other lengths are kept apart: a minute's hits outlive a second's window.
+    short = RateLimiter.create(storage, "s", "1/second")
+    now[0] += 5
+    await short.hit("ann")
+    now[0] += 5
+    await short.hit("ann")
+    with pytest.raises(RateLimited):
+        await limiter.hit("bob")
 
 
 async def test_api_answers_429_with_retry_after_per_user(db: Database, catalog: Catalog) -> None:

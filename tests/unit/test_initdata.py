@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -11,6 +12,7 @@ from sandbox.initdata import sign_init_data
 from services.errors import Unauthorized
 from webapp_api.initdata import (
     TELEGRAM_PUBLIC_KEYS,
+    InitDataCache,
     InitDataCheck,
     ThirdPartyKey,
     init_data_from_header,
@@ -176,3 +178,31 @@ def test_both_needs_both() -> None:
     assert _code(without_hash, both) == "auth_malformed"
     with pytest.raises(ValueError, match="needs a bot token"):
         InitDataCheck()
+
+
+# --- InitDataCache: a verified string is not checked again, but its age is ----------------------
+
+
+def test_the_cache_answers_a_verified_string_for_its_own_check_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache, check = InitDataCache(size=2), InitDataCheck(bot_token=BOT_TOKEN)
+    issued = int(time.time())
+    raw = sign_init_data(BOT_TOKEN, {"id": 5, "first_name": "Ann"}, auth_date=issued)
+    first = cache.verify(raw, check, max_age=60)
+    assert first.profile.telegram_id == 5 and cache.verify(raw, check, max_age=60) is first
+    # Another check (another bot's token) verifies afresh, and refuses.
+    with pytest.raises(Unauthorized) as info:
+        cache.verify(raw, InitDataCheck(bot_token="7000000009:other"), max_age=60)
+    assert info.value.code == "auth_bad_signature"
+    # The age holds on a hit too.
+    monkeypatch.setattr(time, "time", lambda: issued + 61.0)
+    with pytest.raises(Unauthorized) as info:
+        cache.verify(raw, check, max_age=60)
+    assert info.value.code == "auth_expired"
+    # Failures are not kept, and the cache stays within its size.
+    tampered = raw.replace("Ann", "Eve")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            cache.verify(tampered, check, max_age=60)
+    assert len(cache._entries) <= 2
