@@ -11,6 +11,9 @@ from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
 from services.i18n import Catalog
+from services.realtime.hub import EventHub
+from services.realtime.listener import EventListener
+from services.realtime.service import Realtime
 from services.transfers.config import LedgerConfig
 from webapp_api.app import api_specs, create_root_app, openapi_document
 from webapp_api.context import HttpConfig
@@ -32,11 +35,25 @@ def make_services(db: Database, catalog: Catalog, **overrides: Any) -> Services:
         "limits": NO_LIMITS,
         "admin_ids": frozenset({900}),
         "on_user_created": ledger.on_created,
+        "realtime": realtime_of(None),
         "webapp_url": "https://app.example.test/",
         "version": "test",
     }
     values.update(overrides)
     return Services(**values)
+
+
+def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
+    """Realtime for a test: its listener (not started unless the test runs it) reads `dsn`, the
+    service login's; None for tests that open no WebSocket."""
+    events = EventHub(**hub)
+    listener = EventListener(
+        dsn or "postgresql://unused.invalid/none",
+        events,
+        server_settings={"role": "gv_service"},
+        poll_seconds=0.5,
+    )
+    return Realtime(hub=events, listener=listener, retention_seconds=600)
 
 
 def http_config(token: str = API_TOKEN, **overrides: Any) -> HttpConfig:
