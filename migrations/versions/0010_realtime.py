@@ -13,8 +13,11 @@ Create Date: 2026-12-03
   served from the table and is answered `resync`.
 - `tokens.transfer_events`: a statement-level AFTER INSERT trigger on `tokens.transfers` with
   a transition table: one INSERT ... SELECT per ledger statement writes the `transfer` events
-  of the user accounts it touched, then one `pg_notify('gv_events', <highest id>)` (ids only,
-  far below the 8000-byte limit; delivered at commit, never on rollback).
+  of the user accounts it touched. No NOTIFY from the ledger: a notifying transaction holds
+  the server's notify-queue lock through its commit, which serialised the ledger's commits
+  (half the single-transfer statements per second at 16 clients, bench/realtime/trigger.py);
+  the listeners poll `ops.events` every 100 ms and wake at once on the `pg_notify` that
+  `services.realtime.service.publish` sends for rarer events (announcements).
 
 The app reads and purges events as the service; users never read the table directly (the
 listener filters by `user_id` before a row reaches a socket).
@@ -70,25 +73,16 @@ CREATE OR REPLACE FUNCTION tokens.transfer_events()
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-DECLARE
-    newest bigint;
 BEGIN
-    WITH written AS (
-        INSERT INTO ops.events (user_id, channel, type, data)
-        SELECT a.user_id, 'user', 'transfer',
-               jsonb_build_object('transfer_id', t.id, 'kind', t.kind, 'direction', s.direction,
-                                  'asset', t.asset, 'amount', t.amount::text, 'code', t.code)
-          FROM new_transfers t
-         CROSS JOIN LATERAL (VALUES ('out', t.debit_account_id), ('in', t.credit_account_id))
-               AS s(direction, account_id)
-          JOIN tokens.accounts a ON a.id = s.account_id
-         WHERE t.result = 'ok' AND a.user_id IS NOT NULL
-        RETURNING id
-    )
-    SELECT max(id) INTO newest FROM written;
-    IF newest IS NOT NULL THEN
-        PERFORM pg_notify('gv_events', newest::text);
-    END IF;
+    INSERT INTO ops.events (user_id, channel, type, data)
+    SELECT a.user_id, 'user', 'transfer',
+           jsonb_build_object('transfer_id', t.id, 'kind', t.kind, 'direction', s.direction,
+                              'asset', t.asset, 'amount', t.amount::text, 'code', t.code)
+      FROM new_transfers t
+     CROSS JOIN LATERAL (VALUES ('out', t.debit_account_id), ('in', t.credit_account_id))
+           AS s(direction, account_id)
+      JOIN tokens.accounts a ON a.id = s.account_id
+     WHERE t.result = 'ok' AND a.user_id IS NOT NULL;
     RETURN NULL;
 END
 $function$;

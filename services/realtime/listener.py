@@ -1,12 +1,15 @@
-"""One LISTEN connection per process: wake on a notify, read the new rows once, fan them out.
+"""One LISTEN connection per process: read the new rows of `ops.events` once, fan them out.
 
-NOTIFY is best effort (a listener that is disconnected misses it), so the table is the truth:
-every wake-up, every `poll_seconds` and every reconnect reads `ops.events` after the highest
-id settled so far. Ids come from one sequence and are taken before commit, so a transaction
-can commit a lower id after a higher one was read (two users' transfers, or a user's
-transfers in two assets, commit in any order). The listener therefore reads what is newer
-than the highest id it handed over, and again each id below it it has not seen yet, until
-that id arrives or `gap_seconds` pass (a rolled-back transaction's id never arrives).
+The table is the truth; a read happens every `poll_seconds` (the ledger's trigger does not
+NOTIFY: a notifying commit holds the server-wide notify lock and serialised the ledger), at
+once on a `pg_notify` (`publish` sends one), and after every reconnect, so nothing committed
+while the connection was down is lost.
+
+Ids come from one sequence and are taken before commit, so a transaction can commit a
+lower id after a higher one was read (two users' transfers, or a user's transfers in two
+assets, commit in any order). The listener therefore reads what is newer than the highest id
+it handed over, and again each id below it it has not seen yet, until that id arrives or
+`gap_seconds` pass (a rolled-back transaction's id never arrives).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class EventListener:
         hub: EventHub,
         *,
         server_settings: dict[str, str] | None = None,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 0.1,
         gap_seconds: float = 5.0,
         reconnect_seconds: float = 0.5,
     ) -> None:

@@ -111,7 +111,7 @@ async def listening(owner_url: str, hub: EventHub) -> AsyncIterator[EventListene
         asyncpg_dsn(app_url_from_owner(owner_url)),
         hub,
         server_settings={"role": "gv_service", "application_name": "rt-test-listener"},
-        poll_seconds=5.0,
+        poll_seconds=0.1,
         gap_seconds=2.0,
         reconnect_seconds=0.1,
     )
@@ -129,7 +129,9 @@ async def _receive(subscriber: Subscriber, count: int) -> list[Event]:
     got: list[Event] = []
     async with asyncio.timeout(DEADLINE):
         while len(got) < count:
-            got.append(await subscriber.queue.get())
+            item = await subscriber.queue.get()
+            assert isinstance(item, Event)
+            got.append(item)
     return got
 
 
@@ -243,5 +245,6 @@ def test_held_events_and_a_replay_go_out_once_each_in_id_order() -> None:
     hub.dispatch([Event(n, user, "user", "note", {}, _NOW) for n in (7, 8)])
     subscriber.release([Event(n, user, "user", "note", {}, _NOW) for n in (5, 6, 7)])
     hub.dispatch([Event(8, user, "user", "note", {}, _NOW)])
-    ids = [subscriber.queue.get_nowait().id for _ in range(subscriber.queue.qsize())]
+    items = [subscriber.queue.get_nowait() for _ in range(subscriber.queue.qsize())]
+    ids = [item.id for item in items if isinstance(item, Event)]
     assert ids == [5, 6, 7, 8]
