@@ -16,7 +16,7 @@ from aiogram import Router
 from app.services import Services
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
-from webapp_api.routes import ledger, limits, transfers
+from webapp_api.routes import ledger, limits, realtime, transfers
 from webapp_api.webhooks import ProviderWebhook
 
 
@@ -40,6 +40,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("transfers", router=send.build_router, commands=("send",), routes=transfers.routes),
     Capability("token_admin", router=token_admin.build_router),
     Capability("spending_limits", routes=limits.routes),
+    Capability("realtime", routes=realtime.routes),
 )
 
 

@@ -51,7 +51,7 @@ def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
         dsn or "postgresql://unused.invalid/none",
         events,
         server_settings={"role": "gv_service"},
-        poll_seconds=0.5,
+        poll_seconds=0.1,
     )
     return Realtime(hub=events, listener=listener, retention_seconds=600)
 

@@ -42,6 +42,10 @@ class RouteSpec:
     headers: tuple[HeaderParam, ...] = ()
     # What the handler can raise; the edge's own errors are added by `all_errors`.
     errors: tuple[type[DomainError], ...] = ()
+    # Longer prose for the document, and models it names beyond the request and response
+    # (a WebSocket's messages), published under `components.schemas`.
+    description: str = ""
+    schemas: tuple[type[BaseModel], ...] = ()
 
     @property
     def all_errors(self) -> tuple[type[DomainError], ...]:
@@ -79,6 +83,8 @@ class Routes:
         status: int = 200,
         headers: tuple[HeaderParam, ...] = (),
         errors: tuple[type[DomainError], ...] = (),
+        description: str = "",
+        schemas: tuple[type[BaseModel], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -97,6 +103,8 @@ class Routes:
                     status=status,
                     headers=headers,
                     errors=errors,
+                    description=description,
+                    schemas=schemas,
                 )
             )
             return handler

@@ -24,7 +24,8 @@ class Subscriber:
     def __init__(self, user_id: UUID, max_pending: int) -> None:
         self.user_id = user_id
         self.max_pending = max_pending
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        # Events, and the protocol's own replies (`pong`, `resync`) in their place in the stream.
+        self.queue: asyncio.Queue[Event | str] = asyncio.Queue()
         self._held: list[Event] | None = []
         # Ids already queued for this socket: a replay and the live feed may both carry one.
         self._queued: set[int] = set()
@@ -58,6 +59,13 @@ class Subscriber:
             # Only recent ids can come twice (a replay overlapping the live feed).
             self._queued = set(sorted(self._queued)[-2 * self.max_pending :])
         self.queue.put_nowait(event)
+
+    def reply(self, message: str) -> None:
+        """A protocol message, sent after the events queued before it."""
+        if self.queue.qsize() >= self.max_pending:
+            self.close(SLOW_CONSUMER)
+            return
+        self.queue.put_nowait(message)
 
     def close(self, code: int) -> None:
         if self.close_code is None:

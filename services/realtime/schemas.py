@@ -6,13 +6,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Channel = Literal["user", "announcements"]
-# The LISTEN channel the ledger's trigger and `publish` notify with the newest event id.
+# The LISTEN channel `publish` notifies with the new event's id (the ledger's events are polled).
 NOTIFY_CHANNEL = "gv_events"
 
 
@@ -27,6 +28,7 @@ class Event:
     data: dict[str, Any]
     created_at: datetime
 
+    @cached_property
     def wire(self) -> str:
         """The message a client receives, encoded once however many sockets it goes to."""
         return json.dumps(
