@@ -99,8 +99,9 @@ class EventListener:
                 self._hub.last_event_id = max(self._hub.last_event_id, self._low)
             self.connected.set()
             while not stop.is_set():
-                await self._read(conn)
+                # Cleared before reading: a notify that lands during the read wakes the next.
                 self._wake.clear()
+                await self._read(conn)
                 waits = {asyncio.ensure_future(e.wait()) for e in (self._wake, stop, lost)}
                 try:
                     await asyncio.wait(waits, timeout=self._poll, return_when="FIRST_COMPLETED")

@@ -48,6 +48,7 @@ class Close(IntEnum):
     BAD_AUTH = 4003
     SLOW_CONSUMER = SLOW_CONSUMER
     TOO_MANY = 4029
+    SERVER_ERROR = 1011
 
 
 PROTOCOL = """\
@@ -70,7 +71,8 @@ user's stream; keep the last one for `resume`.
 Close codes: 4001 no `auth` within 5 s; 4003 bad, expired or banned initData, or a first
 message that is not `auth`; 4029 over the per-user connection cap (`REALTIME_MAX_CONNECTIONS`
 per instance) or the per-user request limit; 4009 slow consumer (more than
-`REALTIME_SEND_BUFFER` events waiting); 1001 server going away (reconnect and resume).
+`REALTIME_SEND_BUFFER` events waiting); 1001 server going away (reconnect and resume); 1011
+a server error while signing in (reconnect later).
 A plain HTTP request gets `426 upgrade_required`.
 """
 
@@ -106,6 +108,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.close(code=refused.code, message=refused.reason.encode())
         return ws
     except ConnectionResetError:
+        return ws
+    except Exception:
+        # The upgrade is done, so the envelope can no longer answer: the socket says it.
+        log.exception("WebSocket sign-in failed")
+        await ws.close(code=Close.SERVER_ERROR, message=b"server error")
         return ws
     try:
         await ws.send_str(json.dumps({"type": "ready", "last_event_id": hub.last_event_id}))
