@@ -39,10 +39,3 @@ AUTH_ERRORS: tuple[type[DomainError], ...] = (
     AuthExpired,
     UserBanned,
 )
-
-
-class UpgradeRequired(DomainError):
-    """A plain request to a WebSocket endpoint."""
-
-    code = "upgrade_required"
-    status = 426

@@ -35,6 +35,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    426: "upgrade_required",
     429: "rate_limited",
 }
 

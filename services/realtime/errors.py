@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from services.errors import RateLimited
 
+class TooManyConnections(Exception):
+    """The user already has the most sockets one instance keeps open for one user. Not a
+    domain error: it only ever becomes a close code (4029), never a text a person reads."""
 
-class TooManyConnections(RateLimited):
-    """The user already has the most sockets one instance keeps open for one user."""
-
-    code = "too_many_connections"
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} connections per user")
+        self.limit = limit

@@ -88,9 +88,7 @@ class EventHub:
         """Raises TooManyConnections over `max_per_user` sockets for this user."""
         subscribers = self._by_user.setdefault(user_id, set())
         if len(subscribers) >= self.max_per_user:
-            raise TooManyConnections(
-                "too many open connections for this user", limit=self.max_per_user
-            )
+            raise TooManyConnections(self.max_per_user)
         subscriber = Subscriber(user_id, self.max_pending)
         subscribers.add(subscriber)
         return subscriber

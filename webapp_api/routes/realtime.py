@@ -26,7 +26,6 @@ from services.realtime.service import events_after
 from services.users.access import is_banned
 from services.users.service import resolve_telegram_user
 from webapp_api.context import context_of, http_config
-from webapp_api.errors import UpgradeRequired
 from webapp_api.initdata import profile_from, verify_init_data
 from webapp_api.registry import Routes
 
@@ -91,14 +90,14 @@ class _Refused(Exception):
     response=None,
     auth=False,
     status=101,
-    errors=(UpgradeRequired,),
     description=PROTOCOL,
     schemas=PROTOCOL_MESSAGES,
 )
 async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES)
     if not ws.can_prepare(request).ok:
-        raise UpgradeRequired("this endpoint speaks WebSocket only")
+        # Not a domain error: no person reads it, so it needs no text in every language.
+        raise web.HTTPUpgradeRequired(reason="this endpoint speaks WebSocket only")
     await ws.prepare(request)
     hub = context_of(request).realtime.hub
     try:
