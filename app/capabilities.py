@@ -17,7 +17,7 @@ from app.services import Services
 from bot.handlers import limits as limit_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
-from webapp_api.routes import ledger, limits, transfers
+from webapp_api.routes import ledger, limits, realtime, transfers
 from webapp_api.webhooks import ProviderWebhook
 
 
@@ -46,6 +46,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         commands=("limits",),
         routes=limits.routes,
     ),
+    Capability("realtime", routes=realtime.routes),
 )
 
 

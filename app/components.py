@@ -34,6 +34,8 @@ from sandbox.local import RunningSandbox, run_sandbox
 from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
+from services.realtime.service import Realtime
+from services.realtime.tasks import purge_events
 from services.transfers.batcher import SendBatcher
 from services.users.cache import IdentityCache
 from webapp_api.server import make_runner
@@ -220,10 +222,35 @@ async def http_server(
 
 
 @contextlib.asynccontextmanager
+async def realtime_listener(realtime: Realtime) -> AsyncIterator[Realtime]:
+    """The LISTEN connection feeding this process's WebSockets. Started before the HTTP server,
+    so it stops after it: the sockets are closed with "going away" first."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(realtime.listener.run(stop))
+    try:
+        yield realtime
+    finally:
+        stop.set()
+        realtime.hub.close_all()
+        await finish_within([task], time.monotonic() + _CANCELLED_SECONDS, "realtime listener")
+
+
+@contextlib.asynccontextmanager
 async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterator[None]:
     jobs = AsyncIOScheduler(timezone="UTC")
     jobs.add_job(
         purge_delivered, "interval", hours=1, args=[services.db], id="outbox_purge", coalesce=True
+    )
+    # Any number of instances may run it at once: each deletes what is old, none twice.
+    retention = services.realtime.retention_seconds
+    jobs.add_job(
+        purge_events,
+        "interval",
+        seconds=max(1.0, min(60.0, retention / 10)),
+        args=[services.db, retention],
+        id="realtime_purge",
+        coalesce=True,
+        max_instances=1,
     )
     # Every instance schedules it; the advisory lock inside lets one of them do the work.
     jobs.add_job(

@@ -26,6 +26,7 @@ from app.components import (
     identity_cache,
     local_sandbox,
     outbox_delivery,
+    realtime_listener,
     scheduler,
     set_menu,
     transfer_batcher,
@@ -157,6 +158,8 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
             await parts.start(
                 "bot updates", bot_updates(dispatcher, grace, webhook_handler), "finished"
             )
+        if serve_api:
+            await parts.start("realtime listener", realtime_listener(services.realtime))
         if serve_api or webhook:
             host, port = settings.api_host, settings.api_port
             await parts.start("HTTP server", http_server(app, host, port, grace))

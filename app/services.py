@@ -15,9 +15,13 @@ from typing import Any
 
 from app.settings import Settings
 from db.database import Database, create_database
+from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.i18n import Catalog, load_catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
+from services.realtime.hub import EventHub
+from services.realtime.listener import EventListener
+from services.realtime.service import Realtime
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
 from services.transfers.usecase import SessionSends, Transfers
@@ -56,6 +60,8 @@ class Services:
     admin_ids: frozenset[int]
     # Run once in the transaction that creates a user, whichever door it came through.
     on_user_created: tuple[OnCreated, ...]
+    # This process's WebSocket subscribers and the LISTEN connection that feeds them.
+    realtime: Realtime
     webapp_url: str
     version: str
 
@@ -103,6 +109,21 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         identity=IdentityCache(asyncpg_dsn(app_url)),
         admin_ids=settings.admin_ids,
         on_user_created=ledger.on_created,
+        realtime=realtime(settings, app_url),
         webapp_url=settings.webapp_url,
         version=platform_version(),
     )
+
+
+def realtime(settings: Settings, app_url: str) -> Realtime:
+    hub = EventHub(
+        max_per_user=settings.realtime_max_connections,
+        max_pending=settings.realtime_send_buffer,
+    )
+    # The service login, as the service: it reads every user's events and filters them itself.
+    listener = EventListener(
+        asyncpg_dsn(app_url),
+        hub,
+        server_settings={"role": SERVICE_ROLE, "application_name": "goodvibe-realtime"},
+    )
+    return Realtime(hub=hub, listener=listener, retention_seconds=settings.realtime_retention)

@@ -125,6 +125,24 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds between runs of the job that voids holds past their timeout",
     )
+    realtime_retention: int = Field(
+        default=600,
+        ge=10,
+        le=7 * 86400,
+        description="Seconds realtime events are kept for a reconnecting client's resume",
+    )
+    realtime_max_connections: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="WebSockets one user may keep open on one instance",
+    )
+    realtime_send_buffer: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Events queued for one WebSocket before it is closed as a slow consumer",
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod

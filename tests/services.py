@@ -11,6 +11,9 @@ from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
 from services.i18n import Catalog
+from services.realtime.hub import EventHub
+from services.realtime.listener import EventListener
+from services.realtime.service import Realtime
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
 from services.transfers.usecase import SessionSends, Transfers
@@ -46,11 +49,25 @@ def make_services(
         "identity": IdentityCache(),
         "admin_ids": frozenset({900}),
         "on_user_created": ledger.on_created,
+        "realtime": realtime_of(None),
         "webapp_url": "https://app.example.test/",
         "version": "test",
     }
     values.update(overrides)
     return Services(**values)
+
+
+def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
+    """Realtime for a test: its listener (not started unless the test runs it) reads `dsn`, the
+    service login's; None for tests that open no WebSocket."""
+    events = EventHub(**hub)
+    listener = EventListener(
+        dsn or "postgresql://unused.invalid/none",
+        events,
+        server_settings={"role": "gv_service"},
+        poll_seconds=0.1,
+    )
+    return Realtime(hub=events, listener=listener, retention_seconds=600)
 
 
 def http_config(token: str = API_TOKEN, **overrides: Any) -> HttpConfig:

@@ -100,12 +100,19 @@ def create_root_app(
     root[HTTP_CONFIG] = config
     if api:
         root.add_subapp(API_PREFIX, create_api_app(services, config, routes))
+        root.on_shutdown.append(_close_sockets)
         miniapp = miniapp_app(telegram_js_url=config.telegram_js_url)
         root.router.add_get("/app", _to_miniapp)
         root.add_subapp("/app", miniapp)
     if providers:
         root.add_subapp("/webhooks/", provider_webhooks_app(providers))
     return root
+
+
+async def _close_sockets(root: web.Application) -> None:
+    # Before the server waits for the requests in flight: an open WebSocket is one, and would
+    # hold the shutdown for the whole grace period.
+    root[SERVICES].realtime.hub.close_all()
 
 
 async def _to_miniapp(request: web.Request) -> web.StreamResponse:

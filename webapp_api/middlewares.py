@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from db.availability import database_unavailable
+from db.models import User
 from services.errors import DomainError, RateLimited
 from services.users.access import is_banned
 from services.users.errors import UserBanned
@@ -35,6 +36,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    426: "upgrade_required",
     429: "rate_limited",
 }
 
@@ -156,9 +158,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     spec = route_spec(request)
     if spec is None or not spec.auth:
         return await handler(request)
+    raw = init_data_from_header(request.headers.get("Authorization"))
+    request[USER] = await sign_in(request, raw)
+    return await handler(request)
+
+
+async def sign_in(request: web.Request, raw: str) -> User:
+    """The Mini App user behind a raw initData string, however it came (the `tma` header, a
+    WebSocket's first message). Raises Unauthorized, RateLimited, UserBanned."""
     ctx = context_of(request)
     config = http_config(request)
-    raw = init_data_from_header(request.headers.get("Authorization"))
     verified = config.init_data_cache.verify(
         raw, config.init_data_check, max_age=config.init_data_max_age
     )
@@ -174,5 +183,4 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     )
     if is_banned(registration.user):
         raise UserBanned("your access is suspended")
-    request[USER] = registration.user
-    return await handler(request)
+    return registration.user

@@ -62,11 +62,20 @@ def _error_responses(spec: RouteSpec, envelope: dict[str, Any]) -> dict[str, Any
     }
 
 
+_DESCRIPTION = (
+    "The Mini App's JSON API. Every response is the envelope `{success, data, error, meta}`. "
+    "Live events (balances, transfers, announcements) come over the WebSocket `GET /api/v1/ws`;"
+    " its messages and close codes are described on that operation, their JSON Schemas are the"
+    " `*Message` components."
+)
+
+
 def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[str, Any]:
     models: list[type[BaseModel]] = [ErrorEnvelope, Pagination]
     for spec in specs:
         models.append(_response_model(spec))
         models.extend(m for m in (spec.body, spec.query) if m is not None)
+        models.extend(spec.schemas)
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema([(m, "serialization") for m in unique], ref_template=REF)
     schema_of = {model: refs[(model, "serialization")] for model in unique}
@@ -110,6 +119,8 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
                 parameters.append(
                     {"name": name, "in": "query", "required": field.is_required(), "schema": prop}
                 )
+        if spec.description:
+            operation["description"] = spec.description
         if parameters:
             operation["parameters"] = parameters
         if spec.body is not None:
@@ -123,7 +134,7 @@ def build_openapi(specs: list[RouteSpec], *, title: str, version: str) -> dict[s
 
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": {"title": title, "version": version, "description": _DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": top.get("$defs", {}),

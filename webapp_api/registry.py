@@ -61,6 +61,11 @@ class RouteSpec:
             return self.headers
         return (IDEMPOTENCY_KEY, *self.headers)
 
+    # Longer prose for the document, and models it names beyond the request and response
+    # (a WebSocket's messages), published under `components.schemas`.
+    description: str = ""
+    schemas: tuple[type[BaseModel], ...] = ()
+
     @property
     def all_errors(self) -> tuple[type[DomainError], ...]:
         """Every error the route can answer with: the rate limits in front of every route,
@@ -113,6 +118,8 @@ class Routes:
         headers: tuple[HeaderParam, ...] = (),
         errors: tuple[type[DomainError], ...] = (),
         idempotent: bool = False,
+        description: str = "",
+        schemas: tuple[type[BaseModel], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -132,6 +139,8 @@ class Routes:
                     headers=headers,
                     errors=errors,
                     idempotent=idempotent,
+                    description=description,
+                    schemas=schemas,
                 )
             )
             return handler

@@ -383,6 +383,11 @@ gv_service   USAGE       schema tokens
 gv_service   INSERT      table auth.users
 gv_service   SELECT      table auth.users
 gv_service   UPDATE      table auth.users
+gv_service   DELETE      table ops.events
+gv_service   INSERT      table ops.events
+gv_service   SELECT      table ops.events
+gv_service   SELECT      table ops.events_horizon
+gv_service   UPDATE      table ops.events_horizon
 gv_service   DELETE      table ops.outbox
 gv_service   INSERT      table ops.outbox
 gv_service   SELECT      table ops.outbox

@@ -202,13 +202,17 @@
     if (tg && tg.initData) {
       me().then((mine) => first.then(() => useLanguage(mine.language)))
         .catch((error) => console.warn("staying in the client's language:", error));
+      if (window.GVL.live) window.GVL.live.start();
     }
   }
 
   window.GVL = {
     tg, api, request, ApiError, units, el, showError, mainButton, confirm, pay, start, me, setLanguage,
+    // Draws the open view again from the API when it shows state a live event changed (a
+    // view with `live: true`); a form being filled in is left alone.
+    refresh: () => (current && current.live ? route() : undefined),
     t, textOr: i18n.textOr, language: i18n.language, languages: i18n.languages, date: i18n.date,
-    // A view: {id, titleKey, order, render(container, params), leave?()}.
+    // A view: {id, titleKey, order, render(container, params), leave?(), live?}.
     register(view) { views.push(view); },
     navigate(id, query) { location.hash = `#/${id}${query ? "?" + query : ""}`; },
     // The asset list changes rarely; one read per app open is enough.

@@ -2,6 +2,7 @@
 GVL.register({
   id: "balances",
   titleKey: "miniapp.balances.tab",
+  live: true,
   order: 20,
   async render(container) {
     const { el, units, t } = GVL;

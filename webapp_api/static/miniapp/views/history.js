@@ -2,6 +2,7 @@
 GVL.register({
   id: "history",
   titleKey: "miniapp.history.tab",
+  live: true,
   order: 30,
   async render(container, params) {
     const { el, units, t } = GVL;

@@ -1,0 +1,82 @@
+"""The event log: publish an event in the caller's transaction, read a stream back for a resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+
+from db.database import ServiceTx
+from services.realtime.hub import EventHub
+from services.realtime.listener import EventListener
+from services.realtime.schemas import NOTIFY_CHANNEL, Channel, Event, event_of
+
+# At most this many events are replayed to one resume; a client further behind reloads.
+MAX_REPLAY = 5_000
+
+_PUBLISH = text(
+    "WITH e AS (INSERT INTO ops.events (user_id, channel, type, data)"
+    " VALUES (:user_id, :channel, :type, CAST(:data AS jsonb)) RETURNING id)"
+    " SELECT id, pg_notify(:notify, id::text) FROM e"
+)
+# One statement, one snapshot: a purge committing between reading the horizon and the rows
+# would otherwise pass a stream with a hole as whole.
+_AFTER = text(
+    "SELECT h.purged_through, e.id, e.user_id, e.channel, e.type, e.data, e.created_at"
+    " FROM ops.events_horizon h LEFT JOIN LATERAL ("
+    "   SELECT * FROM ops.events"
+    "    WHERE id > :after AND (user_id = :user_id OR user_id IS NULL)"
+    "    ORDER BY id LIMIT :limit) e ON true"
+    " ORDER BY e.id"
+)
+
+
+async def publish(
+    session: ServiceTx,
+    channel: Channel,
+    type_: str,
+    data: Mapping[str, Any],
+    *,
+    user_id: UUID | None = None,
+) -> int:
+    """Write an event in the caller's transaction; listeners wake when it commits, never if it
+    rolls back. `user_id` is required for `user` and refused for `announcements` (a CHECK)."""
+    row = (
+        await session.execute(
+            _PUBLISH,
+            {
+                "user_id": user_id,
+                "channel": channel,
+                "type": type_,
+                "data": json.dumps(data),
+                "notify": NOTIFY_CHANNEL,
+            },
+        )
+    ).one()
+    return int(row[0])
+
+
+async def events_after(
+    session: ServiceTx, user_id: UUID, after: int, *, limit: int = MAX_REPLAY
+) -> list[Event] | None:
+    """The user's stream after `after`, oldest first; None when part of it was already purged
+    (or is more than `limit` events): the client must reload its state instead."""
+    rows = (
+        await session.execute(_AFTER, {"after": after, "user_id": user_id, "limit": limit + 1})
+    ).all()
+    if after < int(rows[0][0]) or len(rows) > limit:
+        return None
+    return [event_of(row[1:]) for row in rows if row[1] is not None]
+
+
+@dataclass(frozen=True)
+class Realtime:
+    """What the doors share for realtime: this process's subscribers and its listener."""
+
+    hub: EventHub
+    listener: EventListener
+    retention_seconds: float

@@ -1,0 +1,54 @@
+"""The reference Mini App live: a received transfer shows without a reload, and after the
+socket drops, a transfer made meanwhile arrives once when it reconnects and resumes."""
+
+from __future__ import annotations
+
+from playwright.async_api import Frame, Page, expect
+
+from services.i18n import Catalog
+from tests.e2e.conftest import LivePlatform
+from tests.e2e.test_browser_flows import from_bot, new_user, open_app, pages, send
+
+__all__ = ["pages"]
+
+
+def _app_frame(page: Page) -> Frame:
+    return next(frame for frame in page.frames if "/app/" in frame.url)
+
+
+async def _confirmed_send(kate: Page, leo: Page, text: str) -> None:
+    """Kate sends and confirms; returns once Leo's chat got the notice (sent after commit)."""
+    leo_before = await leo.get_by_test_id("msg-in").count()
+    await send(kate, text)
+    await kate.locator("[data-callback^='send:']").first.click()
+    await expect(leo.get_by_test_id("msg-in")).to_have_count(leo_before + 1, timeout=30_000)
+
+
+async def test_mini_app_shows_a_transfer_live_and_resumes_after_a_drop(
+    live: LivePlatform, pages: list[Page], catalog: Catalog
+) -> None:
+    kate, leo = pages
+    for page, (name, username, user_id) in zip(
+        (leo, kate), (("Leo", "leo_live", 555_302), ("Kate", "kate_live", 555_301)), strict=True
+    ):
+        await page.goto(live.webchat_url)
+        await new_user(page, name, username, user_id)
+        await send(page, "/start")
+        await expect(from_bot(page, "")).to_be_visible()
+    leo_app = await open_app(leo, catalog.get("en", "start.open_app"))
+    await leo_app.get_by_test_id("tab-balances").click()
+    await expect(leo_app.get_by_test_id("available-VIBE")).to_have_text("20")
+    await expect(leo_app.locator("html[data-live=live]")).to_have_count(1)
+
+    await _confirmed_send(kate, leo, "/send @leo_live 5")
+    await expect(leo_app.get_by_test_id("available-VIBE")).to_have_text("25")
+
+    frame = _app_frame(leo)
+    await frame.evaluate("GVL.live.drop()")
+    await expect(leo_app.locator("html[data-live=offline]")).to_have_count(1)
+    await _confirmed_send(kate, leo, "/send @leo_live 3")
+    await expect(leo_app.get_by_test_id("available-VIBE")).to_have_text("25")  # offline
+    await frame.evaluate("GVL.live.reconnect()")
+    await expect(leo_app.get_by_test_id("available-VIBE")).to_have_text("28")
+    received = await frame.evaluate("GVL.live.received")
+    assert len(received) == 2 and len(set(received)) == 2, received

@@ -1,0 +1,243 @@
+"""`GET /api/v1/ws` against a real database and a running listener: first-message auth and its
+close codes, the connection cap, resume after a drop, isolation between users, and a transfer
+made through the API arriving on the recipient's socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from db.database import Database
+from db.urls import app_url_from_owner, asyncpg_dsn
+from sandbox.initdata import sign_init_data
+from services.i18n import Catalog
+from services.realtime.service import Realtime, publish
+from tests.services import API_TOKEN, MAX_AGE, http_config, make_services, realtime_of, root_app
+from webapp_api.routes import realtime as realtime_route
+
+DEADLINE = 10.0
+ANN: dict[str, Any] = {"id": 7101, "first_name": "Ann", "username": "ann"}
+BOB: dict[str, Any] = {"id": 7102, "first_name": "Bob", "username": "bob"}
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def live(owner_url: str) -> AsyncIterator[Realtime]:
+    realtime = realtime_of(asyncpg_dsn(app_url_from_owner(owner_url)), max_per_user=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(realtime.listener.run(stop))
+    await asyncio.wait_for(realtime.listener.connected.wait(), DEADLINE)
+    yield realtime
+    stop.set()
+    await asyncio.wait_for(task, DEADLINE)
+
+
+@pytest.fixture
+async def client(db: Database, catalog: Catalog, live: Realtime) -> AsyncIterator[Client]:
+    app = root_app(make_services(db, catalog, realtime=live), http_config())
+    test_client: Client = TestClient(TestServer(app, host="127.0.0.1"))
+    await test_client.start_server()
+    yield test_client
+    await test_client.close()
+
+
+def _auth(user: dict[str, Any], **kwargs: Any) -> dict[str, str]:
+    return {"type": "auth", "initData": sign_init_data(API_TOKEN, user, **kwargs)}
+
+
+async def _connect(client: Client, user: dict[str, Any]) -> tuple[ClientWebSocketResponse, int]:
+    ws = await client.ws_connect("/api/v1/ws")
+    await ws.send_json(_auth(user))
+    ready = await _next(ws)
+    assert ready["type"] == "ready", ready
+    return ws, int(ready["last_event_id"])
+
+
+async def _next(ws: ClientWebSocketResponse) -> dict[str, Any]:
+    message = await ws.receive(timeout=DEADLINE)
+    assert message.type is WSMsgType.TEXT, message
+    data: dict[str, Any] = json.loads(message.data)
+    return data
+
+
+async def _closed_with(ws: ClientWebSocketResponse) -> int | None:
+    message = await ws.receive(timeout=DEADLINE)
+    assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING), message
+    return ws.close_code
+
+
+async def _user_id(db: Database, telegram_id: int) -> Any:
+    async with db.service() as session:
+        return await session.scalar(
+            text("SELECT id FROM auth.users WHERE telegram_id = :t"), {"t": telegram_id}
+        )
+
+
+async def test_no_auth_within_the_time_is_4001(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realtime_route, "AUTH_SECONDS", 0.2)
+    ws = await client.ws_connect("/api/v1/ws")
+    assert await _closed_with(ws) == 4001
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"type": "auth", "initData": "user=%7B%7D&auth_date=1&hash=00"},
+        _auth(ANN, auth_date=int(time.time()) - MAX_AGE - 60),  # expired
+        {"type": "auth", "initData": sign_init_data("1:other-bot-token", ANN)},
+        {"type": "resume", "after": 0},
+        {"type": "auth"},
+    ],
+    ids=["malformed", "expired", "other-bot", "not-auth", "no-initdata"],
+)
+async def test_bad_or_expired_init_data_or_another_first_message_is_4003(
+    client: Client, first: dict[str, Any]
+) -> None:
+    ws = await client.ws_connect("/api/v1/ws")
+    await ws.send_json(first)
+    assert await _closed_with(ws) == 4003
+
+
+async def test_a_binary_first_message_is_4003(client: Client) -> None:
+    ws = await client.ws_connect("/api/v1/ws")
+    await ws.send_bytes(b"\x00")
+    assert await _closed_with(ws) == 4003
+
+
+async def test_a_plain_request_is_told_to_upgrade(client: Client) -> None:
+    response = await client.get("/api/v1/ws")
+    assert response.status == 426
+    assert (await response.json())["error"]["code"] == "upgrade_required"
+
+
+async def test_over_the_per_user_cap_is_4029_and_a_closed_socket_frees_its_place(
+    client: Client,
+) -> None:
+    first, _ = await _connect(client, ANN)
+    second, _ = await _connect(client, ANN)
+    third = await client.ws_connect("/api/v1/ws")
+    await third.send_json(_auth(ANN))
+    assert await _closed_with(third) == 4029
+    other, _ = await _connect(client, BOB)  # the cap is per user
+    await first.close()
+    again, _ = await _connect(client, ANN)
+    for ws in (second, other, again):
+        await ws.close()
+
+
+async def test_resume_replays_exactly_the_missed_events_in_order_then_live(
+    client: Client, db: Database
+) -> None:
+    ws, _ = await _connect(client, ANN)
+    ann = await _user_id(db, ANN["id"])
+    async with db.service() as session:
+        seen = await publish(session, "user", "note", {"n": 0}, user_id=ann)
+    # The welcome bonus of Ann's first sign-in comes first.
+    while (await _next(ws))["id"] != seen:
+        pass
+    await ws.close()
+
+    for n in range(1, 51):
+        async with db.service() as session:
+            await publish(session, "user", "note", {"n": n}, user_id=ann)
+
+    ws, _ = await _connect(client, ANN)
+    await ws.send_json({"type": "resume", "after": seen})
+    replayed = [await _next(ws) for _ in range(50)]
+    assert [e["data"]["n"] for e in replayed] == list(range(1, 51))
+    ids = [e["id"] for e in replayed]
+    assert ids == sorted(set(ids)) and ids[0] > seen
+    assert {e["channel"] for e in replayed} == {"user"}
+    assert set(replayed[0]) == {"id", "channel", "type", "data", "ts"}
+    # Then live, and nothing twice: the next message is the next event.
+    async with db.service() as session:
+        live = await publish(session, "user", "note", {"n": 51}, user_id=ann)
+    assert (await _next(ws))["id"] == live
+    await ws.close()
+
+
+async def test_resume_from_before_the_retention_is_resync(client: Client, db: Database) -> None:
+    ws, _ = await _connect(client, ANN)
+    async with db.service() as session:
+        await session.execute(text("UPDATE ops.events_horizon SET purged_through = 10"))
+    await ws.send_json({"type": "resume", "after": 3})
+    assert await _next(ws) == {"type": "resync"}
+    await ws.send_json({"type": "ping"})
+    while (message := await _next(ws)).get("type") != "pong":
+        assert message["type"] == "transfer"  # the welcome bonus, live after the resync
+    await ws.close()
+
+
+async def test_a_user_never_receives_another_users_events(client: Client, db: Database) -> None:
+    ann_ws, _ = await _connect(client, ANN)
+    bob_ws, _ = await _connect(client, BOB)
+    ann, bob = await _user_id(db, ANN["id"]), await _user_id(db, BOB["id"])
+    async with db.service() as session:
+        for n in range(1_000):
+            owner = ann if n % 2 else bob
+            await publish(session, "user", "note", {"for": str(owner), "n": n}, user_id=owner)
+        await publish(session, "announcements", "announcement", {"text": "end"})
+    for ws, me in ((ann_ws, ann), (bob_ws, bob)):
+        got = []
+        while True:
+            event = await _next(ws)
+            if event["channel"] == "announcements":
+                break
+            if event["type"] == "transfer":  # the user's own welcome bonus
+                assert event["data"]["code"] == "welcome_bonus"
+            else:
+                got.append(event)
+        assert len(got) == 500
+        assert {e["data"]["for"] for e in got} == {str(me)}
+        assert [e["id"] for e in got] == sorted(e["id"] for e in got)
+        await ws.close()
+
+
+async def test_a_transfer_through_the_api_arrives_on_the_recipients_socket(
+    client: Client, db: Database
+) -> None:
+    bob_ws, _ = await _connect(client, BOB)  # Bob exists (and got his welcome bonus)
+    await client.get("/api/v1/me", headers=_tma(ANN))
+    response = await client.post(
+        "/api/v1/transfers",
+        json={"recipient": "@bob", "asset": "VIBE", "amount": "5000000"},
+        headers=_tma(ANN) | {"Idempotency-Key": "ws-1"},
+    )
+    assert response.status == 201, await response.text()
+    transfer = (await response.json())["data"]
+    while True:
+        event = await _next(bob_ws)
+        if event["type"] == "transfer" and event["data"]["amount"] == "5000000":
+            break
+    assert event["channel"] == "user"
+    assert event["data"]["direction"] == "in" and event["data"]["asset"] == "VIBE"
+    assert event["data"]["transfer_id"] == transfer["transfer_id"]
+    await bob_ws.close()
+
+
+async def test_stopping_the_server_closes_sockets_with_going_away(
+    db: Database, catalog: Catalog, live: Realtime
+) -> None:
+    app = root_app(make_services(db, catalog, realtime=live), http_config())
+    test_client: Client = TestClient(TestServer(app, host="127.0.0.1"))
+    await test_client.start_server()
+    ws, _ = await _connect(test_client, ANN)
+    closing = asyncio.create_task(test_client.server.close())
+    assert await _closed_with(ws) == 1001
+    await asyncio.wait_for(closing, DEADLINE)
+    await test_client.close()
+
+
+def _tma(user: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": "tma " + sign_init_data(API_TOKEN, user)}
