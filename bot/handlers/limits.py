@@ -35,7 +35,7 @@ async def show_limits(
     message: Message, user: User, t: Translator, db: Database, ledger: LedgerConfig
 ) -> None:
     async with db.user(user.id) as session:
-        rows = await daily_limits(session, ledger.p2p, await ledger.assets.all(session))
+        rows = await daily_limits(session, ledger.p2p, ledger.assets)
     lines = [t("limits.title"), *(limit_line(t, row) for row in rows)]
     if rows:
         seconds = (rows[0].resets_at - datetime.now(UTC)).total_seconds()

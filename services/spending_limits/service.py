@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from db.database import UserTx
 from services.ledger.assets import DEFAULT_ASSET
-from services.ledger.schemas import Asset
+from services.ledger.service import AssetRegistry
 from services.spending_limits.schemas import DailyLimitOut
 from services.transfers.config import P2PRules
 from services.transfers.service import P2P_CODE
@@ -31,9 +31,10 @@ _USED_TODAY = text(
 
 
 async def daily_limits(
-    session: UserTx, rules: P2PRules, assets: dict[str, Asset]
+    session: UserTx, rules: P2PRules, registry: AssetRegistry
 ) -> list[DailyLimitOut]:
     """One row per transferable asset, the default asset first (as balances are listed)."""
+    assets = await registry.all(session)
     rows = (await session.execute(_USED_TODAY)).all()
     used_by_asset = {row.asset: int(row.used) for row in rows if row.asset is not None}
     resets_at = datetime.combine(rows[0].today + timedelta(days=1), time(0), tzinfo=UTC)

@@ -25,6 +25,5 @@ async def limits(request: web.Request) -> web.Response:
     ctx = context_of(request)
     user = current_user(request)
     async with ctx.db.user(user.id) as session:
-        assets = await ctx.ledger.assets.all(session)
-        rows = await daily_limits(session, ctx.ledger.p2p, assets)
+        rows = await daily_limits(session, ctx.ledger.p2p, ctx.ledger.assets)
     return ok(request, list[BaseModel](rows))
