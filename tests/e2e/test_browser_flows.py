@@ -119,7 +119,15 @@ def last_from_bot(page: Page) -> Locator:
 
 
 async def open_app(page: Page, button_text: str) -> FrameLocator:
-    await page.get_by_test_id("inline-button").filter(has_text=button_text).last.click()
+    # A message arriving meanwhile (a transfer notice) re-renders the chat, and a click can
+    # land on the button being replaced: press again until the Mini App shows, as a person would.
+    for _ in range(4):
+        await page.get_by_test_id("inline-button").filter(has_text=button_text).last.click()
+        try:
+            await expect(page.get_by_test_id("miniapp")).to_be_visible(timeout=4_000)
+            break
+        except AssertionError:
+            continue
     await expect(page.get_by_test_id("miniapp")).to_be_visible()
     return page.frame_locator("[data-testid=miniapp-frame]")
 
