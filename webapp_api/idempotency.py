@@ -1,14 +1,24 @@
-"""`Idempotency-Key` for any POST route that declares `idempotent=True` on its `RouteSpec`.
+"""`Idempotency-Key` for any POST route that declares `idempotent=...` on its `RouteSpec`.
 
-(user, key) → the request's hash and its first response. The same key with the same body
-answers the first response again (an error included); the same key with another body is a 409
-`idempotency_key_reused`; a missing or malformed key is a 422 `idempotency_key_required`.
+`idempotent=True`: (user, key) → the request's hash and its first response. The same key with
+the same body answers the first response again (an error included); the same key with another
+body is a 409 `idempotency_key_reused`; a missing or malformed key is a 422
+`idempotency_key_required`.
 
 An HTTP concern, so it lives at the edge: the use case below never sees the key, only what
 the route derives from it (a ledger transfer id). That id is what makes concurrent requests
 with one key safe: they all run, the ledger applies the first and answers the others `exists`,
 and each stores the same response (the first insert wins). So no transaction or connection is
 held around the handler: the lookup and the record are one autocommit statement each.
+
+`idempotent="ledger"`: the route's whole effect is ledger transfers whose ids derive from the
+key, so the ledger's record of them is the request's record (`ledger_keyed`): no lookup and
+no record of our own, two round trips fewer per request. A retry finds the transfers and
+answers as the first time (`exists`); a failure the ledger decided (funds, daily limit) is
+stored by the ledger under the same ids and answers the same even once its cause is gone;
+another body under the key differs in the transfers' fields (409). What the route refuses
+before the ledger (an unknown recipient, an amount below the minimum) leaves no trace, so a
+retry is checked again.
 """
 
 from __future__ import annotations
@@ -44,6 +54,14 @@ DESCRIPTION = (
     "same key and body answers the first response again (an error included) and does nothing "
     "twice; the same key with another body is 409 `idempotency_key_reused`; a missing or "
     "malformed key is 422 `idempotency_key_required`."
+)
+LEDGER_DESCRIPTION = (
+    "Required; 1-255 visible ASCII characters, unique per intended operation; the ledger "
+    "transfer ids derive from it. A retry with the same key and body answers as the first "
+    "time and moves nothing twice, a refusal by the ledger (funds, daily limit) included; a "
+    "refusal before the ledger (unknown recipient, invalid amount) is checked again. The same "
+    "key with another body is 409 `idempotency_key_reused`; a missing or malformed key is "
+    "422 `idempotency_key_required`."
 )
 SCHEMA: dict[str, Any] = {
     "type": "string",
@@ -130,6 +148,27 @@ def idempotent(handler: Handler, body: type[BaseModel] | None) -> Handler:
         return response
 
     return once
+
+
+def ledger_keyed(handler: Handler, body: type[BaseModel] | None) -> Handler:
+    """`handler` behind a checked key whose ledger ids are the record: what `create_api_app`
+    mounts for `idempotent="ledger"`. Raises IdempotencyKeyRequired, IdempotencyKeyReused and
+    what the handler raises."""
+
+    async def keyed(request: web.Request) -> web.StreamResponse:
+        key = check_key(request.headers.get(HEADER))
+        if body is not None:
+            # A body the route refuses is refused before a missing key would be (as above).
+            await read_body(request, body)
+        request[_KEY_OF_REQUEST] = key
+        try:
+            return await handler(request)
+        except ExistsWithDifferentFields:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with another request"
+            ) from None
+
+    return keyed
 
 
 def _replay(

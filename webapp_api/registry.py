@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -48,8 +48,10 @@ class RouteSpec:
     headers: tuple[HeaderParam, ...] = ()
     # What the handler can raise; the edge's own errors are added by `all_errors`.
     errors: tuple[type[DomainError], ...] = ()
-    # Run once per (user, Idempotency-Key) by `webapp_api.idempotency` (signed-in routes only).
-    idempotent: bool = False
+    # Run once per (user, Idempotency-Key) by `webapp_api.idempotency` (signed-in routes only):
+    # True stores the first response; "ledger" when the route's ledger ids derive from the key
+    # and the ledger's record of them is the request's.
+    idempotent: bool | Literal["ledger"] = False
 
     def __post_init__(self) -> None:
         if self.idempotent and not self.auth:
@@ -59,7 +61,8 @@ class RouteSpec:
     def all_headers(self) -> tuple[HeaderParam, ...]:
         if not self.idempotent:
             return self.headers
-        return (IDEMPOTENCY_KEY, *self.headers)
+        key = LEDGER_IDEMPOTENCY_KEY if self.idempotent == "ledger" else IDEMPOTENCY_KEY
+        return (key, *self.headers)
 
     # Longer prose for the document, and models it names beyond the request and response
     # (a WebSocket's messages), published under `components.schemas`.
@@ -85,6 +88,8 @@ class RouteSpec:
     @property
     def mounted_handler(self) -> Handler:
         """What the app mounts: the handler, behind the edge wrappers it declares."""
+        if self.idempotent == "ledger":
+            return idempotency.ledger_keyed(self.handler, self.body)
         if self.idempotent:
             return idempotency.idempotent(self.handler, self.body)
         return self.handler
@@ -92,6 +97,9 @@ class RouteSpec:
 
 IDEMPOTENCY_KEY = HeaderParam(
     idempotency.HEADER, idempotency.DESCRIPTION, schema=idempotency.SCHEMA
+)
+LEDGER_IDEMPOTENCY_KEY = HeaderParam(
+    idempotency.HEADER, idempotency.LEDGER_DESCRIPTION, schema=idempotency.SCHEMA
 )
 
 
@@ -117,7 +125,7 @@ class Routes:
         status: int = 200,
         headers: tuple[HeaderParam, ...] = (),
         errors: tuple[type[DomainError], ...] = (),
-        idempotent: bool = False,
+        idempotent: bool | Literal["ledger"] = False,
         description: str = "",
         schemas: tuple[type[BaseModel], ...] = (),
     ) -> Callable[[Handler], Handler]:

@@ -62,7 +62,7 @@ class TransferOut(BaseModel):
     response=TransferOut,
     body=TransferIn,
     status=201,
-    idempotent=True,
+    idempotent="ledger",
     errors=(AssetNotFound, *SEND_ERRORS),
 )
 async def create_transfer(request: web.Request) -> web.Response:
