@@ -94,19 +94,20 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         daily_limit=settings.p2p_daily_limit,
     )
     batcher = SendBatcher(db, ledger.p2p)
+    identity = IdentityCache(asyncpg_dsn(app_url))
     return Services(
         db=db,
         catalog=load_catalog(),
         ledger=ledger,
-        transfers=Transfers(db, ledger.p2p, ledger.assets, batcher),
-        confirmed_transfers=Transfers(db, ledger.p2p, ledger.assets, SessionSends(db)),
+        transfers=Transfers(db, ledger.p2p, ledger.assets, batcher, identity),
+        confirmed_transfers=Transfers(db, ledger.p2p, ledger.assets, SessionSends(db), identity),
         batcher=batcher,
         limits=Limits(
             api_user=RateLimiter.create(storage, "api-user", settings.api_rate_limit),
             api_ip=RateLimiter.create(storage, "api-ip", settings.api_ip_rate_limit),
             bot=RateLimiter.create(storage, "bot", settings.bot_rate_limit),
         ),
-        identity=IdentityCache(asyncpg_dsn(app_url)),
+        identity=identity,
         admin_ids=settings.admin_ids,
         on_user_created=ledger.on_created,
         realtime=realtime(settings, app_url),

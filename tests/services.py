@@ -33,20 +33,22 @@ def make_services(
 ) -> Services:
     """`sender`: the Mini App's sends through that batcher; None: one transaction each."""
     ledger = overrides.pop("ledger", None) or LedgerConfig()
-    one_by_one = Transfers(db, ledger.p2p, ledger.assets, SessionSends(db))
+    # No listener: never trusted, every request reads (tests/integration/test_identity_cache
+    # gives one its own).
+    identity = overrides.pop("identity", None)
+    identity = IdentityCache() if identity is None else identity
+    one_by_one = Transfers(db, ledger.p2p, ledger.assets, SessionSends(db), identity)
     values: dict[str, Any] = {
         "db": db,
         "catalog": catalog,
         "ledger": ledger,
         "transfers": one_by_one
         if sender is None
-        else Transfers(db, ledger.p2p, ledger.assets, sender),
+        else Transfers(db, ledger.p2p, ledger.assets, sender, identity),
         "confirmed_transfers": one_by_one,
         "batcher": sender,
         "limits": NO_LIMITS,
-        # No listener: never trusted, every request reads (tests/integration/test_identity_cache
-        # gives one its own).
-        "identity": IdentityCache(),
+        "identity": identity,
         "admin_ids": frozenset({900}),
         "on_user_created": ledger.on_created,
         "realtime": realtime_of(None),

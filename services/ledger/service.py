@@ -130,6 +130,16 @@ class AssetRegistry:
             self._assets = {asset.code: asset for asset in await list_assets(session)}
         return self._assets
 
+    def cached(self, code: str) -> Asset | None:
+        """`get` without a read once the table is loaded; None before that.
+        Raises NotFound(asset_not_found)."""
+        if self._assets is None:
+            return None
+        asset = self._assets.get(code.upper())
+        if asset is None:
+            raise AssetNotFound("unknown asset", asset=code)
+        return asset
+
     async def get(self, session: AnyTx | AsyncConnection, code: str) -> Asset:
         """Raises NotFound(asset_not_found) for an unknown code (matched case-insensitively)."""
         asset = (await self.all(session)).get(code.upper())

@@ -88,7 +88,7 @@ async def resolve_recipient(session: ServiceTx, reference: str) -> User:
     Raises ValidationError(invalid_recipient) for anything else (`²`, a number beyond any
     Telegram id, control characters), NotFound(recipient_not_found) for no such user.
     """
-    column, value = _recipient_key(reference.strip())
+    column, value = recipient_key(reference.strip())
     key = func.lower(_USERS.c.username) if column == "username" else _USERS.c[column]
     user = await session.scalar(
         select(User).where(key == value, User.deleted_at.is_(None)).limit(1)
@@ -102,7 +102,7 @@ async def find_recipient(conn: AsyncConnection, reference: str) -> User:
     """`resolve_recipient` as one autocommit read on a `db.statement()` connection, straight to
     the driver (a send's hot path, which must hold no transaction while it waits for its
     batch). Raises the same."""
-    column, value = _recipient_key(reference.strip())
+    column, value = recipient_key(reference.strip())
     driver: Any = (await conn.get_raw_connection()).driver_connection
     row = await driver.fetchrow(_FIND[column], value)
     if row is None:
@@ -122,7 +122,7 @@ _FIND = {
 }
 
 
-def _recipient_key(ref: str) -> tuple[str, object]:
+def recipient_key(ref: str) -> tuple[str, object]:
     """The column a reference names and the value to find there. Raises InvalidRecipient."""
     if (telegram_id := parse_telegram_id(ref)) is not None:
         return "telegram_id", telegram_id

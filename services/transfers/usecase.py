@@ -35,8 +35,10 @@ from services.transfers.service import (
     execute,
     find_recipient,
     plan_send,
+    recipient_key,
     resolve_recipient,
 )
+from services.users.cache import IdentityCache
 
 
 class SendExecutor(Protocol):
@@ -62,6 +64,7 @@ class Transfers:
     rules: P2PRules
     assets: AssetRegistry
     executor: SendExecutor
+    identity: IdentityCache
 
     async def send(
         self,
@@ -78,9 +81,13 @@ class Transfers:
         Raises AssetNotFound and what `resolve_recipient`, `plan_send` and the ledger raise
         (`SEND_ERRORS`, ExistsWithDifferentFields for the id reused with other fields).
         """
-        async with self.db.statement() as conn:
-            found = await self.assets.get(conn, asset)
-            to = await find_recipient(conn, recipient)
+        found = self.assets.cached(asset)
+        # Recipients signed in lately on this process are known without a read.
+        to = self.identity.find(*recipient_key(recipient.strip())) if found is not None else None
+        if found is None or to is None:
+            async with self.db.statement() as conn:
+                found = await self.assets.get(conn, asset)
+                to = await find_recipient(conn, recipient)
         planned = plan_send(
             self.rules,
             sender=sender,

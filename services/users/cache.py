@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -83,6 +84,10 @@ class IdentityCache:
         # cache hands out the same profile object for the same signed string, so the usual
         # check is `is` and the last_seen_at clock.
         self._users: dict[int, tuple[User, TelegramProfile, frozenset[int]]] = {}
+        # The same users by lowercased username and by id, for `find`: kept exactly as long
+        # as their entry in `_users`.
+        self._by_name: dict[str, int] = {}
+        self._by_id: dict[UUID, int] = {}
         # Reads under way per user, and the users notified while one was: such a read may
         # have seen the row before the change, so it is not remembered. `_generation` moves
         # when everything is forgotten, for reads that began before.
@@ -133,6 +138,26 @@ class IdentityCache:
             self._remember(registration.user, profile, admin_ids)
         return registration
 
+    def find(self, column: str, value: object) -> User | None:
+        """The live user a reference names (`column` one of `telegram_id`, `username`
+        lowercased, `id`), if this process has them cached and may trust it; None: read it.
+
+        A P2P send names its recipient this way; the same notifications that keep a signed-in
+        user's ban current keep a recipient's (their ban, deletion or new username) within
+        `trust` seconds."""
+        if not self.trusted:
+            return None
+        if column == "telegram_id":
+            telegram_id = value if isinstance(value, int) else None
+        elif column == "username":
+            telegram_id = self._by_name.get(str(value))
+        else:
+            telegram_id = self._by_id.get(value) if isinstance(value, UUID) else None
+        entry = self._users.get(telegram_id) if telegram_id is not None else None
+        if entry is None or entry[0].deleted_at is not None:
+            return None
+        return entry[0]
+
     def _read_done(self, telegram_id: int) -> bool:
         """Whether the user was notified as changed while a read of them was under way."""
         left = self._reading.pop(telegram_id) - 1
@@ -144,10 +169,22 @@ class IdentityCache:
         return changed
 
     def _remember(self, user: User, profile: TelegramProfile, admin_ids: frozenset[int]) -> None:
-        self._users.pop(user.telegram_id, None)
+        self._drop(user.telegram_id)
         if len(self._users) >= self._size:
-            del self._users[next(iter(self._users))]
+            self._drop(next(iter(self._users)))
         self._users[user.telegram_id] = (user, profile, admin_ids)
+        self._by_id[user.id] = user.telegram_id
+        if user.username:
+            self._by_name[user.username.lower()] = user.telegram_id
+
+    def _drop(self, telegram_id: int) -> None:
+        entry = self._users.pop(telegram_id, None)
+        if entry is None:
+            return
+        user = entry[0]
+        self._by_id.pop(user.id, None)
+        if user.username and self._by_name.get(user.username.lower()) == telegram_id:
+            del self._by_name[user.username.lower()]
 
     def _evict(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -155,7 +192,7 @@ class IdentityCache:
         except ValueError:
             self._forget()  # not ours to parse: assume the worst
             return
-        self._users.pop(telegram_id, None)
+        self._drop(telegram_id)
         if telegram_id in self._reading:
             self._changed.add(telegram_id)
 
@@ -164,6 +201,8 @@ class IdentityCache:
         self._trusted_until = float("-inf")
         self._generation += 1
         self._users.clear()
+        self._by_name.clear()
+        self._by_id.clear()
 
     async def start(self) -> None:
         """Start listening (in the background; the cache is trusted once the listener is)."""

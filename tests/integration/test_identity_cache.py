@@ -241,3 +241,44 @@ async def test_the_api_refuses_a_user_banned_elsewhere_within_a_second(
     finally:
         await client.close()
         await identity.close()
+
+
+async def test_a_cached_recipient_is_found_and_a_ban_or_rename_holds_within_a_second(
+    db: Database, caches: tuple[IdentityCache, IdentityCache]
+) -> None:
+    """`find` (a P2P send's recipient) answers from the same entries, kept by the same
+    notifications: a banned, renamed or deleted recipient stops being found from memory."""
+    first, second = caches
+    bob = TelegramProfile(telegram_id=701, first_name="Bob", username="Bob_1", language_code="en")
+    user = (await resolve(first, db, bob)).user
+    await resolve(second, db, bob)
+    for cache in caches:
+        assert cache.find("telegram_id", 701) is not None
+        assert cache.find("username", "bob_1") is not None
+        assert cache.find("id", user.id) is not None
+        assert cache.find("username", "nobody") is None
+        assert cache.find("telegram_id", 702) is None
+    async with db.service() as session:
+        await set_banned(session, user.id, True)
+    for cache in caches:
+
+        async def refreshed(cache: IdentityCache = cache) -> bool:
+            return cache.find("telegram_id", 701) is None
+
+        assert await eventually(refreshed, WITHIN)
+        # Gone from every index at once, so a stale username never answers.
+        assert cache.find("username", "bob_1") is None and cache.find("id", user.id) is None
+    renamed = TelegramProfile(
+        telegram_id=701, first_name="Bob", username="bob_2", language_code="en"
+    )
+    assert (await resolve(first, db, renamed)).user.banned_at is not None
+
+    async def cached_again() -> bool:
+        # The rename's own notification keeps the read that wrote it from being remembered.
+        await resolve(first, db, renamed)
+        return first.find("username", "bob_2") is not None
+
+    assert await eventually(cached_again, WITHIN)
+    assert first.find("username", "bob_1") is None
+    await first.close()  # a cache that cannot vouch for its entries finds nothing
+    assert first.find("telegram_id", 701) is None

@@ -12,6 +12,7 @@ from services.ledger.service import AssetRegistry
 from services.transfers.config import P2PRules
 from services.transfers.errors import RequestAlreadyCancelled, RequestAlreadyConfirmed
 from services.transfers.usecase import SessionSends, Transfers
+from services.users.cache import IdentityCache
 from tests.ledger_helpers import available, fund, make_user
 
 _DECISION = text("SELECT decision FROM tokens.p2p_requests WHERE id = :id")
@@ -19,7 +20,9 @@ _DECISION = text("SELECT decision FROM tokens.p2p_requests WHERE id = :id")
 
 def transfers(db: Database) -> Transfers:
     # The bot's executor: a refused send leaves nothing in the ledger, so it can be retried.
-    return Transfers(db, P2PRules(fee_bps=0, daily_limit="0"), AssetRegistry(), SessionSends(db))
+    return Transfers(
+        db, P2PRules(fee_bps=0, daily_limit="0"), AssetRegistry(), SessionSends(db), IdentityCache()
+    )
 
 
 async def test_a_failed_send_reopens_the_request(db: Database) -> None:
