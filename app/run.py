@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from enum import StrEnum
 
@@ -160,6 +161,11 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
             )
         if serve_api:
             await parts.start("realtime listener", realtime_listener(services.realtime))
+        # Most of what the process allocates is allocated by now and lives as long as it does
+        # (modules, schemas, pools: ~280,000 objects). Frozen, the collector's full passes skip
+        # it: unfrozen, each pass stopped the process for 0.2-0.6 s under load (bench/http).
+        gc.collect()
+        gc.freeze()
         if serve_api or webhook:
             host, port = settings.api_host, settings.api_port
             await parts.start("HTTP server", http_server(app, host, port, grace))
