@@ -30,6 +30,7 @@ from services.purchases.packs import parse_packs
 from services.purchases.usecase import Purchases
 from services.referrals.config import FraudRules
 from services.referrals.rewards import post_due_rewards, send_reward_notices
+from services.referrals.tasks import look_for_farms
 from tests.services import purchases_of
 from tests.telegram import ADMIN_ID, bot_dispatcher, press, send, tg_user
 
@@ -484,3 +485,37 @@ async def test_flag_commands_are_for_admins(
     for command in ("/flags", "/flag 1", "/flag_reject 1", "/refund x"):
         await send(api, dp, bot, tg_user(9500), command)
         assert last_text(api, 9500) == catalog.get("en", "admin.refused")
+
+
+async def test_farm_and_refund_loop_rules_raise_flags_with_evidence(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+) -> None:
+    api, _ = botapi
+    rules = FraudRules(farm_referees=2, farm_days=3, refund_loops=2)
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot, fraud=rules))
+    await send(api, dp, bot, tg_user(9600), "/start")
+    code = await code_of(owner, 9600)
+    for friend in (9601, 9602):
+        await send(api, dp, bot, tg_user(friend), f"/start ref_{code}")
+    assert await look_for_farms(db, rules) == 0  # too recent to judge
+    await owner.execute("UPDATE referrals.links SET created_at = now() - interval '4 days'")
+    # Twice at once, as two instances would: one flag.
+    assert sum(await asyncio.gather(look_for_farms(db, rules), look_for_farms(db, rules))) >= 1
+    farm = await owner.fetch("SELECT user_id, evidence FROM referrals.flags WHERE rule = 'farm'")
+    assert [r["user_id"] for r in farm] == [await user_id(owner, 9600)]
+    assert '"idle_referees": 2' in farm[0]["evidence"]
+    assert await look_for_farms(db, rules) == 0  # already open
+
+    admin = tg_user(ADMIN_ID, "Root")
+    for _ in range(2):
+        charge_id, _ = await buy(api, dp, bot, tg_user(9601), "stars_50")
+        await send(api, dp, bot, admin, f"/refund {charge_id}")
+    loop = await owner.fetchrow(
+        "SELECT user_id, evidence FROM referrals.flags WHERE rule = 'refund_loop'"
+    )
+    assert loop["user_id"] == await user_id(owner, 9601)
+    assert '"refunds_30_days": 2' in loop["evidence"]

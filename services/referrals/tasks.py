@@ -1,0 +1,24 @@
+"""Scheduled work of the referral program. Every instance may run each of these at once:
+posting claims rewards with SKIP LOCKED, notices take an advisory lock, and a flag is one
+open row per (user, rule), so a second finder only refreshes its evidence."""
+
+from __future__ import annotations
+
+import logging
+
+from db.database import Database
+from services.referrals.config import FraudRules
+from services.referrals.fraud import scan_farms
+from services.referrals.rewards import post_due_rewards, send_reward_notices
+
+log = logging.getLogger(__name__)
+
+__all__ = ["look_for_farms", "post_due_rewards", "send_reward_notices"]
+
+
+async def look_for_farms(db: Database, rules: FraudRules) -> int:
+    async with db.service() as session:
+        flagged = await scan_farms(session, rules)
+    if flagged:
+        log.warning("flagged %d referrers as possible farms", flagged)
+    return flagged
