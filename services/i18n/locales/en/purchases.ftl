@@ -24,3 +24,17 @@ error-already_refunded = This purchase was already refunded.
 error-tokens_spent = The buyer already spent part of these tokens.
 error-stars_unavailable = Payments are not available right now. Please try again later.
 error-refund_failed = Telegram refused the refund: { $reason }
+
+## The Mini App's Buy view.
+miniapp-buy-tab = Buy
+miniapp-buy-title = Buy VIBE with Stars
+miniapp-buy-balance = Your balance
+miniapp-buy-hint = Pay with Telegram Stars; the tokens arrive on your balance at once.
+miniapp-buy-pack = { $vibe } VIBE for { $stars } ⭐
+miniapp-buy-status_paid = Paid. Thank you!
+miniapp-buy-status_cancelled = Payment cancelled.
+miniapp-buy-status_failed = The payment did not go through.
+miniapp-buy-status_pending = The payment is being processed…
+miniapp-tx-stars_purchase = Stars purchase
+miniapp-tx-stars_refund = Stars refund
+miniapp-tx-refund_debt = Refund debt

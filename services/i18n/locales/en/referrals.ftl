@@ -28,3 +28,19 @@ referrals-flag_rejected = Flag #{ $id } rejected: { $voided } held rewards voide
 error-invalid_level = The level must be 1 to 8.
 error-flag_not_found = There is no flag with this id.
 error-flag_decided = This flag was already decided.
+
+## The Mini App's Invite view.
+miniapp-invite-tab = Invite
+miniapp-invite-title = Invite friends
+miniapp-invite-hint = You earn VIBE when the people you invite (and theirs, eight levels deep) buy tokens.
+miniapp-invite-link = Bot link
+miniapp-invite-app_link = App link
+miniapp-invite-share = Share my link
+miniapp-invite-share_text = Join me on Good Vibe Live!
+miniapp-invite-level = Level
+miniapp-invite-referees = Friends
+miniapp-invite-pending = On hold
+miniapp-invite-available = Paid
+miniapp-invite-total = Total
+miniapp-invite-totals = { $pending } on hold · { $available } paid
+miniapp-tx-referral_reward = Referral reward

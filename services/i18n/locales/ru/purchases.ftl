@@ -24,3 +24,17 @@ error-already_refunded = Эта покупка уже возвращена.
 error-tokens_spent = Покупатель уже потратил часть этих токенов.
 error-stars_unavailable = Оплата сейчас недоступна. Попробуйте позже.
 error-refund_failed = Telegram отказал в возврате: { $reason }
+
+## Экран «Купить» в мини-приложении.
+miniapp-buy-tab = Купить
+miniapp-buy-title = Купить VIBE за Stars
+miniapp-buy-balance = Ваш баланс
+miniapp-buy-hint = Оплата Telegram Stars; токены сразу поступают на баланс.
+miniapp-buy-pack = { $vibe } VIBE за { $stars } ⭐
+miniapp-buy-status_paid = Оплачено. Спасибо!
+miniapp-buy-status_cancelled = Оплата отменена.
+miniapp-buy-status_failed = Оплата не прошла.
+miniapp-buy-status_pending = Платёж обрабатывается…
+miniapp-tx-stars_purchase = Покупка за Stars
+miniapp-tx-stars_refund = Возврат Stars
+miniapp-tx-refund_debt = Долг за возврат

@@ -28,3 +28,19 @@ referrals-flag_rejected = Отметка #{ $id } отклонена: отмен
 error-invalid_level = Уровень должен быть от 1 до 8.
 error-flag_not_found = Отметки с таким id нет.
 error-flag_decided = По этой отметке уже принято решение.
+
+## Экран «Пригласить» в мини-приложении.
+miniapp-invite-tab = Пригласить
+miniapp-invite-title = Пригласите друзей
+miniapp-invite-hint = Вы получаете VIBE, когда приглашённые вами (и их приглашённые, на восемь уровней) покупают токены.
+miniapp-invite-link = Ссылка на бота
+miniapp-invite-app_link = Ссылка на приложение
+miniapp-invite-share = Поделиться ссылкой
+miniapp-invite-share_text = Присоединяйся к Good Vibe Live!
+miniapp-invite-level = Уровень
+miniapp-invite-referees = Друзья
+miniapp-invite-pending = На удержании
+miniapp-invite-available = Выплачено
+miniapp-invite-total = Всего
+miniapp-invite-totals = { $pending } на удержании · { $available } выплачено
+miniapp-tx-referral_reward = Реферальная награда
