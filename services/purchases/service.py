@@ -31,13 +31,19 @@ from services.purchases.errors import (
 )
 from services.purchases.packs import Pack, find_pack
 from services.purchases.schemas import CURRENCY, InvoiceTerms, PurchaseOut
-from services.realtime.service import publish
+from services.realtime.service import publish, publish_many
 from services.referrals.config import ReferralConfig
 from services.referrals.fraud import check_refund_loop
 from services.referrals.rewards import hold_transfers, plan_rewards, record_rewards, void_source
 from services.users.access import is_banned
 
-SALES = system_account("stars_sales")
+# Every purchase credits from the sales account: spread over shards (by buyer), as the rewards
+# account is (services/referrals/rewards.py). Stars income in VIBE is the sum over the shards.
+SALES_SHARDS = 16
+
+
+def sales_account(telegram_id: int) -> str:
+    return system_account("stars_sales", shard=telegram_id % SALES_SHARDS)
 
 
 @dataclass(frozen=True)
@@ -136,33 +142,31 @@ async def credit_purchase(
         row = (await session.execute(_EXISTING, {"charge": charge_id})).one()
         return Credit(row.id, int(row.vibe), 0, 0, replayed=True)
     source = source_of(charge_id)
+    sales = sales_account(buyer.telegram_id)
     credit = Transfer(
         id=transfer_id("stars", charge_id),
-        debit=SALES,
+        debit=sales,
         credit=user_account(buyer.id),
         asset=DEFAULT_ASSET,
         amount=terms.vibe,
         code="stars_purchase",
         metadata={"charge_id": charge_id, "pack_id": terms.pack_id, "stars": terms.stars},
     )
-    settlements, settled = await _settle_debts(session, buyer.id, charge_id, terms.vibe)
+    settlements, settled = await _settle_debts(session, buyer.id, sales, charge_id, terms.vibe)
     planned = await plan_rewards(
         session, config.referrals, source=source, buyer_id=buyer.id, amount=terms.vibe
     )
-    await apply(session, [credit, *settlements, *hold_transfers(planned, source)])
     await record_rewards(session, config.referrals, planned, source=source, buyer_id=buyer.id)
-    await publish(
-        session,
-        "user",
-        "balance",
-        {"asset": DEFAULT_ASSET, "reason": "purchase", "amount": str(terms.vibe - settled)},
-        user_id=buyer.id,
-    )
+    balance = {"asset": DEFAULT_ASSET, "reason": "purchase", "amount": str(terms.vibe - settled)}
+    await publish_many(session, [(buyer.id, "balance", balance)])
+    # Last: the batch locks the shared sales and rewards accounts until the commit.
+    holds = hold_transfers(planned, source, buyer.telegram_id)
+    await apply(session, [credit, *settlements, *holds])
     return Credit(purchase_id, terms.vibe, settled, len(planned), replayed=False)
 
 
 async def _settle_debts(
-    session: ServiceTx, user_id: UUID, charge_id: str, credited: int
+    session: ServiceTx, user_id: UUID, sales: str, charge_id: str, credited: int
 ) -> tuple[list[Transfer], int]:
     """What a forced refund left owing comes out of the next purchase first, oldest first."""
     transfers: list[Transfer] = []
@@ -175,7 +179,7 @@ async def _settle_debts(
             Transfer(
                 id=transfer_id("debt", charge_id, debt.purchase_id),
                 debit=user_account(user_id),
-                credit=SALES,
+                credit=sales,
                 asset=DEFAULT_ASSET,
                 amount=paid,
                 code="refund_debt",
@@ -244,7 +248,8 @@ class Refund:
 
 
 _LOCK = text(
-    "SELECT id, user_id, vibe, status FROM tokens.purchases WHERE charge_id = :charge FOR UPDATE"
+    "SELECT p.id, p.user_id, p.vibe, p.status, u.telegram_id FROM tokens.purchases p "
+    "JOIN auth.users u ON u.id = p.user_id WHERE p.charge_id = :charge FOR UPDATE OF p"
 )
 _AVAILABLE = text(
     "SELECT coalesce((SELECT credits_posted - debits_posted - debits_pending FROM tokens.accounts"
@@ -281,7 +286,7 @@ async def record_refund(session: ServiceTx, config: PurchaseConfig, charge_id: s
         Transfer(
             id=transfer_id("stars_refund", charge_id),
             debit=account,
-            credit=SALES,
+            credit=sales_account(int(row.telegram_id)),
             asset=DEFAULT_ASSET,
             amount=taken,
             code="stars_refund",

@@ -22,7 +22,7 @@ from services.ledger.assets import DEFAULT_ASSET, DEFAULT_ASSET_DECIMALS
 from services.ledger.schemas import ResolveHold, Transfer
 from services.ledger.service import apply, system_account, transfer_id, user_account
 from services.notifications.service import enqueue
-from services.realtime.service import publish
+from services.realtime.service import publish_many
 from services.referrals.config import ReferralConfig
 from services.referrals.fraud import check_daily_caps, check_shared_wallets, void_reward
 from services.referrals.service import upline
@@ -61,12 +61,17 @@ async def plan_rewards(
     return [p for p in planned if p.amount > 0]
 
 
-def hold_transfers(planned: list[PlannedReward], source: str) -> list[Transfer]:
+# Every purchase debits the rewards account: spread over shards (by buyer), it is not one row
+# that all purchases queue for. What the program paid is the sum over the shards.
+REWARD_SHARDS = 16
+
+
+def hold_transfers(planned: list[PlannedReward], source: str, shard: int) -> list[Transfer]:
     """No ledger timeout: the hold must outlive its date while a flag is open; the job posts it."""
     return [
         Transfer(
             id=p.id,
-            debit=system_account("referral_rewards"),
+            debit=system_account("referral_rewards", shard=shard % REWARD_SHARDS),
             credit=user_account(p.referrer_id),
             asset=DEFAULT_ASSET,
             amount=p.amount,
@@ -101,10 +106,12 @@ async def record_rewards(
     source: str,
     buyer_id: UUID,
 ) -> None:
-    """Store the rewards whose holds the caller's batch created, run the rules that look at a
-    reward (daily caps, shared wallets) and tell the referrers' open apps."""
+    """Store the rewards whose holds the caller's batch creates, run the rules that look at a
+    reward (daily caps, shared wallets) and tell the referrers' open apps. Before the ledger
+    call: its locks on the shared system accounts are then held only until the commit."""
     if not planned:
         return
+    await check_daily_caps(session, config.fraud, {p.referrer_id: p.amount for p in planned})
     rows = (
         await session.execute(
             _RECORD,
@@ -120,21 +127,23 @@ async def record_rewards(
         )
     ).all()
     available_at = rows[0].available_at if rows else None
-    await check_daily_caps(session, config.fraud, {p.referrer_id: p.amount for p in planned})
     await check_shared_wallets(session, config.wallets, buyer_id, [p.referrer_id for p in planned])
-    for p in planned:
-        await publish(
-            session,
-            "user",
-            "referral_reward",
-            {
-                "level": p.level,
-                "asset": DEFAULT_ASSET,
-                "amount": str(p.amount),
-                "available_at": available_at.isoformat() if available_at else None,
-            },
-            user_id=p.referrer_id,
-        )
+    await publish_many(
+        session,
+        [
+            (
+                p.referrer_id,
+                "referral_reward",
+                {
+                    "level": p.level,
+                    "asset": DEFAULT_ASSET,
+                    "amount": str(p.amount),
+                    "available_at": available_at.isoformat() if available_at else None,
+                },
+            )
+            for p in planned
+        ],
+    )
 
 
 _VOID_SOURCE = text(

@@ -187,6 +187,14 @@ async def test_a_chain_of_ten_pays_the_eight_nearest_ancestors_once_and_a_refund
     assert await wallet(owner, CHAIN[0]) == (20 * VIBE, 0)  # level 9: nothing
     for level, (telegram_id, amount, _) in expected.items():
         assert await wallet(owner, telegram_id) == (20 * VIBE, amount), level
+    # The referrers' and the buyer's open apps are told, in the purchase's transaction.
+    events = await owner.fetch(
+        "SELECT u.telegram_id, e.type, e.data FROM ops.events e JOIN auth.users u "
+        "ON u.id = e.user_id WHERE e.type IN ('referral_reward', 'balance') ORDER BY e.id"
+    )
+    assert sorted((r["telegram_id"], r["type"]) for r in events) == sorted(
+        [(bottom, "balance")] + [(t, "referral_reward") for t, _, _ in expected.values()]
+    )
 
     # Delivered again, then 20 times at once: paid once.
     await dp.feed_raw_update(bot, update)
