@@ -12,6 +12,8 @@ Create Date: 2026-12-03
   primary-key range read; a referrer's downline at level N is one range of
   `links_ancestor_idx`.
 - `referrals.rewards`: one row per (source event, level), its id the ledger hold's id.
+- `referrals.totals`: per referrer and level, the sums of rewards held and paid, so the
+  Invite view reads 8 rows, not every reward.
 - `referrals.flags`: what a fraud rule found, with its evidence; an open flag keeps the user's
   rewards held until an admin decides. `referrals.notices`: when each referrer was last told.
 
@@ -94,8 +96,6 @@ CREATE TABLE referrals.rewards (
     CHECK ((status = 'held') = (resolved_at IS NULL))
 );
 CREATE INDEX rewards_due_idx ON referrals.rewards (available_at) WHERE status = 'held';
-CREATE INDEX rewards_referrer_idx ON referrals.rewards (referrer_id, level, status)
-    INCLUDE (amount);
 CREATE INDEX rewards_referee_idx ON referrals.rewards (referee_id) WHERE status = 'held';
 CREATE INDEX rewards_unnotified_idx ON referrals.rewards (referrer_id) WHERE notified_at IS NULL;
 CREATE INDEX rewards_day_idx ON referrals.rewards (referrer_id, created_at);
@@ -115,6 +115,17 @@ CREATE TABLE referrals.flags (
 -- One open flag per user and rule: a rule firing again updates its evidence.
 CREATE UNIQUE INDEX flags_open_idx ON referrals.flags (user_id, rule) WHERE status = 'open';
 
+-- Per referrer and level, the sums of their rewards on hold and paid: what the Invite view
+-- shows, read as at most 8 rows however many rewards there are. Changed in the transaction
+-- that changes a reward's status; rows are always locked in (level, referrer) order.
+CREATE TABLE referrals.totals (
+    referrer_id  uuid NOT NULL REFERENCES auth.users (id),
+    level        smallint NOT NULL CHECK (level BETWEEN 1 AND 8),
+    pending      numeric(39, 0) NOT NULL DEFAULT 0 CHECK (pending >= 0),
+    available    numeric(39, 0) NOT NULL DEFAULT 0 CHECK (available >= 0),
+    PRIMARY KEY (referrer_id, level)
+);
+
 CREATE TABLE referrals.notices (
     referrer_id   uuid PRIMARY KEY REFERENCES auth.users (id),
     last_sent_at  timestamptz NOT NULL
@@ -126,12 +137,17 @@ ALTER TABLE referrals.rewards ENABLE ROW LEVEL SECURITY;
 ALTER TABLE referrals.rewards FORCE ROW LEVEL SECURITY;
 ALTER TABLE referrals.flags ENABLE ROW LEVEL SECURITY;
 ALTER TABLE referrals.flags FORCE ROW LEVEL SECURITY;
+ALTER TABLE referrals.totals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE referrals.totals FORCE ROW LEVEL SECURITY;
 ALTER TABLE referrals.notices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE referrals.notices FORCE ROW LEVEL SECURITY;
 CREATE POLICY links_service ON referrals.links FOR ALL TO gv_service USING (true) WITH CHECK (true);
 CREATE POLICY rewards_service ON referrals.rewards FOR ALL TO gv_service
     USING (true) WITH CHECK (true);
 CREATE POLICY flags_service ON referrals.flags FOR ALL TO gv_service USING (true) WITH CHECK (true);
+CREATE POLICY totals_service ON referrals.totals FOR ALL TO gv_service
+    USING (true) WITH CHECK (true);
+CREATE POLICY totals_owner ON referrals.totals FOR SELECT TO gv_owner USING (true);
 CREATE POLICY notices_service ON referrals.notices FOR ALL TO gv_service
     USING (true) WITH CHECK (true);
 -- The views below run as their owner, held to these by FORCE.
@@ -139,7 +155,7 @@ CREATE POLICY links_owner ON referrals.links FOR SELECT TO gv_owner USING (true)
 CREATE POLICY rewards_owner ON referrals.rewards FOR SELECT TO gv_owner USING (true);
 GRANT SELECT, INSERT ON referrals.links TO gv_service;
 GRANT SELECT, INSERT, UPDATE ON referrals.rewards, referrals.flags TO gv_service;
-GRANT SELECT, INSERT, UPDATE ON referrals.notices TO gv_service;
+GRANT SELECT, INSERT, UPDATE ON referrals.notices, referrals.totals TO gv_service;
 
 -- The signed-in user's referees: public profile fields and the join date, nothing else.
 CREATE VIEW referrals.my_downline WITH (security_barrier) AS
@@ -147,17 +163,15 @@ SELECT l.depth AS level, l.created_at AS joined_at, u.id, u.username, u.first_na
   FROM referrals.links l JOIN auth.users u ON u.id = l.descendant_id
  WHERE l.ancestor_id = (SELECT auth.current_user_id()) AND u.deleted_at IS NULL;
 
--- The signed-in user's counts and reward sums per level (levels without any are absent).
+-- The signed-in user's counts and reward sums per level (levels without any are absent):
+-- the counts from an index-only range of links_ancestor_idx, the sums from referrals.totals.
 CREATE VIEW referrals.my_levels WITH (security_barrier) AS
-WITH me AS (SELECT auth.current_user_id() AS id),
-counts AS (
-    SELECT l.depth AS level, count(*) AS referees
-      FROM referrals.links l, me WHERE l.ancestor_id = me.id GROUP BY l.depth
+WITH counts AS (
+    SELECT l.depth AS level, count(*) AS referees FROM referrals.links l
+     WHERE l.ancestor_id = (SELECT auth.current_user_id()) GROUP BY l.depth
 ), sums AS (
-    SELECT r.level,
-           coalesce(sum(r.amount) FILTER (WHERE r.status = 'held'), 0) AS pending,
-           coalesce(sum(r.amount) FILTER (WHERE r.status = 'posted'), 0) AS available
-      FROM referrals.rewards r, me WHERE r.referrer_id = me.id GROUP BY r.level
+    SELECT t.level, t.pending, t.available FROM referrals.totals t
+     WHERE t.referrer_id = (SELECT auth.current_user_id())
 )
 SELECT coalesce(c.level, s.level) AS level, coalesce(c.referees, 0) AS referees,
        coalesce(s.pending, 0) AS pending, coalesce(s.available, 0) AS available

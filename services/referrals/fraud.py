@@ -20,6 +20,7 @@ from services.ledger.schemas import ResolveHold
 from services.ledger.service import apply, transfer_id
 from services.referrals.config import FraudRules, WalletLinks
 from services.referrals.errors import FlagDecided, FlagNotFound
+from services.referrals.totals import resolve_totals
 from services.users.access import is_admin
 
 VELOCITY = "velocity"
@@ -226,7 +227,7 @@ _VOID_HELD = text(
     """
     UPDATE referrals.rewards SET status = 'voided', resolved_at = now()
      WHERE status = 'held' AND (referrer_id = :user OR referee_id = :user)
-    RETURNING id
+    RETURNING id, referrer_id, level, amount
     """
 )
 _BAN = text("UPDATE auth.users SET banned_at = now() WHERE id = :user AND banned_at IS NULL")
@@ -257,11 +258,12 @@ async def decide(
     if user_id is None:
         await get_flag(session, flag_id)  # raises FlagNotFound for an unknown id
         raise FlagDecided("this flag was already decided", id=flag_id)
-    voided: list[UUID] = []
+    voided: list[Any] = []
     if not approve:
-        voided = list((await session.scalars(_VOID_HELD, {"user": user_id})).all())
+        voided = list((await session.execute(_VOID_HELD, {"user": user_id})).all())
         if voided:
-            await apply(session, [void_reward(reward) for reward in voided])
+            await resolve_totals(session, voided, posted=False)
+            await apply(session, [void_reward(r.id) for r in voided])
         if ban:
             await session.execute(_BAN, {"user": user_id})
     return Decision(flag_id, user_id, status, len(voided))

@@ -26,6 +26,7 @@ from services.realtime.service import publish_many
 from services.referrals.config import ReferralConfig
 from services.referrals.fraud import check_daily_caps, check_shared_wallets, void_reward
 from services.referrals.service import upline
+from services.referrals.totals import add_pending, resolve_totals
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,12 @@ async def record_rewards(
         )
     ).all()
     available_at = rows[0].available_at if rows else None
+    await add_pending(
+        session,
+        [p.referrer_id for p in planned],
+        [p.level for p in planned],
+        [p.amount for p in planned],
+    )
     await check_shared_wallets(session, config.wallets, buyer_id, [p.referrer_id for p in planned])
     await publish_many(
         session,
@@ -148,15 +155,16 @@ async def record_rewards(
 
 _VOID_SOURCE = text(
     "UPDATE referrals.rewards SET status = 'voided', resolved_at = now() "
-    "WHERE source = :source AND status = 'held' RETURNING id"
+    "WHERE source = :source AND status = 'held' RETURNING id, referrer_id, level, amount"
 )
 
 
 async def void_source(session: ServiceTx, source: str) -> list[ResolveHold]:
     """Mark the event's held rewards voided (once) and give back the voids for the caller's
     ledger batch; a reward already posted stays paid."""
-    ids = (await session.scalars(_VOID_SOURCE, {"source": source})).all()
-    return [void_reward(reward) for reward in ids]
+    rows = (await session.execute(_VOID_SOURCE, {"source": source})).all()
+    await resolve_totals(session, rows, posted=False)
+    return [void_reward(r.id) for r in rows]
 
 
 # Due holds of users without an open flag, claimed with SKIP LOCKED: instances share the work.
@@ -170,7 +178,7 @@ _CLAIM_DUE = text(
                              AND f.user_id IN (d.referrer_id, d.referee_id))
          ORDER BY d.available_at LIMIT :limit
          FOR UPDATE SKIP LOCKED)
-     RETURNING r.id
+     RETURNING r.id, r.referrer_id, r.level, r.amount
     """
 )
 
@@ -184,15 +192,18 @@ async def post_due_rewards(
     while True:
         async with db.service() as session:
             ids = (
-                await session.scalars(
+                await session.execute(
                     _CLAIM_DUE, {"now": now or datetime.now(UTC), "limit": batch_size}
                 )
             ).all()
             if ids:
+                await resolve_totals(session, ids, posted=True)
                 await apply(
                     session,
                     [
-                        ResolveHold(id=transfer_id("referral_post", r), pending_id=r, kind="post")
+                        ResolveHold(
+                            id=transfer_id("referral_post", r.id), pending_id=r.id, kind="post"
+                        )
                         for r in ids
                     ],
                 )

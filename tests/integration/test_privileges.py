@@ -410,6 +410,9 @@ gv_service   UPDATE      table referrals.notices
 gv_service   INSERT      table referrals.rewards
 gv_service   SELECT      table referrals.rewards
 gv_service   UPDATE      table referrals.rewards
+gv_service   INSERT      table referrals.totals
+gv_service   SELECT      table referrals.totals
+gv_service   UPDATE      table referrals.totals
 gv_service   SELECT      table tokens.account_kinds
 gv_service   SELECT      table tokens.accounts
 gv_service   SELECT      table tokens.assets
