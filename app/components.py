@@ -36,7 +36,7 @@ from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.realtime.service import Realtime
 from services.realtime.tasks import purge_events
-from services.referrals.tasks import look_for_farms, post_due_rewards, send_reward_notices
+from services.referrals.tasks import look_for_fraud, post_due_rewards, send_reward_notices
 from services.transfers.batcher import SendBatcher
 from services.users.cache import IdentityCache
 from webapp_api.server import make_runner
@@ -271,7 +271,7 @@ async def scheduler(
     for job, args in (
         (post_due_rewards, [services.db]),
         (send_reward_notices, [services.db]),
-        (look_for_farms, [services.db, rules]),
+        (look_for_fraud, [services.db, rules]),
     ):
         jobs.add_job(
             job,

@@ -98,7 +98,9 @@ CREATE TABLE referrals.rewards (
 CREATE INDEX rewards_due_idx ON referrals.rewards (available_at) WHERE status = 'held';
 CREATE INDEX rewards_referee_idx ON referrals.rewards (referee_id) WHERE status = 'held';
 CREATE INDEX rewards_unnotified_idx ON referrals.rewards (referrer_id) WHERE notified_at IS NULL;
-CREATE INDEX rewards_day_idx ON referrals.rewards (referrer_id, created_at);
+CREATE INDEX rewards_referrer_idx ON referrals.rewards (referrer_id) WHERE status = 'held';
+-- The daily-cap scan reads today's rewards.
+CREATE INDEX rewards_created_idx ON referrals.rewards (created_at);
 
 CREATE TABLE referrals.flags (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -24,7 +24,7 @@ from services.ledger.service import apply, system_account, transfer_id, user_acc
 from services.notifications.service import enqueue
 from services.realtime.service import publish_many
 from services.referrals.config import ReferralConfig
-from services.referrals.fraud import check_daily_caps, check_shared_wallets, void_reward
+from services.referrals.fraud import check_shared_wallets, void_reward
 from services.referrals.service import upline
 from services.referrals.totals import add_pending, resolve_totals
 
@@ -108,11 +108,10 @@ async def record_rewards(
     buyer_id: UUID,
 ) -> None:
     """Store the rewards whose holds the caller's batch creates, run the rules that look at a
-    reward (daily caps, shared wallets) and tell the referrers' open apps. Before the ledger
+    reward (shared wallets) and tell the referrers' open apps. Before the ledger
     call: its locks on the shared system accounts are then held only until the commit."""
     if not planned:
         return
-    await check_daily_caps(session, config.fraud, {p.referrer_id: p.amount for p in planned})
     rows = (
         await session.execute(
             _RECORD,

@@ -30,7 +30,7 @@ from services.purchases.packs import parse_packs
 from services.purchases.usecase import Purchases
 from services.referrals.config import FraudRules
 from services.referrals.rewards import post_due_rewards, send_reward_notices
-from services.referrals.tasks import look_for_farms
+from services.referrals.tasks import look_for_fraud
 from tests.services import purchases_of
 from tests.telegram import ADMIN_ID, bot_dispatcher, press, send, tg_user
 
@@ -509,14 +509,14 @@ async def test_farm_and_refund_loop_rules_raise_flags_with_evidence(
     code = await code_of(owner, 9600)
     for friend in (9601, 9602):
         await send(api, dp, bot, tg_user(friend), f"/start ref_{code}")
-    assert await look_for_farms(db, rules) == 0  # too recent to judge
+    assert await look_for_fraud(db, rules) == 0  # too recent to judge
     await owner.execute("UPDATE referrals.links SET created_at = now() - interval '4 days'")
     # Twice at once, as two instances would: one flag.
-    assert sum(await asyncio.gather(look_for_farms(db, rules), look_for_farms(db, rules))) >= 1
+    assert sum(await asyncio.gather(look_for_fraud(db, rules), look_for_fraud(db, rules))) >= 1
     farm = await owner.fetch("SELECT user_id, evidence FROM referrals.flags WHERE rule = 'farm'")
     assert [r["user_id"] for r in farm] == [await user_id(owner, 9600)]
     assert '"idle_referees": 2' in farm[0]["evidence"]
-    assert await look_for_farms(db, rules) == 0  # already open
+    assert await look_for_fraud(db, rules) == 0  # already open
 
     admin = tg_user(ADMIN_ID, "Root")
     for _ in range(2):
@@ -527,3 +527,26 @@ async def test_farm_and_refund_loop_rules_raise_flags_with_evidence(
     )
     assert loop["user_id"] == await user_id(owner, 9601)
     assert '"refunds_30_days": 2' in loop["evidence"]
+
+
+async def test_the_daily_cap_rule_flags_a_referrer_and_keeps_their_rewards_held(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+) -> None:
+    api, _ = botapi
+    rules = FraudRules(daily_cap=15 * VIBE)
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot, fraud=rules))
+    await build_chain(api, dp, bot, owner, [9700, 9701])
+    await buy(api, dp, bot, tg_user(9701), "stars_50")
+    assert await look_for_fraud(db, rules) == 0  # 10 VIBE today: under the cap
+    await buy(api, dp, bot, tg_user(9701), "stars_50")
+    assert await look_for_fraud(db, rules) == 1
+    flag = await owner.fetchrow("SELECT user_id, evidence FROM referrals.flags")
+    assert flag["user_id"] == await user_id(owner, 9700)
+    assert json.loads(flag["evidence"]) == {"rewards_today": str(20 * VIBE), "cap": str(15 * VIBE)}
+    assert await look_for_fraud(db, rules) == 0  # flagged once
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert await post_due_rewards(db, now=later) == 0
