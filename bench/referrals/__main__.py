@@ -50,18 +50,15 @@ _USERS = """
 INSERT INTO auth.users (telegram_id, first_name, referral_code)
 SELECT t, 'U' || t, 'c' || t FROM generate_series($1::bigint, $2::bigint) t
 """
-# Closure rows for one level of a generated tree: each new user's parent is the user at
-# position (i % parents) of the level above. (`auth.users.referred_by` is left unset: nothing
-# measured here reads it, and its identity trigger would notify once per row.)
+# Closure rows for one level of a generated tree: the parent of the user with telegram id `t`
+# is the one with `prev_lo + (t - lo) % parents` on the level above. (`auth.users.referred_by`
+# is left unset: nothing measured here reads it, and its trigger would notify once per row.)
 _LEVEL = """
-WITH kids AS (
-    SELECT u.id, row_number() OVER (ORDER BY u.telegram_id) - 1 AS i
-      FROM auth.users u WHERE u.telegram_id BETWEEN $1 AND $2
-), parents AS (
-    SELECT u.id, row_number() OVER (ORDER BY u.telegram_id) - 1 AS i, count(*) OVER () AS n
-      FROM auth.users u WHERE u.telegram_id BETWEEN $3 AND $4
-), pairs AS (
-    SELECT k.id AS kid, p.id AS parent FROM kids k JOIN parents p ON p.i = k.i % p.n
+WITH pairs AS (
+    SELECT k.id AS kid, p.id AS parent
+      FROM auth.users k
+      JOIN auth.users p ON p.telegram_id = $3 + (k.telegram_id - $1) % ($4 - $3 + 1)
+     WHERE k.telegram_id BETWEEN $1 AND $2
 )
 INSERT INTO referrals.links (descendant_id, depth, ancestor_id)
 SELECT kid, 1, parent FROM pairs
@@ -200,7 +197,17 @@ async def main(args: argparse.Namespace) -> None:
             """,
             root,
         )
-        await owner.execute("ANALYZE")
+        await owner.execute(
+            """
+            INSERT INTO referrals.totals (referrer_id, level, pending, available)
+            SELECT referrer_id, level, coalesce(sum(amount) FILTER (WHERE status = 'held'), 0),
+                   coalesce(sum(amount) FILTER (WHERE status = 'posted'), 0)
+              FROM referrals.rewards WHERE source LIKE 'bench:%' GROUP BY referrer_id, level
+            """
+        )
+        # What autovacuum does to a table that grew: the visibility map lets the counts be
+        # index-only scans.
+        await owner.execute("VACUUM ANALYZE referrals.links, referrals.totals")
         print(
             f"tree of {sum(sizes)} descendants over 8 levels built in "
             f"{time.monotonic() - began:.1f} s: {sizes}"
