@@ -116,7 +116,7 @@ CHECKS += [
         """,
     ),
     (
-        "referrals.totals differ from the sums of the rewards",
+        "referrals.totals differ from the sums of the rewards or the count of the links",
         """
         SELECT count(*) FROM (
             SELECT referrer_id, level,
@@ -124,8 +124,11 @@ CHECKS += [
                    sum(amount) FILTER (WHERE status = 'posted') AS available
             FROM referrals.rewards GROUP BY referrer_id, level) s
         FULL JOIN referrals.totals t USING (referrer_id, level)
+        FULL JOIN (SELECT ancestor_id AS referrer_id, depth AS level, count(*) AS referees
+                   FROM referrals.links GROUP BY 1, 2) c USING (referrer_id, level)
         WHERE coalesce(s.pending, 0) <> coalesce(t.pending, 0)
            OR coalesce(s.available, 0) <> coalesce(t.available, 0)
+           OR coalesce(c.referees, 0) <> coalesce(t.referees, 0)
         """,
     ),
 ]

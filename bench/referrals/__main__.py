@@ -57,7 +57,8 @@ _LEVEL = """
 WITH pairs AS (
     SELECT k.id AS kid, p.id AS parent
       FROM auth.users k
-      JOIN auth.users p ON p.telegram_id = $3 + (k.telegram_id - $1) % ($4 - $3 + 1)
+      JOIN auth.users p
+        ON p.telegram_id = $3::bigint + (k.telegram_id - $1::bigint) % ($4::bigint - $3::bigint + 1)
      WHERE k.telegram_id BETWEEN $1 AND $2
 )
 INSERT INTO referrals.links (descendant_id, depth, ancestor_id)
@@ -199,8 +200,9 @@ async def main(args: argparse.Namespace) -> None:
         )
         await owner.execute(
             """
-            INSERT INTO referrals.totals (referrer_id, level, pending, available)
-            SELECT referrer_id, level, coalesce(sum(amount) FILTER (WHERE status = 'held'), 0),
+            INSERT INTO referrals.totals (referrer_id, level, referees, pending, available)
+            SELECT referrer_id, level, count(*),
+                   coalesce(sum(amount) FILTER (WHERE status = 'held'), 0),
                    coalesce(sum(amount) FILTER (WHERE status = 'posted'), 0)
               FROM referrals.rewards WHERE source LIKE 'bench:%' GROUP BY referrer_id, level
             """

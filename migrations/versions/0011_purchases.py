@@ -12,8 +12,8 @@ Create Date: 2026-12-03
   primary-key range read; a referrer's downline at level N is one range of
   `links_ancestor_idx`.
 - `referrals.rewards`: one row per (source event, level), its id the ledger hold's id.
-- `referrals.totals`: per referrer and level, the sums of rewards held and paid, so the
-  Invite view reads 8 rows, not every reward.
+- `referrals.totals`: per referrer and level, the referees and the sums of rewards held and
+  paid, so the Invite view reads 8 rows, not the tree or every reward.
 - `referrals.flags`: what a fraud rule found, with its evidence; an open flag keeps the user's
   rewards held until an admin decides. `referrals.notices`: when each referrer was last told.
 
@@ -117,12 +117,14 @@ CREATE TABLE referrals.flags (
 -- One open flag per user and rule: a rule firing again updates its evidence.
 CREATE UNIQUE INDEX flags_open_idx ON referrals.flags (user_id, rule) WHERE status = 'open';
 
--- Per referrer and level, the sums of their rewards on hold and paid: what the Invite view
--- shows, read as at most 8 rows however many rewards there are. Changed in the transaction
--- that changes a reward's status; rows are always locked in (level, referrer) order.
+-- Per referrer and level, how many referees and the sums of their rewards on hold and paid:
+-- what the Invite view shows, read as at most 8 rows however large the tree. Changed in the
+-- transaction that binds a user or changes a reward's status; rows are always locked in
+-- (level, referrer) order.
 CREATE TABLE referrals.totals (
     referrer_id  uuid NOT NULL REFERENCES auth.users (id),
     level        smallint NOT NULL CHECK (level BETWEEN 1 AND 8),
+    referees     bigint NOT NULL DEFAULT 0 CHECK (referees >= 0),
     pending      numeric(39, 0) NOT NULL DEFAULT 0 CHECK (pending >= 0),
     available    numeric(39, 0) NOT NULL DEFAULT 0 CHECK (available >= 0),
     PRIMARY KEY (referrer_id, level)
@@ -165,19 +167,10 @@ SELECT l.depth AS level, l.created_at AS joined_at, u.id, u.username, u.first_na
   FROM referrals.links l JOIN auth.users u ON u.id = l.descendant_id
  WHERE l.ancestor_id = (SELECT auth.current_user_id()) AND u.deleted_at IS NULL;
 
--- The signed-in user's counts and reward sums per level (levels without any are absent):
--- the counts from an index-only range of links_ancestor_idx, the sums from referrals.totals.
+-- The signed-in user's referees and reward sums per level (levels without any are absent).
 CREATE VIEW referrals.my_levels WITH (security_barrier) AS
-WITH counts AS (
-    SELECT l.depth AS level, count(*) AS referees FROM referrals.links l
-     WHERE l.ancestor_id = (SELECT auth.current_user_id()) GROUP BY l.depth
-), sums AS (
-    SELECT t.level, t.pending, t.available FROM referrals.totals t
-     WHERE t.referrer_id = (SELECT auth.current_user_id())
-)
-SELECT coalesce(c.level, s.level) AS level, coalesce(c.referees, 0) AS referees,
-       coalesce(s.pending, 0) AS pending, coalesce(s.available, 0) AS available
-  FROM counts c FULL JOIN sums s ON s.level = c.level;
+SELECT t.level, t.referees, t.pending, t.available FROM referrals.totals t
+ WHERE t.referrer_id = (SELECT auth.current_user_id());
 
 GRANT SELECT ON referrals.my_downline, referrals.my_levels TO gv_user;
 """

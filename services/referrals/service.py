@@ -45,6 +45,16 @@ _LINKS = text(
      WHERE l.descendant_id = CAST(:referrer AS uuid) AND l.depth < :max_depth
     """
 )
+# One more referee at each level of the new upline, rows locked in level order.
+_COUNT = text(
+    """
+    INSERT INTO referrals.totals (referrer_id, level, referees)
+    SELECT l.ancestor_id, l.depth, 1 FROM referrals.links l
+     WHERE l.descendant_id = :user ORDER BY l.depth
+    ON CONFLICT (referrer_id, level)
+    DO UPDATE SET referees = referrals.totals.referees + 1
+    """
+)
 # The ancestors who may be paid: a banned or deleted one keeps their level and gets nothing.
 _UPLINE = text(
     """
@@ -111,6 +121,7 @@ async def bind_referrer(
     if await session.scalar(_BIND, {"referrer": referrer, "user": user.id}) is None:
         return Binding.ALREADY
     await session.execute(_LINKS, {"user": user.id, "referrer": referrer, "max_depth": MAX_LEVELS})
+    await session.execute(_COUNT, {"user": user.id})
     user.referred_by = referrer
     await check_velocity(session, config.fraud, referrer)
     return Binding.BOUND
