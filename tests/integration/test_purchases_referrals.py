@@ -550,3 +550,27 @@ async def test_the_daily_cap_rule_flags_a_referrer_and_keeps_their_rewards_held(
     assert await look_for_fraud(db, rules) == 0  # flagged once
     later = datetime.now(UTC) + timedelta(days=8)
     assert await post_due_rewards(db, now=later) == 0
+
+
+async def test_invite_shows_the_link_a_share_button_and_eight_levels(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+) -> None:
+    api, _ = botapi
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot))
+    await build_chain(api, dp, bot, owner, [9800, 9801, 9802])
+    await buy(api, dp, bot, tg_user(9802), "stars_50")
+    await send(api, dp, bot, tg_user(9800), "/invite")
+    message = api.state.chat(9800).messages[-1]
+    code = await code_of(owner, 9800)
+    text = message["text"]
+    assert f"https://t.me/goodvibe_test_bot?start=ref_{code}" in text
+    lines = [line for line in text.split("\n") if line.startswith("Level ")]
+    assert len(lines) == 8
+    assert lines[0] == "Level 1: 1 friends · 0 VIBE on hold · 0 VIBE paid"
+    assert lines[1] == "Level 2: 1 friends · 5 VIBE on hold · 0 VIBE paid"
+    [[button]] = message["reply_markup"]["inline_keyboard"]
+    assert button["url"].startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2F")
