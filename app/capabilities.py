@@ -15,9 +15,13 @@ from aiogram import Router
 
 from app.services import Services
 from bot.handlers import limits as limit_handlers
+from bot.handlers import purchases as purchase_handlers
+from bot.handlers import referrals as referral_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
 from webapp_api.routes import ledger, limits, realtime, transfers
+from webapp_api.routes import purchases as purchase_routes
+from webapp_api.routes import referrals as referral_routes
 from webapp_api.webhooks import ProviderWebhook
 
 
@@ -47,6 +51,18 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=limits.routes,
     ),
     Capability("realtime", routes=realtime.routes),
+    Capability(
+        "purchases",
+        router=purchase_handlers.build_router,
+        commands=("buy",),
+        routes=purchase_routes.routes,
+    ),
+    Capability(
+        "referrals",
+        router=referral_handlers.build_router,
+        commands=("invite",),
+        routes=referral_routes.routes,
+    ),
 )
 
 

@@ -36,6 +36,7 @@ from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.realtime.service import Realtime
 from services.realtime.tasks import purge_events
+from services.referrals.tasks import look_for_fraud, post_due_rewards, send_reward_notices
 from services.transfers.batcher import SendBatcher
 from services.users.cache import IdentityCache
 from webapp_api.server import make_runner
@@ -236,7 +237,9 @@ async def realtime_listener(realtime: Realtime) -> AsyncIterator[Realtime]:
 
 
 @contextlib.asynccontextmanager
-async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterator[None]:
+async def scheduler(
+    services: Services, hold_expiry_seconds: int, referral_seconds: int = 60
+) -> AsyncIterator[None]:
     jobs = AsyncIOScheduler(timezone="UTC")
     jobs.add_job(
         purge_delivered, "interval", hours=1, args=[services.db], id="outbox_purge", coalesce=True
@@ -262,6 +265,23 @@ async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterat
         coalesce=True,
         max_instances=1,
     )
+    # Referral rewards due, referrers' notices (one per minute each), farm scan: see
+    # services/referrals/tasks.py for why any number of instances may run them.
+    rules = services.purchases.config.referrals.fraud
+    for job, args in (
+        (post_due_rewards, [services.db]),
+        (send_reward_notices, [services.db]),
+        (look_for_fraud, [services.db, rules]),
+    ):
+        jobs.add_job(
+            job,
+            "interval",
+            seconds=referral_seconds,
+            args=args,
+            id=f"referrals_{job.__name__}",
+            coalesce=True,
+            max_instances=1,
+        )
     jobs.start()
     try:
         yield

@@ -111,14 +111,14 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         if wants_sandbox(settings, role):
             sandbox = await parts.start("local Telegram", local_sandbox(settings))
         await upgrade(owner_url)
-        services = bootstrap(settings, owner_url)
+        bot, api_base = bot_client(settings, sandbox)
+        services = bootstrap(settings, owner_url, bot=bot)
         await parts.start("database pool", database_pool(services.db), "closed")
         if services.batcher is not None:
             await parts.start("transfer batcher", transfer_batcher(services.batcher), "closed")
 
         if role in (Role.ALL, Role.API):
             await parts.start("identity cache", identity_cache(services.identity), "closed")
-        bot, api_base = bot_client(settings, sandbox)
         if bot is not None:
             await parts.start("bot session", bot_session(bot), "closed")
         elif sandbox is None:
@@ -170,7 +170,10 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
             host, port = settings.api_host, settings.api_port
             await parts.start("HTTP server", http_server(app, host, port, grace))
         if role in (Role.ALL, Role.WORKER):
-            await parts.start("scheduler", scheduler(services, settings.hold_expiry_interval))
+            await parts.start(
+                "scheduler",
+                scheduler(services, settings.hold_expiry_interval, settings.referral_post_interval),
+            )
         if serve_bot and bot is not None:
             await set_menu(bot, services, bot_commands(CAPABILITIES))
             if webhook:

@@ -13,15 +13,25 @@ from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from aiogram import Bot
+
 from app.settings import Settings
 from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
+from integrations.telegram.stars import BotStars
 from services.i18n import Catalog, load_catalog
+from services.ledger.amounts import parse_amount
+from services.ledger.assets import DEFAULT_ASSET_DECIMALS
+from services.purchases.packs import parse_packs
+from services.purchases.service import PurchaseConfig
+from services.purchases.usecase import Purchases
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
 from services.realtime.service import Realtime
+from services.referrals.config import FraudRules, ReferralConfig, parse_levels
+from services.referrals.service import binding_hook
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
 from services.transfers.usecase import SessionSends, Transfers
@@ -64,6 +74,8 @@ class Services:
     realtime: Realtime
     webapp_url: str
     version: str
+    # Stars purchases and the referral program they pay (`purchases.config.referrals`).
+    purchases: Purchases
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -77,7 +89,7 @@ def platform_version() -> str:
         return "0.0.0+local"
 
 
-def bootstrap(settings: Settings, owner_url: str) -> Services:
+def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> Services:
     """The services of one process; nothing here opens a connection or starts a task."""
     # Unset: the service connection's server and database, as the user login.
     app_url = settings.app_database_url or app_url_from_owner(owner_url)
@@ -95,6 +107,7 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
     )
     batcher = SendBatcher(db, ledger.p2p)
     identity = IdentityCache(asyncpg_dsn(app_url))
+    sales = purchases(settings, db, bot)
     return Services(
         db=db,
         catalog=load_catalog(),
@@ -109,10 +122,11 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         ),
         identity=identity,
         admin_ids=settings.admin_ids,
-        on_user_created=ledger.on_created,
+        on_user_created=(*ledger.on_created, binding_hook(sales.config.referrals)),
         realtime=realtime(settings, app_url),
         webapp_url=settings.webapp_url,
         version=platform_version(),
+        purchases=sales,
     )
 
 
@@ -128,3 +142,26 @@ def realtime(settings: Settings, app_url: str) -> Realtime:
         server_settings={"role": SERVICE_ROLE, "application_name": "goodvibe-realtime"},
     )
     return Realtime(hub=hub, listener=listener, retention_seconds=settings.realtime_retention)
+
+
+def purchases(settings: Settings, db: Database, bot: Bot | None) -> Purchases:
+    fraud = FraudRules(
+        velocity_per_hour=settings.referral_fraud_velocity,
+        farm_referees=settings.referral_fraud_farm_referees,
+        farm_days=settings.referral_fraud_farm_days,
+        refund_loops=settings.referral_fraud_refunds,
+        daily_cap=parse_amount(settings.referral_daily_cap, DEFAULT_ASSET_DECIMALS),
+    )
+    referrals = ReferralConfig(
+        levels_bps=parse_levels(settings.referral_levels_bps),
+        hold_days=settings.referral_hold_days,
+        on_ai_spend=settings.referral_on_ai_spend,
+        fraud=fraud,
+    )
+    return Purchases(
+        db=db,
+        config=PurchaseConfig(parse_packs(settings.stars_packs), referrals),
+        stars=BotStars(bot) if bot is not None else None,
+        bot_username=settings.bot_username,
+        app_name=settings.miniapp_name,
+    )

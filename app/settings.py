@@ -11,6 +11,9 @@ from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.purchases.packs import parse_packs
+from services.referrals.config import parse_levels
+
 
 class BotMode(StrEnum):
     POLLING = "polling"
@@ -144,6 +147,60 @@ class Settings(BaseSettings):
         description="Events queued for one WebSocket before it is closed as a slow consumer",
     )
 
+    stars_packs: str = Field(
+        default="50:100,250:550,1000:2400",
+        description="Token packs sold for Telegram Stars: comma-separated stars:VIBE "
+        "(VIBE a human amount)",
+    )
+    bot_username: str = Field(
+        default="",
+        pattern=r"^([A-Za-z][A-Za-z0-9_]{3,31})?$",
+        description="The bot's @username (without @) for referral links; unset: asked from "
+        "Telegram (getMe)",
+    )
+    miniapp_name: str = Field(
+        default="app",
+        pattern=r"^[A-Za-z0-9_]{3,30}$",
+        description="The Mini App's short name (BotFather /newapp) for t.me/<bot>/<app> links",
+    )
+    referral_levels_bps: str = Field(
+        default="1000,500,300,200,100,100,50,50",
+        description="Referral reward per level in basis points, level 1 first, at most 8",
+    )
+    referral_hold_days: int = Field(
+        default=7, ge=0, le=365, description="Days a referral reward is held before it is paid"
+    )
+    referral_on_ai_spend: bool = Field(
+        default=False, description="Whether VIBE spent on AI generation earns referral rewards"
+    )
+    referral_post_interval: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Seconds between runs of the jobs that pay due referral rewards, tell "
+        "referrers and look for farms",
+    )
+    referral_fraud_velocity: int = Field(
+        default=20,
+        ge=1,
+        description="New level-1 referees per hour above which a referrer is flagged",
+    )
+    referral_fraud_farm_referees: int = Field(
+        default=10,
+        ge=1,
+        description="Idle level-1 referees (no purchase after REFERRAL_FRAUD_FARM_DAYS) that "
+        "flag a referrer as a farm",
+    )
+    referral_fraud_farm_days: int = Field(default=7, ge=1, le=365)
+    referral_fraud_refunds: int = Field(
+        default=2, ge=1, description="Refunds within 30 days that flag a buyer"
+    )
+    referral_daily_cap: str = Field(
+        default="10000",
+        pattern=r"^\d+(\.\d{1,6})?$",
+        description="VIBE of rewards per referrer per UTC day above which they are flagged",
+    )
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -186,6 +243,18 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in ("production", "test") and not re.fullmatch(r"[0-9a-f]{64}", value):
             raise ValueError("must be production, test, or a 32-byte Ed25519 key in hex")
+        return value
+
+    @field_validator("stars_packs")
+    @classmethod
+    def _packs(cls, value: str) -> str:
+        parse_packs(value)
+        return value
+
+    @field_validator("referral_levels_bps")
+    @classmethod
+    def _levels(cls, value: str) -> str:
+        parse_levels(value)
         return value
 
     @field_validator("log_level")

@@ -26,6 +26,11 @@ MIGRATIONS: Final = 1836262210
 # gets it voids the expired holds, the others skip that round. ASCII "ledg".
 HOLD_EXPIRY: Final = 0x6C656467
 
+# services.referrals.rewards.send_reward_notices: try-locked by every instance's scheduler, so
+# one instance at a time tells referrers (at most one message per referrer per minute).
+# ASCII "refn".
+REFERRAL_NOTICES: Final = 0x7265666E
+
 # --- two keys: pg_advisory_xact_lock(namespace int4, key int4) ---
 
 # tokens.create_transfers (db/sql/tokens/create_transfers.sql), in SQL: a lock per transfer
@@ -36,6 +41,7 @@ TRANSFER_IDS: Final = 1734829
 SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
     "HOLD_EXPIRY": HOLD_EXPIRY,
+    "REFERRAL_NOTICES": REFERRAL_NOTICES,
 }
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,

@@ -99,6 +99,41 @@ CHECKS: list[tuple[str, str]] = [
 ]
 
 
+# Referrals (migration 0011_purchases). The ledger's holds and the reward rows tell one story:
+# a held reward is an open hold, a posted one a posted hold, a voided one a voided hold; and the
+# Invite view's per-level sums are the sums of the rewards.
+CHECKS += [
+    (
+        "a referral reward's status differs from its ledger hold's",
+        """
+        SELECT count(*) FROM referrals.rewards w
+        LEFT JOIN tokens.transfers h ON h.id = w.id AND h.kind = 'pending' AND h.result = 'ok'
+        LEFT JOIN tokens.transfers r ON r.pending_id = w.id AND r.result = 'ok'
+        WHERE h.id IS NULL
+           OR (w.status = 'held') <> (r.id IS NULL)
+           OR (w.status = 'posted' AND r.kind <> 'post')
+           OR (w.status = 'voided' AND r.kind <> 'void')
+        """,
+    ),
+    (
+        "referrals.totals differ from the sums of the rewards or the count of the links",
+        """
+        SELECT count(*) FROM (
+            SELECT referrer_id, level,
+                   sum(amount) FILTER (WHERE status = 'held') AS pending,
+                   sum(amount) FILTER (WHERE status = 'posted') AS available
+            FROM referrals.rewards GROUP BY referrer_id, level) s
+        FULL JOIN referrals.totals t USING (referrer_id, level)
+        FULL JOIN (SELECT ancestor_id AS referrer_id, depth AS level, count(*) AS referees
+                   FROM referrals.links GROUP BY 1, 2) c USING (referrer_id, level)
+        WHERE coalesce(s.pending, 0) <> coalesce(t.pending, 0)
+           OR coalesce(s.available, 0) <> coalesce(t.available, 0)
+           OR coalesce(c.referees, 0) <> coalesce(t.referees, 0)
+        """,
+    ),
+]
+
+
 async def assert_invariants(owner_url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(owner_url))
     try:

@@ -11,9 +11,14 @@ from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
 from services.i18n import Catalog
+from services.purchases.packs import parse_packs
+from services.purchases.service import PurchaseConfig
+from services.purchases.usecase import Purchases
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
 from services.realtime.service import Realtime
+from services.referrals.config import ReferralConfig
+from services.referrals.service import binding_hook
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
 from services.transfers.usecase import SessionSends, Transfers
@@ -38,6 +43,7 @@ def make_services(
     identity = overrides.pop("identity", None)
     identity = IdentityCache() if identity is None else identity
     one_by_one = Transfers(db, ledger.p2p, ledger.assets, SessionSends(db), identity)
+    sales = overrides.pop("purchases", None) or purchases_of(db)
     values: dict[str, Any] = {
         "db": db,
         "catalog": catalog,
@@ -50,13 +56,21 @@ def make_services(
         "limits": NO_LIMITS,
         "identity": identity,
         "admin_ids": frozenset({900}),
-        "on_user_created": ledger.on_created,
+        "on_user_created": (*ledger.on_created, binding_hook(sales.config.referrals)),
         "realtime": realtime_of(None),
         "webapp_url": "https://app.example.test/",
         "version": "test",
+        "purchases": sales,
     }
     values.update(overrides)
     return Services(**values)
+
+
+def purchases_of(db: Database, *, stars: Any = None, **referrals: Any) -> Purchases:
+    """The default packs (STARS_PACKS's default), referral rules with `referrals` overridden;
+    `stars`: a gateway (a `BotStars` on the sandbox's bot) or None."""
+    config = PurchaseConfig(parse_packs("50:100,250:550,1000:2400"), ReferralConfig(**referrals))
+    return Purchases(db, config, stars, bot_username="goodvibe_test_bot", app_name="app")
 
 
 def realtime_of(dsn: str | None, **hub: Any) -> Realtime:

@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObject, Update
 
+from bot.payments import reports_payment
 from db.models import User
 from services.i18n import Translator
 from services.users.access import is_banned
@@ -21,7 +22,7 @@ class BanMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("user")
-        if user is None or not is_banned(user):
+        if user is None or not is_banned(user) or reports_payment(event):
             return await handler(event, data)
         t: Translator = data["t"]
         inner = event.event if isinstance(event, Update) else event

@@ -13,6 +13,7 @@ from aiogram.types import TelegramObject
 from aiogram.types import User as TelegramUser
 
 from bot.middlewares.refusal import tell
+from bot.payments import reports_payment
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.users.service import language_for
@@ -31,7 +32,7 @@ class ThrottleMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
-        if sender is None or await self._limiter.allow(str(sender.id)):
+        if sender is None or reports_payment(event) or await self._limiter.allow(str(sender.id)):
             return await handler(event, data)
         if not await self._warnings.allow(str(sender.id)):
             return None

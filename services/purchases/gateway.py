@@ -1,0 +1,22 @@
+"""What purchases need from Telegram, owned here and implemented by an adapter
+(`integrations/telegram/stars.py`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StarsGateway(Protocol):
+    async def invoice_link(self, *, title: str, description: str, payload: str, stars: int) -> str:
+        """A link for `Telegram.WebApp.openInvoice`. Raises StarsUnavailable when Telegram
+        cannot be reached."""
+        ...
+
+    async def refund(self, *, telegram_id: int, charge_id: str) -> None:
+        """Refund the Stars of a payment; a charge already refunded is done, not an error.
+        Raises RefundFailed."""
+        ...
+
+    async def bot_username(self) -> str:
+        """The bot's @username, for links."""
+        ...

@@ -1,0 +1,348 @@
+"""Stars purchases: pre-checkout answers, crediting each payment once, refunds, the list.
+
+A payment is credited exactly once, keyed on Telegram's charge id: the purchase row is inserted
+with ON CONFLICT DO NOTHING (a concurrent duplicate waits on the unique index and then finds
+the first one's row), and every ledger id derives from the charge id too. The credit, the
+settlement of an earlier refund's debt and the referral holds are one ledger batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import text
+
+from db.database import ServiceTx, UserTx
+from db.models import User
+from services.ledger.assets import DEFAULT_ASSET
+from services.ledger.history import decode_cursor, encode_cursor
+from services.ledger.schemas import Transfer
+from services.ledger.service import apply, system_account, transfer_id, user_account
+from services.purchases.errors import (
+    AlreadyRefunded,
+    BuyerBanned,
+    InvalidInvoice,
+    NotTheBuyer,
+    PackNotFound,
+    PriceChanged,
+    PurchaseNotFound,
+    TokensSpent,
+)
+from services.purchases.packs import Pack, find_pack
+from services.purchases.schemas import CURRENCY, InvoiceTerms, PurchaseOut
+from services.realtime.service import publish, publish_many
+from services.referrals.config import ReferralConfig
+from services.referrals.fraud import check_refund_loop
+from services.referrals.rewards import hold_transfers, plan_rewards, record_rewards, void_source
+from services.users.access import is_banned
+
+# Every purchase credits from the sales account: spread over shards (by buyer), as the rewards
+# account is (services/referrals/rewards.py). Stars income in VIBE is the sum over the shards.
+SALES_SHARDS = 16
+
+
+def sales_account(telegram_id: int) -> str:
+    return system_account("stars_sales", shard=telegram_id % SALES_SHARDS)
+
+
+@dataclass(frozen=True)
+class PurchaseConfig:
+    packs: tuple[Pack, ...]
+    referrals: ReferralConfig
+
+
+def pack_of(config: PurchaseConfig, pack_id: str) -> Pack:
+    """Raises PackNotFound."""
+    pack = find_pack(config.packs, pack_id)
+    if pack is None:
+        raise PackNotFound("no such pack", pack_id=pack_id)
+    return pack
+
+
+def check_pre_checkout(
+    config: PurchaseConfig, *, payer: User, payload: str, currency: str, total: int
+) -> InvoiceTerms:
+    """Whether to let Telegram take the Stars: our invoice, the pack still sold at that price,
+    paid by the buyer it was made for, who is not banned.
+
+    Raises InvalidInvoice, PackNotFound, PriceChanged, NotTheBuyer, BuyerBanned.
+    """
+    terms = InvoiceTerms.parse(payload)
+    if currency != CURRENCY or total != terms.stars:
+        raise InvalidInvoice("the price is not the invoice's")
+    pack = pack_of(config, terms.pack_id)
+    if (pack.stars, pack.vibe) != (terms.stars, terms.vibe):
+        raise PriceChanged("this pack's price changed", stars=pack.stars)
+    if payer.telegram_id != terms.telegram_id:
+        raise NotTheBuyer("this invoice was made for someone else")
+    if is_banned(payer):
+        raise BuyerBanned("banned users cannot buy")
+    return terms
+
+
+@dataclass(frozen=True)
+class Credit:
+    purchase_id: UUID
+    vibe: int
+    # VIBE units taken back at once for an earlier refund's debt
+    settled: int
+    rewards: int
+    replayed: bool
+
+
+_INSERT = text(
+    """
+    INSERT INTO tokens.purchases (user_id, charge_id, pack_id, stars, vibe)
+    VALUES (:user, :charge, :pack, :stars, :vibe)
+    ON CONFLICT (charge_id) DO NOTHING RETURNING id
+    """
+)
+_EXISTING = text("SELECT id, vibe FROM tokens.purchases WHERE charge_id = :charge")
+_DEBTS = text(
+    "SELECT purchase_id, amount - settled AS owed FROM tokens.debts "
+    "WHERE user_id = :user AND settled < amount ORDER BY created_at FOR UPDATE"
+)
+_SETTLE = text("UPDATE tokens.debts SET settled = settled + :paid WHERE purchase_id = :debt")
+
+
+def source_of(charge_id: str) -> str:
+    return f"stars:{charge_id}"
+
+
+async def credit_purchase(
+    session: ServiceTx,
+    config: PurchaseConfig,
+    *,
+    buyer: User,
+    charge_id: str,
+    payload: str,
+    currency: str,
+    total: int,
+) -> Credit:
+    """Credit a `successful_payment` once; a replay (same charge id) changes nothing.
+
+    Credits what the invoice promised (its payload) even if the pack changed since: Telegram
+    already took the Stars. Raises InvalidInvoice for a payment that is not ours.
+    """
+    terms = InvoiceTerms.parse(payload)
+    if currency != CURRENCY or total != terms.stars:
+        raise InvalidInvoice("the price is not the invoice's")
+    purchase_id: UUID | None = await session.scalar(
+        _INSERT,
+        {
+            "user": buyer.id,
+            "charge": charge_id,
+            "pack": terms.pack_id,
+            "stars": terms.stars,
+            "vibe": terms.vibe,
+        },
+    )
+    if purchase_id is None:
+        row = (await session.execute(_EXISTING, {"charge": charge_id})).one()
+        return Credit(row.id, int(row.vibe), 0, 0, replayed=True)
+    source = source_of(charge_id)
+    sales = sales_account(buyer.telegram_id)
+    credit = Transfer(
+        id=transfer_id("stars", charge_id),
+        debit=sales,
+        credit=user_account(buyer.id),
+        asset=DEFAULT_ASSET,
+        amount=terms.vibe,
+        code="stars_purchase",
+        metadata={"charge_id": charge_id, "pack_id": terms.pack_id, "stars": terms.stars},
+    )
+    settlements, settled = await _settle_debts(session, buyer.id, sales, charge_id, terms.vibe)
+    planned = await plan_rewards(
+        session, config.referrals, source=source, buyer_id=buyer.id, amount=terms.vibe
+    )
+    await record_rewards(session, config.referrals, planned, source=source, buyer_id=buyer.id)
+    balance = {"asset": DEFAULT_ASSET, "reason": "purchase", "amount": str(terms.vibe - settled)}
+    await publish_many(session, [(buyer.id, "balance", balance)])
+    # Last: the batch locks the shared sales and rewards accounts until the commit.
+    holds = hold_transfers(planned, source, buyer.telegram_id)
+    await apply(session, [credit, *settlements, *holds])
+    return Credit(purchase_id, terms.vibe, settled, len(planned), replayed=False)
+
+
+async def _settle_debts(
+    session: ServiceTx, user_id: UUID, sales: str, charge_id: str, credited: int
+) -> tuple[list[Transfer], int]:
+    """What a forced refund left owing comes out of the next purchase first, oldest first."""
+    transfers: list[Transfer] = []
+    left = credited
+    for debt in (await session.execute(_DEBTS, {"user": user_id})).all():
+        if left == 0:
+            break
+        paid = min(left, int(debt.owed))
+        transfers.append(
+            Transfer(
+                id=transfer_id("debt", charge_id, debt.purchase_id),
+                debit=user_account(user_id),
+                credit=sales,
+                asset=DEFAULT_ASSET,
+                amount=paid,
+                code="refund_debt",
+                metadata={"refunded_purchase": str(debt.purchase_id)},
+            )
+        )
+        await session.execute(_SETTLE, {"paid": paid, "debt": debt.purchase_id})
+        left -= paid
+    return transfers, credited - left
+
+
+@dataclass(frozen=True)
+class RefundCheck:
+    purchase_id: UUID
+    buyer_telegram_id: int
+    vibe: int
+    available: int
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.vibe - self.available)
+
+
+_PURCHASE = text(
+    """
+    SELECT p.id, p.user_id, p.vibe, p.status, u.telegram_id,
+           coalesce((SELECT a.credits_posted - a.debits_posted - a.debits_pending
+                       FROM tokens.accounts a
+                      WHERE a.address = 'user:' || p.user_id AND a.asset = :asset), 0) AS available
+      FROM tokens.purchases p JOIN auth.users u ON u.id = p.user_id
+     WHERE p.charge_id = :charge
+    """
+)
+
+
+async def check_refund(session: ServiceTx, charge_id: str, *, force: bool) -> RefundCheck:
+    """Before asking Telegram for the Stars back: the purchase exists, is not refunded, and
+    (unless `force`) its buyer still has every token it credited.
+
+    Raises PurchaseNotFound, AlreadyRefunded, TokensSpent (with vibe, available, shortfall).
+    """
+    row = (await session.execute(_PURCHASE, {"charge": charge_id, "asset": DEFAULT_ASSET})).first()
+    if row is None:
+        raise PurchaseNotFound("no purchase with this charge id")
+    if row.status == "refunded":
+        raise AlreadyRefunded("this purchase was already refunded")
+    check = RefundCheck(row.id, int(row.telegram_id), int(row.vibe), int(row.available))
+    if check.shortfall and not force:
+        raise TokensSpent(
+            "the buyer already spent part of these tokens",
+            vibe=str(check.vibe),
+            available=str(check.available),
+            shortfall=str(check.shortfall),
+        )
+    return check
+
+
+@dataclass(frozen=True)
+class Refund:
+    purchase_id: UUID
+    user_id: UUID
+    reversed: int
+    debt: int
+    voided: int
+    replayed: bool
+
+
+_LOCK = text(
+    "SELECT p.id, p.user_id, p.vibe, p.status, u.telegram_id FROM tokens.purchases p "
+    "JOIN auth.users u ON u.id = p.user_id WHERE p.charge_id = :charge FOR UPDATE OF p"
+)
+_AVAILABLE = text(
+    "SELECT coalesce((SELECT credits_posted - debits_posted - debits_pending FROM tokens.accounts"
+    " WHERE address = :address AND asset = :asset), 0)"
+)
+_MARK = text(
+    "UPDATE tokens.purchases SET status = 'refunded', refunded_at = now() "
+    "WHERE id = :id AND status = 'paid'"
+)
+_DEBT = text(
+    "INSERT INTO tokens.debts (purchase_id, user_id, amount) VALUES (:purchase, :user, :amount)"
+)
+
+
+async def record_refund(session: ServiceTx, config: PurchaseConfig, charge_id: str) -> Refund:
+    """The Stars went back (our refundStarPayment, or Telegram's own refund): take back what
+    the buyer still has of the credit, void the rewards it caused, in one ledger batch, and
+    record what is missing as a debt. Once per purchase; a second call changes nothing.
+
+    Raises PurchaseNotFound.
+    """
+    row = (await session.execute(_LOCK, {"charge": charge_id})).first()
+    if row is None:
+        raise PurchaseNotFound("no purchase with this charge id")
+    if row.status == "refunded":
+        return Refund(row.id, row.user_id, 0, 0, 0, replayed=True)
+    account = user_account(row.user_id)
+    available = int(
+        await session.scalar(_AVAILABLE, {"address": account, "asset": DEFAULT_ASSET}) or 0
+    )
+    vibe = int(row.vibe)
+    taken = min(vibe, max(0, available))
+    reverse = [
+        Transfer(
+            id=transfer_id("stars_refund", charge_id),
+            debit=account,
+            credit=sales_account(int(row.telegram_id)),
+            asset=DEFAULT_ASSET,
+            amount=taken,
+            code="stars_refund",
+            metadata={"charge_id": charge_id},
+        )
+    ][: 1 if taken else 0]
+    voids = await void_source(session, source_of(charge_id))
+    if reverse or voids:
+        await apply(session, [*reverse, *voids])
+    await session.execute(_MARK, {"id": row.id})
+    debt = vibe - taken
+    if debt:
+        await session.execute(_DEBT, {"purchase": row.id, "user": row.user_id, "amount": debt})
+    await check_refund_loop(session, config.referrals.fraud, row.user_id)
+    await publish(
+        session,
+        "user",
+        "balance",
+        {"asset": DEFAULT_ASSET, "reason": "refund", "amount": str(-taken)},
+        user_id=row.user_id,
+    )
+    return Refund(row.id, row.user_id, taken, debt, len(voids), replayed=False)
+
+
+_LIST = text(
+    """
+    SELECT id, pack_id, stars, vibe, status, created_at, refunded_at FROM tokens.purchases
+     WHERE (CAST(:at AS timestamptz) IS NULL
+            OR (created_at, id) < (CAST(:at AS timestamptz), CAST(:id AS uuid)))
+     ORDER BY created_at DESC, id DESC LIMIT :limit
+    """
+)
+
+
+@dataclass(frozen=True)
+class PurchasePage:
+    items: list[PurchaseOut]
+    next_cursor: str | None
+
+
+async def list_purchases(session: UserTx, *, cursor: str | None, limit: int) -> PurchasePage:
+    """The signed-in user's purchases, newest first (RLS shows only theirs).
+    Raises ValidationError(invalid_cursor)."""
+    at, after = decode_cursor(cursor) if cursor else (None, None)
+    rows = (await session.execute(_LIST, {"at": at, "id": after, "limit": limit + 1})).all()
+    items = [
+        PurchaseOut(
+            id=r.id,
+            pack_id=r.pack_id,
+            stars=r.stars,
+            vibe=str(int(r.vibe)),
+            status=r.status,
+            created_at=r.created_at,
+            refunded_at=r.refunded_at,
+        )
+        for r in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return PurchasePage(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
