@@ -31,9 +31,11 @@ from db.embedded import EmbeddedPostgres, start_embedded
 from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
+from services.gifts.tasks import expire_gifts
 from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
+from services.promo.tasks import close_expired_promos
 from services.realtime.service import Realtime
 from services.realtime.tasks import purge_events
 from services.transfers.batcher import SendBatcher
@@ -262,6 +264,17 @@ async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterat
         coalesce=True,
         max_instances=1,
     )
+    # Every instance runs them; each locks the rows it resolves and skips the others' (SKIP LOCKED).
+    for job, job_id in ((expire_gifts, "gift_expiry"), (close_expired_promos, "promo_expiry")):
+        jobs.add_job(
+            job,
+            "interval",
+            seconds=60,
+            args=[services.db],
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+        )
     jobs.start()
     try:
         yield

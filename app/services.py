@@ -10,6 +10,7 @@ passing.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -17,7 +18,9 @@ from app.settings import Settings
 from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
+from services.gifts.usecase import Gifts
 from services.i18n import Catalog, load_catalog
+from services.promo.usecase import Promos
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
@@ -64,6 +67,10 @@ class Services:
     realtime: Realtime
     webapp_url: str
     version: str
+    # Promo codes: creation, redemption (rate limited per user and address), tracking.
+    promos: Promos
+    # Direct gifts, gift links and red packets.
+    gifts: Gifts
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -112,6 +119,18 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         realtime=realtime(settings, app_url),
         webapp_url=settings.webapp_url,
         version=platform_version(),
+        promos=Promos(
+            db,
+            ledger.assets,
+            user_limit=RateLimiter.create(storage, "promo-user", settings.promo_rate_limit),
+            ip_limit=RateLimiter.create(storage, "promo-ip", settings.promo_ip_rate_limit),
+        ),
+        gifts=Gifts(
+            db,
+            ledger.assets,
+            ttl=timedelta(days=settings.gift_ttl_days),
+            bot_username=settings.bot_username,
+        ),
     )
 
 

@@ -143,6 +143,26 @@ class Settings(BaseSettings):
         le=100_000,
         description="Events queued for one WebSocket before it is closed as a slow consumer",
     )
+    promo_rate_limit: str = Field(
+        default="10/minute",
+        description="Promo code attempts per Telegram user (successful or not), in the "
+        "`limits` notation",
+    )
+    promo_ip_rate_limit: str = Field(
+        default="60/minute",
+        description="Promo code attempts per client address through the API",
+    )
+    gift_ttl_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days after which an unclaimed gift link or red packet returns to its creator",
+    )
+    bot_username: str = Field(
+        default="goodvibe_local_bot",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$",
+        description="The bot's @username (without @), for t.me claim links of gifts",
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -169,7 +189,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("api_rate_limit", "api_ip_rate_limit", "bot_rate_limit")
+    @field_validator(
+        "api_rate_limit",
+        "api_ip_rate_limit",
+        "bot_rate_limit",
+        "promo_rate_limit",
+        "promo_ip_rate_limit",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         try:

@@ -8,6 +8,7 @@ from datetime import datetime
 from db.database import Database
 from db.models import User
 from services.ledger.errors import AdminOnly
+from services.ledger.schemas import Asset
 from services.ledger.service import AssetRegistry
 from services.promo import service
 from services.promo.schemas import Promo, PromoTerms, Redemption, RedemptionRow
@@ -23,6 +24,11 @@ class Promos:
     # successful or not, so guessing codes is slow from one account and from one address.
     user_limit: RateLimiter | None
     ip_limit: RateLimiter | None
+
+    async def asset(self, code: str) -> Asset:
+        """Raises AssetNotFound."""
+        async with self.db.statement() as conn:
+            return await self.assets.get(conn, code)
 
     async def redeem(self, *, user: User, code: str, ip: str | None = None) -> Redemption:
         """Raises RateLimited, PromoUnavailable and the ledger's refusals of the credit."""
