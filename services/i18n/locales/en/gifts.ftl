@@ -13,3 +13,27 @@ error-gift_not_found = There is no such gift.
 error-gift_not_cancellable = This gift can no longer be cancelled.
 error-invalid_shares = Every share needs at least one unit (at most 100 shares).
 error-invalid_gift = This gift is not valid: a direct gift needs a recipient, a red packet has none.
+
+## The Mini App's Gift view.
+miniapp-gift-tab = Gifts
+miniapp-gift-title = Make a gift link
+miniapp-gift-kind = Kind
+miniapp-gift-kind_link = Gift link (one person)
+miniapp-gift-kind_packet = Red packet (several people)
+miniapp-gift-amount = Total amount
+miniapp-gift-shares = Shares
+miniapp-gift-split = Split
+miniapp-gift-split_equal = Equal
+miniapp-gift-split_random = Random
+miniapp-gift-button = Create gift
+miniapp-gift-created = Gift of { $amount } { $asset } created
+miniapp-gift-link_once = Copy the link now: it is shown only once. Unclaimed gifts return to you when they expire.
+miniapp-gift-share = Share in Telegram
+miniapp-gift-yours = Your gifts
+miniapp-gift-none = No gifts yet.
+miniapp-gift-cancel = Cancel
+miniapp-gift-status_open = Waiting to be claimed
+miniapp-gift-status_claimed = Claimed
+miniapp-gift-status_cancelled = Cancelled
+miniapp-gift-status_expired = Expired
+miniapp-gift-status_sent = Sent
