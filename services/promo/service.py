@@ -1,33 +1,37 @@
 """Promo codes: creation with a budget held in the ledger, race-safe redemption, tracking.
 
-A code's budget is a hold from `system:promo#<shard>` to `system:escrow#<shard>`. Redemption
-`k` of a code runs in one transaction: one conditional UPDATE of the code's row (active, not
-expired, `used < max_uses`, `paid + amount <= budget`) decides it, a row in
+A code's uses and budget are split over up to `SLOTS` rows of `gifts.promo_slots`, so
+redemptions of one hot code spread over as many rows and ledger accounts instead of all
+queueing on one. Each slot's budget is a hold from `system:promo#<shard>` to
+`system:escrow#<shard>`. Redemption `k` of a slot runs in one transaction: one conditional
+UPDATE of the slot (active, `used < max_uses`, `paid + amount <= budget`) decides it, a row in
 `gifts.promo_redemptions` (unique per user and ordinal) records it, and one linked ledger batch
-voids hold `k-1`, credits the user from `system:promo` and holds what is left as hold `k`. The
-UPDATE's row lock makes redemptions of one code queue (Read Committed re-evaluates the WHERE
-on the row the previous redemption left), so the chain of holds is linear and the ledger itself
-shows that paid + held = budget.
+voids the slot's hold `k-1`, credits the user from `system:promo` and holds what is left as
+hold `k`. The UPDATE's row lock makes redemptions of one slot queue (Read Committed
+re-evaluates the WHERE on the row the previous redemption left), so each slot's chain of holds
+is linear and the ledger itself shows that paid + held = budget.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
+import json
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import ServiceTx
 from db.models import User
-from services.ledger.errors import AdminOnly
+from services.ledger.errors import AdminOnly, ledger_error
 from services.ledger.limits import check_amount
 from services.ledger.schemas import ResolveHold, Transfer
-from services.ledger.service import apply, system_account, transfer_id, user_account
+from services.ledger.service import apply, run_native, system_account
 from services.promo.errors import (
     InvalidPromoCode,
     InvalidPromoTerms,
@@ -37,15 +41,16 @@ from services.promo.errors import (
 )
 from services.promo.schemas import (
     PROMO_BUDGET_CODE,
-    PROMO_CODE,
     Promo,
     PromoTerms,
     Redemption,
     RedemptionRow,
 )
-from services.users.access import is_admin, is_banned
+from services.users.access import is_admin
 
 SHARDS = 256
+# Rows a code's counters are spread over: enough for the clients one instance drives at once.
+SLOTS = 16
 MAX_USES = 1_000_000
 MAX_PER_USER = 1000
 _CODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -60,52 +65,36 @@ _INSERT = text(
     RETURNING id
     """
 )
-_FIND = text(
-    "SELECT p.id, p.code, p.asset, s.decimals, p.amount, p.per_user, p.new_users_only, "
-    "p.min_account_age, p.created_at, p.shard "
-    "FROM gifts.promo_codes p JOIN tokens.assets s ON s.code = p.asset WHERE p.code_hash = :hash"
-)
-_USES_BY = text(
-    "SELECT count(*) FROM gifts.promo_redemptions WHERE promo_id = :id AND user_id = :user"
-)
-# The decision: one statement, re-evaluated on the newest row by each waiting redemption.
-_TAKE = text(
-    """
-    UPDATE gifts.promo_codes SET used = used + 1, paid = paid + amount
-    WHERE id = :id AND active AND used < max_uses AND paid + amount <= budget
-      AND (expires_at IS NULL OR expires_at > now())
-    RETURNING used, budget - paid AS left
-    """
-)
-_RECORD = text(
-    """
-    INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, use_number, amount, transfer_id)
-    VALUES (:id, :user, :n, :use, :amount, :transfer)
-    ON CONFLICT (promo_id, user_id, n) DO NOTHING
-    RETURNING n
-    """
+_REDEEM = "SELECT gifts.redeem_promo($1, $2)"
+_INSERT_SLOTS = text(
+    "INSERT INTO gifts.promo_slots (promo_id, slot, max_uses, budget) "
+    "SELECT :id, i - 1, u, b FROM unnest(CAST(:uses AS integer[]), CAST(:budgets AS numeric[])) "
+    "WITH ORDINALITY AS s(u, b, i)"
 )
 _DEACTIVATE = text(
-    """
-    UPDATE gifts.promo_codes SET active = false
-    WHERE id = :id AND active
-    RETURNING used, budget - paid AS left, shard, asset
-    """
+    "UPDATE gifts.promo_codes SET active = false WHERE id = :id AND active RETURNING shard, asset"
 )
-_COLUMNS = (
-    "p.id, p.code, p.asset, s.decimals, p.amount, p.max_uses, p.per_user, p.budget, p.used, "
-    "p.paid, p.new_users_only, p.min_account_age, p.active, p.expires_at, p.created_at"
+# Locks every slot: waits for redemptions under way, and none starts after.
+_CLOSE_SLOTS = text(
+    "UPDATE gifts.promo_slots SET active = false WHERE promo_id = :id "
+    "RETURNING slot, used, budget - paid AS left"
 )
 _GET = text(
-    f"SELECT {_COLUMNS} FROM gifts.promo_codes p JOIN tokens.assets s ON s.code = p.asset "
-    "WHERE p.code_hash = :hash"
+    """
+    SELECT p.id, p.code, p.asset, s.decimals, p.amount, p.max_uses, p.per_user, p.budget,
+           p.new_users_only, p.min_account_age, p.active, p.expires_at, p.created_at,
+           (SELECT sum(used) FROM gifts.promo_slots WHERE promo_id = p.id) AS used,
+           (SELECT sum(paid) FROM gifts.promo_slots WHERE promo_id = p.id) AS paid
+    FROM gifts.promo_codes p JOIN tokens.assets s ON s.code = p.asset
+    WHERE p.code_hash = :hash
+    """
 )
 _REDEMPTIONS = text(
     """
-    SELECT r.user_id, u.telegram_id, u.username, r.amount, r.use_number, r.transfer_id,
-           r.redeemed_at
+    SELECT r.user_id, u.telegram_id, u.username, r.amount, r.transfer_id, r.redeemed_at,
+           row_number() OVER (ORDER BY r.redeemed_at, r.slot, r.use_number) AS use_number
     FROM gifts.promo_redemptions r JOIN auth.users u ON u.id = r.user_id
-    WHERE r.promo_id = :id ORDER BY r.use_number
+    WHERE r.promo_id = :id ORDER BY r.redeemed_at, r.slot, r.use_number
     """
 )
 _EXPIRED = text(
@@ -126,13 +115,34 @@ def code_hash(code: str) -> bytes:
     return hashlib.sha256(code.encode()).digest()
 
 
-def budget_hold_id(promo_id: UUID, k: int) -> UUID:
-    """The hold of what is left after `k` redemptions (k = 0: the whole budget)."""
-    return transfer_id(PROMO_BUDGET_CODE, promo_id, k)
+def derived_id(*cause: object) -> UUID:
+    """An id derived from its cause as `gifts.redeem_promo` derives it in SQL:
+    md5('<kind>:<part>:<part>...')::uuid."""
+    # An id, not a secret: md5 is what SQL has built in, and collisions need intent.
+    digest = hashlib.md5(":".join(str(part) for part in cause).encode(), usedforsecurity=False)
+    return UUID(digest.hexdigest())
 
 
-def _accounts(shard: int) -> tuple[str, str]:
+def budget_hold_id(promo_id: UUID, slot: int, k: int) -> UUID:
+    """The hold of what is left of a slot after its `k` redemptions (k = 0: its budget)."""
+    return derived_id(PROMO_BUDGET_CODE, promo_id, slot, k)
+
+
+def _accounts(shard: int, slot: int) -> tuple[str, str]:
+    shard = (shard + slot) % SHARDS
     return system_account("promo", shard=shard), system_account("escrow", shard=shard)
+
+
+def split_slots(amount: int, max_uses: int, budget: int) -> tuple[list[int], list[int]]:
+    """Uses and budget per slot: the payable uses spread evenly (the first slots get one more),
+    each slot's budget exactly its uses' credits; what no use can pay stays with slot 0."""
+    payable = min(max_uses, budget // amount)
+    slots = min(SLOTS, payable)
+    base, rest = divmod(payable, slots)
+    uses = [base + (1 if i < rest else 0) for i in range(slots)]
+    budgets = [n * amount for n in uses]
+    budgets[0] += budget - payable * amount
+    return uses, budgets
 
 
 async def create(session: ServiceTx, *, admin: User, terms: PromoTerms) -> Promo:
@@ -177,112 +187,60 @@ async def create(session: ServiceTx, *, admin: User, terms: PromoTerms) -> Promo
     )
     if inserted is None:
         raise PromoCodeTaken("this code exists already")
-    debit, credit = _accounts(shard)
-    await apply(
-        session,
-        [
+    uses, budgets = split_slots(terms.amount, terms.max_uses, budget)
+    await session.execute(_INSERT_SLOTS, {"id": promo_id, "uses": uses, "budgets": budgets})
+    holds: list[Transfer | ResolveHold] = []
+    for slot, slot_budget in enumerate(budgets):
+        debit, credit = _accounts(shard, slot)
+        holds.append(
             Transfer(
-                id=budget_hold_id(promo_id, 0),
+                id=budget_hold_id(promo_id, slot, 0),
                 debit=debit,
                 credit=credit,
                 asset=terms.asset.code,
-                amount=budget,
+                amount=slot_budget,
                 code=PROMO_BUDGET_CODE,
                 kind="pending",
                 metadata={"promo_id": str(promo_id)},
             )
-        ],
-    )
+        )
+    await apply(session, holds)
     return await get(session, code)
 
 
-async def redeem(session: ServiceTx, *, user: User, raw_code: str) -> Redemption:
-    """Credit the code's amount to `user`, within the code's rules.
+async def redeem(conn: AsyncConnection, *, user: User, raw_code: str) -> Redemption:
+    """Credit the code's amount to `user`, within the code's rules, in one statement
+    (`gifts.redeem_promo`, on a `db.statement()` connection: it commits by itself).
 
-    Raises PromoUnavailable for every refusal about the code (the caller rolls back), and the
-    ledger's errors (AmountTooLarge, AccountTotalOverflow) for a credit it refuses.
+    The code is looked up by its sha256 and never compared character by character, so the
+    answer's timing tells nothing about how much of a guess was right.
+
+    Raises PromoUnavailable for every refusal about the code, and the ledger's errors
+    (AmountTooLarge, AccountTotalOverflow) for a credit it refuses.
     """
     code = normalize_code(raw_code)
     if code is None:
         raise PromoUnavailable("this code is not available")
-    row = (await session.execute(_FIND, {"hash": code_hash(code)})).one_or_none()
-    # The lookup went by hash; the code itself is compared without an early exit.
-    if row is None or not hmac.compare_digest(row.code.encode(), code.encode()):
+    try:
+        raw = await run_native(conn, _REDEEM, code_hash(code), user.id)
+    except asyncpg.RaiseError as error:
+        message = getattr(error, "message", "") or str(error)
+        if getattr(error, "hint", None) == "ledger":
+            raise ledger_error(message) from None
+        raise PromoUnavailable("this code is not available") from None
+    # SQLAlchemy's asyncpg connections decode jsonb; a bare driver hands over the text.
+    answer: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else raw
+    if answer["result"] != "ok":
         raise PromoUnavailable("this code is not available")
-    if not _eligible(user, row):
-        raise PromoUnavailable("this code is not available")
-    n = int(await session.scalar(_USES_BY, {"id": row.id, "user": user.id}) or 0) + 1
-    if n > row.per_user:
-        raise PromoUnavailable("this code is not available")
-    taken = (await session.execute(_TAKE, {"id": row.id})).one_or_none()
-    if taken is None:
-        raise PromoUnavailable("this code is not available")
-    use, left = int(taken.used), int(taken.left)
-    amount = int(row.amount)
-    credit_id = transfer_id(PROMO_CODE, row.id, user.id, n)
-    recorded = await session.scalar(
-        _RECORD,
-        {
-            "id": row.id,
-            "user": user.id,
-            "n": n,
-            "use": use,
-            "amount": amount,
-            "transfer": credit_id,
-        },
-    )
-    if recorded is None:
-        # The same user's concurrent redemption took this ordinal first; the caller rolls back.
-        raise PromoUnavailable("this code is not available")
-    promo_account, escrow = _accounts(row.shard)
-    batch: list[Transfer | ResolveHold] = [
-        ResolveHold(
-            id=transfer_id("promo_budget_void", row.id, use - 1),
-            pending_id=budget_hold_id(row.id, use - 1),
-            kind="void",
-        ),
-        Transfer(
-            id=credit_id,
-            debit=promo_account,
-            credit=user_account(user.id),
-            asset=row.asset,
-            amount=amount,
-            code=PROMO_CODE,
-            metadata={"promo_id": str(row.id), "code": code},
-        ),
-    ]
-    if left > 0:
-        batch.append(
-            Transfer(
-                id=budget_hold_id(row.id, use),
-                debit=promo_account,
-                credit=escrow,
-                asset=row.asset,
-                amount=left,
-                code=PROMO_BUDGET_CODE,
-                kind="pending",
-                metadata={"promo_id": str(row.id)},
-            )
-        )
-    await apply(session, batch)
     return Redemption(
-        promo_id=row.id,
-        code=code,
-        asset=row.asset,
-        decimals=row.decimals,
-        amount=amount,
-        transfer_id=credit_id,
-        use_number=use,
+        promo_id=UUID(answer["promo_id"]),
+        code=answer["code"],
+        asset=answer["asset"],
+        decimals=int(answer["decimals"]),
+        amount=int(answer["amount"]),
+        transfer_id=UUID(answer["transfer_id"]),
+        use_number=int(answer["use"]),
     )
-
-
-def _eligible(user: User, row: Any) -> bool:
-    if is_banned(user):
-        return False
-    if row.new_users_only and user.created_at <= row.created_at:
-        return False
-    age = (datetime.now(UTC) - user.created_at).total_seconds()
-    return not (row.min_account_age and age < row.min_account_age)
 
 
 async def deactivate(session: ServiceTx, promo_id: UUID) -> bool:
@@ -290,17 +248,18 @@ async def deactivate(session: ServiceTx, promo_id: UUID) -> bool:
     row = (await session.execute(_DEACTIVATE, {"id": promo_id})).one_or_none()
     if row is None:
         return False
-    if int(row.left) > 0:
-        await apply(
-            session,
-            [
-                ResolveHold(
-                    id=transfer_id("promo_budget_void", promo_id, row.used),
-                    pending_id=budget_hold_id(promo_id, row.used),
-                    kind="void",
-                )
-            ],
+    slots = (await session.execute(_CLOSE_SLOTS, {"id": promo_id})).all()
+    voids: list[Transfer | ResolveHold] = [
+        ResolveHold(
+            id=derived_id("promo_budget_void", promo_id, s.slot, s.used),
+            pending_id=budget_hold_id(promo_id, s.slot, s.used),
+            kind="void",
         )
+        for s in slots
+        if int(s.left) > 0
+    ]
+    if voids:
+        await apply(session, voids)
     return True
 
 
@@ -330,8 +289,8 @@ async def get(session: ServiceTx, raw_code: str) -> Promo:
         max_uses=row.max_uses,
         per_user=row.per_user,
         budget=int(row.budget),
-        used=row.used,
-        paid=int(row.paid),
+        used=int(row.used or 0),
+        paid=int(row.paid or 0),
         new_users_only=row.new_users_only,
         min_account_age=row.min_account_age,
         active=row.active,

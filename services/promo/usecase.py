@@ -36,8 +36,8 @@ class Promos:
             await self.user_limit.hit(str(user.telegram_id))
         if ip is not None and self.ip_limit is not None:
             await self.ip_limit.hit(ip)
-        async with self.db.service() as session:
-            return await service.redeem(session, user=user, raw_code=code)
+        async with self.db.statement() as conn:
+            return await service.redeem(conn, user=user, raw_code=code)
 
     async def create(
         self,

@@ -374,6 +374,7 @@ gv_owner     EXECUTE     default for gv_owner on functions
 gv_service   ATTRIBUTES  NOLOGIN INHERIT
 gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
+gv_service   EXECUTE     function gifts.redeem_promo(bytea,uuid)
 gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
@@ -395,6 +396,10 @@ gv_service   SELECT      table gifts.promo_codes
 gv_service   UPDATE      table gifts.promo_codes
 gv_service   INSERT      table gifts.promo_redemptions
 gv_service   SELECT      table gifts.promo_redemptions
+gv_service   UPDATE      table gifts.promo_redemptions
+gv_service   INSERT      table gifts.promo_slots
+gv_service   SELECT      table gifts.promo_slots
+gv_service   UPDATE      table gifts.promo_slots
 gv_service   DELETE      table ops.events
 gv_service   INSERT      table ops.events
 gv_service   SELECT      table ops.events

@@ -76,7 +76,7 @@ GVL.register({
         const link = gift.link;
         result.replaceChildren(
           el("h2", {}, t("miniapp.gift.created", { amount: units.format(gift.amount, gift.decimals), asset: gift.asset })),
-          link ? el("input", { readonly: true, value: link, "data-testid": "gift-link", onclick: (e) => e.target.select() }) : null,
+          link ? el("input", { readonly: true, value: link, style: "width:100%", "data-testid": "gift-link", onclick: (e) => e.target.select() }) : null,
           link && GVL.tg && GVL.tg.openTelegramLink
             ? el("button", { type: "button", class: "more", "data-testid": "gift-share", onclick: () => GVL.tg.openTelegramLink(`https://t.me/share/url?url=${encodeURIComponent(link)}`) }, t("miniapp.gift.share"))
             : null,
