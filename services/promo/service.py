@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import ServiceTx
 from db.models import User
+from services.ledger.amounts import MAX_UNITS
 from services.ledger.errors import AdminOnly, ledger_error
 from services.ledger.limits import check_amount
 from services.ledger.schemas import ResolveHold, Transfer
@@ -161,7 +162,7 @@ async def create(session: ServiceTx, *, admin: User, terms: PromoTerms) -> Promo
     budget = terms.budget if terms.budget is not None else terms.amount * terms.max_uses
     if not 1 <= terms.max_uses <= MAX_USES or not 1 <= terms.per_user <= MAX_PER_USER:
         raise InvalidPromoTerms("max_uses or per_user out of range")
-    if budget < terms.amount or terms.min_account_age < 0:
+    if not terms.amount <= budget <= MAX_UNITS or terms.min_account_age < 0:
         raise InvalidPromoTerms("the budget must cover at least one redemption")
     if terms.expires_at is not None and terms.expires_at <= datetime.now(UTC):
         raise InvalidPromoTerms("the expiry is in the past")

@@ -13,7 +13,7 @@ from db.models import User
 from services.errors import DomainError, RateLimited
 from services.ledger.errors import AdminOnly
 from services.ledger.service import AssetRegistry
-from services.promo.errors import PromoCodeTaken, PromoUnavailable
+from services.promo.errors import InvalidPromoTerms, PromoCodeTaken, PromoUnavailable
 from services.promo.schemas import Promo
 from services.promo.usecase import Promos
 from services.ratelimit.limiter import MemoryWindows, RateLimiter
@@ -198,6 +198,9 @@ async def test_only_admins_create_and_codes_are_unique_case_insensitively(db: Da
     await p.create(admin=admin, code="Gift-Code", asset="VIBE", amount=1, max_uses=1)
     with pytest.raises(PromoCodeTaken):
         await p.create(admin=admin, code="gift-code", asset="VIBE", amount=1, max_uses=1)
+    # More than NUMERIC(39,0) holds: refused before the database sees it.
+    with pytest.raises(InvalidPromoTerms):
+        await p.create(admin=admin, code="HUGE", asset="VIBE", amount=1, max_uses=1, budget=10**40)
 
 
 async def test_attempts_are_rate_limited_per_user_and_per_address(db: Database) -> None:

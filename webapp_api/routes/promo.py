@@ -11,7 +11,13 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.ledger.amounts import parse_units
-from services.ledger.errors import AdminOnly, AmountTooLarge, AssetNotFound, InvalidAmount
+from services.ledger.errors import (
+    AdminOnly,
+    AmountTooLarge,
+    AssetNotFound,
+    InvalidAmount,
+    SupplyExceeded,
+)
 from services.promo.errors import (
     InvalidPromoCode,
     InvalidPromoTerms,
@@ -149,6 +155,7 @@ async def redeem(request: web.Request) -> web.Response:
         InvalidPromoCode,
         InvalidPromoTerms,
         PromoCodeTaken,
+        SupplyExceeded,
     ),
 )
 async def create_promo(request: web.Request) -> web.Response:
