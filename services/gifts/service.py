@@ -76,8 +76,9 @@ _INSERT_SHARES = text(
 )
 _LOCK_BY_SECRET = text(
     "SELECT g.id, g.kind, g.creator_id, g.recipient_id, g.asset, s.decimals, g.message, g.shard, "
-    "g.status, g.expires_at <= now() AS expired "
+    "g.status, g.expires_at <= now() AS expired, c.telegram_id AS creator_chat "
     "FROM gifts.gifts g JOIN tokens.assets s ON s.code = g.asset "
+    "JOIN auth.users c ON c.id = g.creator_id "
     "WHERE g.secret_hash = :hash FOR UPDATE OF g"
 )
 _LOCK_BY_ID = text(
@@ -337,6 +338,19 @@ async def claim(session: ServiceTx, *, claimer: User, secret: str) -> Claim:
     )
     if await session.scalar(_LEFT, {"gift": gift.id}) == 0:
         await session.execute(_RESOLVE, {"id": gift.id, "status": "claimed"})
+    # The creator hears of each claim, once (the share is claimed once).
+    await enqueue(
+        session,
+        chat_id=gift.creator_chat,
+        user_id=gift.creator_id,
+        template="gifts.claimed_notice",
+        params={
+            "amount": format_amount(amount, gift.decimals),
+            "asset": gift.asset,
+            "claimer": display_name(claimer),
+        },
+        dedup_key=f"gift_claim:{gift.id}:{idx}",
+    )
     return Claim(
         gift_id=gift.id,
         asset=gift.asset,

@@ -145,6 +145,17 @@ async def test_named_links_own_gifts_and_a_packet_cancelled_half_way(db: Databas
     with pytest.raises(OwnGift):
         await g.claim(claimer=ann, secret=named.secret)
     await g.claim(claimer=bob, secret=named.secret)
+    async with db.service() as session:
+        notice = (
+            await session.execute(
+                text(
+                    "SELECT template, params->>'claimer', params->>'amount' FROM ops.outbox "
+                    "WHERE user_id = :u AND template = 'gifts.claimed_notice'"
+                ),
+                {"u": ann.id},
+            )
+        ).all()
+    assert [tuple(n) for n in notice] == [("gifts.claimed_notice", "@bob_g", "0.000005")]
     packet = await g.create(
         creator=ann, gift_id=uuid4(), kind="packet", asset="VIBE", amount=30, shares=3
     )

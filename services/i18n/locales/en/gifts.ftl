@@ -4,6 +4,7 @@ gifts-received = 🎁 <b>{ $sender }</b> sent you a gift: <b>{ $amount } { $asse
 gifts-received_plain = 🎁 <b>{ $sender }</b> sent you a gift: <b>{ $amount } { $asset }</b>.
 gifts-claimed = 🎁 You claimed a gift: <b>{ $amount } { $asset }</b>.
 gifts-claimed_message = 🎁 You claimed a gift: <b>{ $amount } { $asset }</b>. “{ $message }”
+gifts-claimed_notice = 🎁 <b>{ $claimer }</b> claimed <b>{ $amount } { $asset }</b> of your gift.
 
 error-gift_unavailable = This gift is not available: it was claimed, cancelled or has expired.
 error-gift_already_claimed = You have already claimed this gift.

@@ -4,6 +4,7 @@ gifts-received = 🎁 <b>{ $sender }</b> прислал(а) вам подаро�
 gifts-received_plain = 🎁 <b>{ $sender }</b> прислал(а) вам подарок: <b>{ $amount } { $asset }</b>.
 gifts-claimed = 🎁 Вы получили подарок: <b>{ $amount } { $asset }</b>.
 gifts-claimed_message = 🎁 Вы получили подарок: <b>{ $amount } { $asset }</b>. «{ $message }»
+gifts-claimed_notice = 🎁 <b>{ $claimer }</b> получил(а) <b>{ $amount } { $asset }</b> из вашего подарка.
 
 error-gift_unavailable = Этот подарок недоступен: его уже забрали, отменили или срок истёк.
 error-gift_already_claimed = Вы уже получили этот подарок.
