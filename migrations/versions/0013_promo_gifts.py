@@ -37,7 +37,9 @@ depends_on = None
 
 _UP = """
 INSERT INTO tokens.account_kinds (kind, per_user, flags, description) VALUES
-    ('promo', false, 0, 'Source of promo code credits; each code''s budget is held from it');
+    ('promo', false, 0, 'Source of promo code credits; each code''s budget is held from it')
+-- A downgrade keeps the kind while accounts of it exist.
+ON CONFLICT (kind) DO NOTHING;
 
 CREATE SCHEMA gifts;
 
