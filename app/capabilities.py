@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from aiogram import Router
 
 from app.services import Services
+from bot.handlers import gifts as gift_handlers
 from bot.handlers import limits as limit_handlers
+from bot.handlers import promo as promo_handlers
 from bot.handlers import purchases as purchase_handlers
 from bot.handlers import referrals as referral_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
+from webapp_api.routes import gifts as gift_routes
 from webapp_api.routes import ledger, limits, realtime, transfers
+from webapp_api.routes import promo as promo_routes
 from webapp_api.routes import purchases as purchase_routes
 from webapp_api.routes import referrals as referral_routes
 from webapp_api.webhooks import ProviderWebhook
@@ -63,6 +67,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         commands=("invite",),
         routes=referral_routes.routes,
     ),
+    Capability(
+        "promo",
+        router=promo_handlers.build_router,
+        commands=("redeem",),
+        routes=promo_routes.routes,
+    ),
+    Capability("gifts", router=gift_handlers.build_router, routes=gift_routes.routes),
 )
 
 

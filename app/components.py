@@ -31,9 +31,11 @@ from db.embedded import EmbeddedPostgres, start_embedded
 from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
+from services.gifts.tasks import expire_gifts
 from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
+from services.promo.tasks import close_expired_promos
 from services.realtime.service import Realtime
 from services.realtime.tasks import purge_events
 from services.referrals.tasks import look_for_fraud, post_due_rewards, send_reward_notices
@@ -279,6 +281,17 @@ async def scheduler(
             seconds=referral_seconds,
             args=args,
             id=f"referrals_{job.__name__}",
+            coalesce=True,
+            max_instances=1,
+        )
+    # Every instance runs them; each locks the rows it resolves and skips the others' (SKIP LOCKED).
+    for cleanup, job_id in ((expire_gifts, "gift_expiry"), (close_expired_promos, "promo_expiry")):
+        jobs.add_job(
+            cleanup,
+            "interval",
+            seconds=60,
+            args=[services.db],
+            id=job_id,
             coalesce=True,
             max_instances=1,
         )

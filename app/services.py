@@ -10,6 +10,7 @@ passing.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -20,9 +21,11 @@ from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
 from integrations.telegram.stars import BotStars
+from services.gifts.usecase import Gifts
 from services.i18n import Catalog, load_catalog
 from services.ledger.amounts import parse_amount
 from services.ledger.assets import DEFAULT_ASSET_DECIMALS
+from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
 from services.purchases.usecase import Purchases
@@ -76,6 +79,10 @@ class Services:
     version: str
     # Stars purchases and the referral program they pay (`purchases.config.referrals`).
     purchases: Purchases
+    # Promo codes: creation, redemption (rate limited per user and address), tracking.
+    promos: Promos
+    # Direct gifts, gift links and red packets.
+    gifts: Gifts
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -127,6 +134,19 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
         webapp_url=settings.webapp_url,
         version=platform_version(),
         purchases=sales,
+        promos=Promos(
+            db,
+            ledger.assets,
+            user_limit=RateLimiter.create(storage, "promo-user", settings.promo_rate_limit),
+            ip_limit=RateLimiter.create(storage, "promo-ip", settings.promo_ip_rate_limit),
+        ),
+        gifts=Gifts(
+            db,
+            ledger.assets,
+            ttl=timedelta(days=settings.gift_ttl_days),
+            # Unset: the local sandbox bot's name (gift links do not ask getMe yet).
+            bot_username=settings.bot_username or "goodvibe_local_bot",
+        ),
     )
 
 

@@ -146,6 +146,21 @@ class Settings(BaseSettings):
         le=100_000,
         description="Events queued for one WebSocket before it is closed as a slow consumer",
     )
+    promo_rate_limit: str = Field(
+        default="10/minute",
+        description="Promo code attempts per Telegram user (successful or not), in the "
+        "`limits` notation",
+    )
+    promo_ip_rate_limit: str = Field(
+        default="60/minute",
+        description="Promo code attempts per client address through the API",
+    )
+    gift_ttl_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days after which an unclaimed gift link or red packet returns to its creator",
+    )
 
     stars_packs: str = Field(
         default="50:100,250:550,1000:2400",
@@ -226,7 +241,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("api_rate_limit", "api_ip_rate_limit", "bot_rate_limit")
+    @field_validator(
+        "api_rate_limit",
+        "api_ip_rate_limit",
+        "bot_rate_limit",
+        "promo_rate_limit",
+        "promo_ip_rate_limit",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         try:

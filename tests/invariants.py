@@ -96,6 +96,40 @@ CHECKS: list[tuple[str, str]] = [
            OR a.debits_pending <> coalesce(s.dn, 0) OR a.credits_pending <> coalesce(s.cn, 0)
         """,
     ),
+    (
+        "a promo code paid other than its redemptions, or more than its budget or uses",
+        """
+        SELECT count(*) FROM gifts.promo_codes c
+        JOIN (SELECT promo_id, sum(used) AS used, sum(paid) AS paid, sum(budget) AS budget
+                FROM gifts.promo_slots GROUP BY promo_id) s ON s.promo_id = c.id
+        LEFT JOIN (SELECT promo_id, count(*) AS n, sum(amount) AS amount
+                     FROM gifts.promo_redemptions GROUP BY promo_id) r ON r.promo_id = c.id
+        WHERE s.paid <> coalesce(r.amount, 0) OR s.used <> coalesce(r.n, 0)
+           OR s.used > c.max_uses OR s.budget <> c.budget OR s.paid <> s.used * c.amount
+           OR s.paid <> (SELECT coalesce(sum(t.amount), 0) FROM tokens.transfers t
+                          WHERE t.code = 'promo' AND t.result = 'ok' AND t.kind = 'single'
+                            AND t.metadata->>'promo_id' = c.id::text)
+        """,
+    ),
+    (
+        "a gift's shares do not sum to its amount, or a claimed share was not paid once",
+        """
+        SELECT count(*) FROM gifts.gifts g
+        WHERE g.kind <> 'direct' AND (
+            g.amount <> (SELECT sum(amount) FROM gifts.gift_shares WHERE gift_id = g.id)
+            OR (SELECT count(*) FROM gifts.gift_shares
+                 WHERE gift_id = g.id AND claimed_by IS NOT NULL)
+               <> (SELECT count(*) FROM tokens.transfers t
+                    WHERE t.code = 'gift' AND t.result = 'ok'
+                      AND t.metadata->>'gift_id' = g.id::text)
+            OR (g.status <> 'open' AND EXISTS (
+                SELECT FROM tokens.transfers h
+                 WHERE h.kind = 'pending' AND h.code = 'gift_hold' AND h.result = 'ok'
+                   AND h.metadata->>'gift_id' = g.id::text
+                   AND NOT EXISTS (SELECT FROM tokens.transfers r
+                                    WHERE r.pending_id = h.id AND r.result = 'ok'))))
+        """,
+    ),
 ]
 
 

@@ -3,6 +3,7 @@ test values, so a field added to `Services` fails here first."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +11,9 @@ from aiohttp import web
 from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
+from services.gifts.usecase import Gifts
 from services.i18n import Catalog
+from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
 from services.purchases.usecase import Purchases
@@ -61,6 +64,8 @@ def make_services(
         "webapp_url": "https://app.example.test/",
         "version": "test",
         "purchases": sales,
+        "promos": Promos(db, ledger.assets, user_limit=None, ip_limit=None),
+        "gifts": Gifts(db, ledger.assets, ttl=timedelta(days=7), bot_username="goodvibe_local_bot"),
     }
     values.update(overrides)
     return Services(**values)

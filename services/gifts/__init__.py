@@ -1,0 +1,1 @@
+"""Gifts: direct gifts, gift links and red packets, escrowed as ledger holds until claimed."""

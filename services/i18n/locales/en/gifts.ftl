@@ -1,0 +1,40 @@
+### Gifts: direct gifts, gift links, red packets.
+
+gifts-received = 🎁 <b>{ $sender }</b> sent you a gift: <b>{ $amount } { $asset }</b>. “{ $message }”
+gifts-received_plain = 🎁 <b>{ $sender }</b> sent you a gift: <b>{ $amount } { $asset }</b>.
+gifts-claimed = 🎁 You claimed a gift: <b>{ $amount } { $asset }</b>.
+gifts-claimed_message = 🎁 You claimed a gift: <b>{ $amount } { $asset }</b>. “{ $message }”
+gifts-claimed_notice = 🎁 <b>{ $claimer }</b> claimed <b>{ $amount } { $asset }</b> of your gift.
+
+error-gift_unavailable = This gift is not available: it was claimed, cancelled or has expired.
+error-gift_already_claimed = You have already claimed this gift.
+error-gift_not_for_you = This gift is meant for someone else.
+error-own_gift = This is your own gift. You can cancel it instead.
+error-gift_not_found = There is no such gift.
+error-gift_not_cancellable = This gift can no longer be cancelled.
+error-invalid_shares = Every share needs at least one unit (at most 100 shares).
+error-invalid_gift = This gift is not valid: a direct gift needs a recipient, a red packet has none.
+
+## The Mini App's Gift view.
+miniapp-gift-tab = Gifts
+miniapp-gift-title = Make a gift link
+miniapp-gift-kind = Kind
+miniapp-gift-kind_link = Gift link (one person)
+miniapp-gift-kind_packet = Red packet (several people)
+miniapp-gift-amount = Total amount
+miniapp-gift-shares = Shares
+miniapp-gift-split = Split
+miniapp-gift-split_equal = Equal
+miniapp-gift-split_random = Random
+miniapp-gift-button = Create gift
+miniapp-gift-created = Gift of { $amount } { $asset } created
+miniapp-gift-link_once = Copy the link now: it is shown only once. Unclaimed gifts return to you when they expire.
+miniapp-gift-share = Share in Telegram
+miniapp-gift-yours = Your gifts
+miniapp-gift-none = No gifts yet.
+miniapp-gift-cancel = Cancel
+miniapp-gift-status_open = Waiting to be claimed
+miniapp-gift-status_claimed = Claimed
+miniapp-gift-status_cancelled = Cancelled
+miniapp-gift-status_expired = Expired
+miniapp-gift-status_sent = Sent
