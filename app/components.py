@@ -32,6 +32,7 @@ from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
 from services.ledger.tasks import expire_holds
+from services.market.tasks import expire_offers
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.realtime.service import Realtime
@@ -236,7 +237,9 @@ async def realtime_listener(realtime: Realtime) -> AsyncIterator[Realtime]:
 
 
 @contextlib.asynccontextmanager
-async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterator[None]:
+async def scheduler(
+    services: Services, hold_expiry_seconds: int, market_expiry_seconds: int = 60
+) -> AsyncIterator[None]:
     jobs = AsyncIOScheduler(timezone="UTC")
     jobs.add_job(
         purge_delivered, "interval", hours=1, args=[services.db], id="outbox_purge", coalesce=True
@@ -259,6 +262,16 @@ async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterat
         seconds=hold_expiry_seconds,
         args=[services.db],
         id="hold_expiry",
+        coalesce=True,
+        max_instances=1,
+    )
+    # Every instance schedules it; SKIP LOCKED inside gives each due offer to one of them.
+    jobs.add_job(
+        expire_offers,
+        "interval",
+        seconds=market_expiry_seconds,
+        args=[services.db],
+        id="market_expiry",
         coalesce=True,
         max_instances=1,
     )

@@ -164,7 +164,10 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
             host, port = settings.api_host, settings.api_port
             await parts.start("HTTP server", http_server(app, host, port, grace))
         if role in (Role.ALL, Role.WORKER):
-            await parts.start("scheduler", scheduler(services, settings.hold_expiry_interval))
+            await parts.start(
+                "scheduler",
+                scheduler(services, settings.hold_expiry_interval, settings.market_expiry_interval),
+            )
         if serve_bot and bot is not None:
             await set_menu(bot, services, bot_commands(CAPABILITIES))
             if webhook:

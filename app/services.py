@@ -18,6 +18,8 @@ from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.i18n import Catalog, load_catalog
+from services.market.config import MarketRules
+from services.market.usecase import Market
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
@@ -64,6 +66,8 @@ class Services:
     realtime: Realtime
     webapp_url: str
     version: str
+    # The P2P order book (offers, fills, cancels), for both doors.
+    market: Market
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -112,6 +116,15 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         realtime=realtime(settings, app_url),
         webapp_url=settings.webapp_url,
         version=platform_version(),
+        market=Market(db, market_rules(settings), ledger.assets),
+    )
+
+
+def market_rules(settings: Settings) -> MarketRules:
+    return MarketRules(
+        fee_bps=settings.market_fee_bps,
+        max_open_offers=settings.market_max_open_offers,
+        offer_ttl=settings.market_offer_ttl,
     )
 
 

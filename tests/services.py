@@ -11,6 +11,8 @@ from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
 from services.i18n import Catalog
+from services.market.config import MarketRules
+from services.market.usecase import Market
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
 from services.realtime.service import Realtime
@@ -52,6 +54,7 @@ def make_services(
         "realtime": realtime_of(None),
         "webapp_url": "https://app.example.test/",
         "version": "test",
+        "market": Market(db, MarketRules(), ledger.assets),
     }
     values.update(overrides)
     return Services(**values)

@@ -378,11 +378,17 @@ gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema auth
+gv_service   USAGE       schema market
 gv_service   USAGE       schema ops
 gv_service   USAGE       schema tokens
 gv_service   INSERT      table auth.users
 gv_service   SELECT      table auth.users
 gv_service   UPDATE      table auth.users
+gv_service   INSERT      table market.fills
+gv_service   SELECT      table market.fills
+gv_service   INSERT      table market.offers
+gv_service   SELECT      table market.offers
+gv_service   UPDATE      table market.offers
 gv_service   DELETE      table ops.events
 gv_service   INSERT      table ops.events
 gv_service   SELECT      table ops.events
