@@ -15,9 +15,10 @@ from aiogram import Router
 
 from app.services import Services
 from bot.handlers import limits as limit_handlers
+from bot.handlers import market as market_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
-from webapp_api.routes import ledger, limits, realtime, transfers
+from webapp_api.routes import ledger, limits, market, realtime, transfers
 from webapp_api.webhooks import ProviderWebhook
 
 
@@ -47,6 +48,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=limits.routes,
     ),
     Capability("realtime", routes=realtime.routes),
+    Capability(
+        "market",
+        router=market_handlers.build_router,
+        commands=("market", "offer", "offers"),
+        routes=market.routes,
+    ),
 )
 
 

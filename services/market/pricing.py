@@ -15,6 +15,8 @@ BPS = 10_000
 # floor(buy × 10^80 / sell): two ratios of integers below 10^39 differ by at least 10^-78, so
 # distinct prices get distinct keys, in the same order (migration 0014_market, `price_key`).
 PRICE_SCALE = 10**80
+# Digits after the point of a price shown to people.
+PRICE_DIGITS = 6
 
 
 def taker_pays(amount: int, sell: int, buy: int) -> int:
@@ -50,3 +52,11 @@ def fill_terms(amount: int, *, sell: int, buy: int, fee_bps: int) -> FillTerms:
     return FillTerms(
         amount=amount, paid=taker_pays(amount, sell, buy), fee=market_fee(amount, fee_bps)
     )
+
+
+def display_price(quote: int, base: int, *, quote_decimals: int, base_decimals: int) -> int:
+    """Quote per one base, in human units scaled by 10^PRICE_DIGITS and rounded down: for
+    showing only, never for money."""
+    scaled: int = quote * 10**base_decimals * 10**PRICE_DIGITS
+    divisor: int = base * 10**quote_decimals
+    return scaled // divisor

@@ -164,6 +164,16 @@ _MINE = text(
     """
 )
 
+_PAIRS = text(
+    """
+    SELECT sell_asset, buy_asset, count(*) AS offers FROM market.offers
+     WHERE status = 'open' AND expires_at > now()
+     GROUP BY sell_asset, buy_asset
+     ORDER BY offers DESC, sell_asset, buy_asset
+     LIMIT :limit
+    """
+)
+
 
 class FillRaced(Exception):
     """Another request with this fill id committed first: roll back, answer its fill."""
@@ -666,3 +676,19 @@ async def my_offers(
         last = rows[limit - 1]
         next_cursor = _encode(last.created_at.isoformat(), last.id)
     return OfferPage(items, next_cursor)
+
+
+async def open_pairs(session: ServiceTx, *, limit: int = 20) -> list[tuple[str, str, int]]:
+    """(sell asset, buy asset, open offers) of the busiest books."""
+    rows = (await session.execute(_PAIRS, {"limit": limit})).all()
+    return [(r.sell_asset, r.buy_asset, int(r.offers)) for r in rows]
+
+
+async def get_offer(
+    session: ServiceTx, registry: AssetRegistry, *, viewer_id: UUID | None, offer_id: UUID
+) -> OfferOut:
+    """Any offer by id, open or closed. Raises NotFound(offer_not_found)."""
+    row = (await session.execute(_OFFER, {"id": offer_id})).one_or_none()
+    if row is None:
+        raise OfferNotFound("no such offer")
+    return offer_out(row, await registry.all(session), viewer_id)

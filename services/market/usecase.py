@@ -7,6 +7,7 @@ from uuid import UUID
 
 from db.database import Database
 from db.models import User
+from services.ledger.amounts import parse_amount
 from services.ledger.service import AssetRegistry
 from services.market.config import MarketRules
 from services.market.schemas import FillOut, OfferOut
@@ -19,7 +20,9 @@ from services.market.service import (
     fill_offer,
     fill_out,
     find_fill,
+    get_offer,
     my_offers,
+    open_pairs,
 )
 
 
@@ -57,6 +60,36 @@ class Market:
                 min_fill=min_fill,
             )
 
+    async def create_human(
+        self,
+        *,
+        maker: User,
+        offer_id: UUID,
+        sell_asset: str,
+        sell_amount: str,
+        buy_asset: str,
+        buy_amount: str,
+        min_fill: str | None = None,
+    ) -> OfferOut:
+        """`create` with human amounts (`10.5`), each in its own asset's unit; `min_fill` in the
+        sell asset's. Raises what `parse_amount` and `create` raise."""
+        async with self.db.statement() as conn:
+            sell = await self.assets.get(conn, sell_asset)
+            buy = await self.assets.get(conn, buy_asset)
+        return await self.create(
+            maker=maker,
+            offer_id=offer_id,
+            sell_asset=sell.code,
+            sell_amount=parse_amount(sell_amount, sell.decimals),
+            buy_asset=buy.code,
+            buy_amount=parse_amount(buy_amount, buy.decimals),
+            min_fill=None if min_fill is None else parse_amount(min_fill, sell.decimals),
+        )
+
+    async def pairs(self) -> list[tuple[str, str, int]]:
+        async with self.db.service() as session:
+            return await open_pairs(session)
+
     async def fill(self, *, taker: User, fill_id: UUID, offer_id: UUID, amount: int) -> FillOut:
         """Raises what `service.fill_offer` raises, except FillRaced: a fill with the same id
         that committed first is answered instead."""
@@ -76,6 +109,12 @@ class Market:
                 row = await find_fill(session, fill_id)
                 assert row is not None  # it committed before ours rolled back
                 return fill_out(row, await self.assets.all(session))
+
+    async def get(self, *, viewer: User | None, offer_id: UUID) -> OfferOut:
+        """Raises OfferNotFound."""
+        async with self.db.service() as session:
+            viewer_id = viewer.id if viewer is not None else None
+            return await get_offer(session, self.assets, viewer_id=viewer_id, offer_id=offer_id)
 
     async def cancel(self, *, maker: User, offer_id: UUID) -> OfferOut:
         """Raises OfferNotFound, OfferNotOpen."""
