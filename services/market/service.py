@@ -30,6 +30,7 @@ from sqlalchemy.engine import Row
 
 from db.database import ServiceTx
 from db.models import User
+from services.errors import DomainError
 from services.ledger.amounts import format_amount
 from services.ledger.errors import ExistsWithDifferentFields, InvalidAmount
 from services.ledger.limits import check_amount
@@ -176,7 +177,8 @@ _PAIRS = text(
 
 
 class FillRaced(Exception):
-    """Another request with this fill id committed first: roll back, answer its fill."""
+    """This fill id is already recorded (a replay, or a twin that committed first): the
+    caller rolls back what this transaction did and answers the recorded fill."""
 
 
 def hold_id(offer_id: UUID, seq: int) -> UUID:
@@ -320,22 +322,28 @@ async def fill_offer(
     if type(amount) is not int or amount <= 0:
         raise InvalidAmount("amount must be a positive integer")
     assets = await registry.all(session)
-    replay = await find_fill(session, fill_id)
-    if replay is not None:
-        return _replayed_fill(replay, assets, taker, offer_id, amount)
     row = (
         await session.execute(_TAKE, {"id": offer_id, "taker": taker.id, "amount": amount})
     ).one_or_none()
     if row is None:
+        # A replay after the offer closed; one while it is open takes it again here and
+        # finds its id taken when recording (FillRaced): no read up front on the hot path.
+        replay = await find_fill(session, fill_id)
+        if replay is not None:
+            return replayed_fill(replay, assets, taker, offer_id, amount)
         raise await _refusal(session, offer_id, taker, amount)
     sell, buy = assets[row.sell_asset], assets[row.buy_asset]
     sell_amount, buy_amount = int(row.sell_amount), int(row.buy_amount)
     terms = fill_terms(amount, sell=sell_amount, buy=buy_amount, fee_bps=rules.fee_bps)
     remaining, seq = int(row.remaining), int(row.fills)
-    await apply(
-        session,
-        _fill_legs(offer_id, row.maker_id, taker.id, fill_id, seq, sell, buy, terms, remaining),
-    )
+    legs = _fill_legs(offer_id, row.maker_id, taker.id, fill_id, seq, sell, buy, terms, remaining)
+    try:
+        await apply(session, legs)
+    except DomainError:
+        # A replay whose taker can no longer pay still answers the fill it made.
+        if await find_fill(session, fill_id) is not None:
+            raise FillRaced(str(fill_id)) from None
+        raise
     created_at = await _record_fill(session, row, taker, fill_id, seq, terms, sell, buy)
     return FillOut(
         id=fill_id,
@@ -517,7 +525,7 @@ async def find_fill(session: ServiceTx, fill_id: UUID) -> Row[Any] | None:
     return (await session.execute(_FILL, {"id": fill_id})).one_or_none()
 
 
-def _replayed_fill(
+def replayed_fill(
     row: Row[Any], assets: dict[str, Asset], taker: User, offer_id: UUID, amount: int
 ) -> FillOut:
     if (row.taker_id, row.offer_id, int(row.amount)) != (taker.id, offer_id, amount):

@@ -18,11 +18,11 @@ from services.market.service import (
     cancel_offer,
     create_offer,
     fill_offer,
-    fill_out,
     find_fill,
     get_offer,
     my_offers,
     open_pairs,
+    replayed_fill,
 )
 
 
@@ -107,8 +107,9 @@ class Market:
         except FillRaced:
             async with self.db.service() as session:
                 row = await find_fill(session, fill_id)
-                assert row is not None  # it committed before ours rolled back
-                return fill_out(row, await self.assets.all(session))
+                assert row is not None  # it committed before ours tried to record
+                assets = await self.assets.all(session)
+                return replayed_fill(row, assets, taker, offer_id, amount)
 
     async def get(self, *, viewer: User | None, offer_id: UUID) -> OfferOut:
         """Raises OfferNotFound."""

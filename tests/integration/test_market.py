@@ -13,6 +13,7 @@ from sqlalchemy import text
 from db.database import Database
 from db.models import User
 from services.errors import InsufficientFunds
+from services.ledger.amounts import format_amount
 from services.ledger.errors import ExistsWithDifferentFields
 from services.ledger.service import AssetRegistry
 from services.market.config import MarketRules
@@ -354,3 +355,48 @@ async def test_random_fill_sizes_pay_the_maker_at_least_the_ratio_in_the_ledger(
             )
         got = await available(db, maker.id, "USDT") - before
         assert got >= buy
+
+
+async def test_a_replayed_fill_answers_its_fill_even_when_the_taker_could_not_pay_again(
+    db: Database,
+) -> None:
+    m = market(db)
+    maker, taker = await new_traders(db, taker_usdt=60)
+    offer_id, fill_id = await offer(m, maker, 1000, 1000), uuid4()
+    first = await m.fill(taker=taker, fill_id=fill_id, offer_id=offer_id, amount=50)
+    assert await available(db, taker.id, "USDT") == 10
+    # The offer is still open and the taker cannot pay 50 again: still the first answer.
+    assert await m.fill(taker=taker, fill_id=fill_id, offer_id=offer_id, amount=50) == first
+    assert await available(db, taker.id, "USDT") == 10
+
+
+async def test_a_fill_publishes_trade_events_and_notifies_the_maker_in_its_transaction(
+    db: Database,
+) -> None:
+    m = market(db)
+    maker, taker = await new_traders(db, taker_usdt=40)
+    offer_id = await offer(m, maker, 1000, 300)
+    # A refused fill leaves no event and no notice: they are in its rolled-back transaction.
+    with pytest.raises(InsufficientFunds):
+        await m.fill(taker=taker, fill_id=uuid4(), offer_id=offer_id, amount=1000)
+    fill = await m.fill(taker=taker, fill_id=uuid4(), offer_id=offer_id, amount=100)
+    async with db.service() as session:
+        events = (
+            await session.execute(
+                text("SELECT user_id, data FROM ops.events WHERE type = 'trade' ORDER BY id")
+            )
+        ).all()
+        notices = (
+            await session.execute(
+                text(
+                    "SELECT user_id, template, params FROM ops.outbox WHERE template LIKE 'market%'"
+                )
+            )
+        ).all()
+    assert [(e.user_id, e.data["side"], e.data["fill_id"]) for e in events] == [
+        (maker.id, "maker", str(fill.id)),
+        (taker.id, "taker", str(fill.id)),
+    ]
+    [notice] = notices
+    assert (notice.user_id, notice.template) == (maker.id, "market.filled_notice")
+    assert notice.params["paid"] == format_amount(30, 6)
