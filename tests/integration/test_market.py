@@ -8,6 +8,8 @@ import random
 from uuid import UUID, uuid4
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from db.database import Database
@@ -30,6 +32,7 @@ from services.market.errors import (
 from services.market.service import escrow_account
 from services.market.tasks import expire_offers
 from services.market.usecase import Market
+from tests.invariants import assert_invariants
 from tests.ledger_helpers import account, available, fund, make_user
 
 FEE_BPS = 100  # 1%
@@ -400,3 +403,38 @@ async def test_a_fill_publishes_trade_events_and_notifies_the_maker_in_its_trans
     [notice] = notices
     assert (notice.user_id, notice.template) == (maker.id, "market.filled_notice")
     assert notice.params["paid"] == format_amount(30, 6)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    sell=st.integers(min_value=1, max_value=10**15),
+    buy=st.integers(min_value=1, max_value=10**15 - 100),
+    cuts=st.lists(st.integers(min_value=1, max_value=10**15), max_size=5),
+    fee_bps=st.integers(min_value=0, max_value=9_999),
+)
+async def test_any_amounts_in_the_ledger_pay_the_maker_at_least_the_ratio_and_sum_to_zero(
+    db: Database, owner_url: str, sell: int, buy: int, cuts: list[int], fee_bps: int
+) -> None:
+    """Hypothesis against the real ledger: any offer, any fill sizes (each cut taken modulo
+    what is left, then the rest), any fee; the invariants are checked after every example."""
+    m = market(db, fee_bps=fee_bps)
+    maker, taker = await make_user(db), await make_user(db)
+    await fund(db, maker.id, sell, "VIBE")
+    await fund(db, taker.id, buy + len(cuts) + 1, "USDT")
+    offer_id = await offer(m, maker, sell, buy)
+    left, fees = sell, 0
+    for size in [*(cut % left + 1 for cut in cuts), sell]:
+        if left == 0:
+            break
+        fill = await m.fill(taker=taker, fill_id=uuid4(), offer_id=offer_id, amount=min(size, left))
+        left, fees = int(fill.offer_remaining), fees + int(fill.fee)
+    paid = await available(db, maker.id, "USDT")
+    assert buy <= paid <= buy + len(cuts) + 1
+    assert await available(db, taker.id, "VIBE") == sell - fees
+    assert await available(db, taker.id, "USDT") == buy + len(cuts) + 1 - paid
+    await assert_invariants(owner_url)
