@@ -30,12 +30,23 @@ from sqlalchemy.engine import Row
 
 from db.database import ServiceTx
 from db.models import User
-from services.errors import DomainError
 from services.ledger.amounts import format_amount
-from services.ledger.errors import ExistsWithDifferentFields, InvalidAmount
+from services.ledger.errors import (
+    ExistsWithDifferentFields,
+    InvalidAmount,
+    first_failure,
+    ledger_error,
+)
 from services.ledger.limits import check_amount
 from services.ledger.schemas import Asset, ResolveHold, Transfer
-from services.ledger.service import AssetRegistry, apply, system_account, transfer_id, user_account
+from services.ledger.service import (
+    AssetRegistry,
+    apply,
+    batch_json,
+    system_account,
+    transfer_id,
+    user_account,
+)
 from services.market.config import MarketRules
 from services.market.errors import (
     AssetNotTradable,
@@ -105,11 +116,33 @@ _TAKE = text(
     RETURNING {_COLUMNS}, u.telegram_id AS maker_chat
     """
 )
-# The fill's record, the realtime events of both sides and the maker's notice, written only
-# if this fill id is new. The events go straight into the log without a NOTIFY (listeners
-# poll it every 100 ms): a notifying transaction holds the server's notify-queue lock through
-# its commit, which would serialise fills (migration 0010_realtime).
-_RECORD_FILL = text(
+# The fill's ledger batch, its record, the realtime events of both sides and the maker's
+# notice: one statement. The record and what follows it are written only if the batch applied
+# and the fill id is new (an empty `f`: a replay, FillRaced). The events go straight into the
+# log without a NOTIFY (listeners poll it every 100 ms): a notifying transaction holds the
+# server's notify-queue lock through its commit, which would serialise fills (migration
+# 0010_realtime).
+_APPLY_FILL = text(
+    """
+    WITH r AS MATERIALIZED (
+        SELECT tokens.create_transfers(CAST(:batch AS jsonb), true) AS results
+    ), f AS (
+        INSERT INTO market.fills (id, offer_id, seq, taker_id, amount, fee, paid,
+                                  offer_remaining)
+        SELECT :id, :offer_id, :seq, :taker, :amount, :fee, :paid, :remaining
+          FROM r WHERE r.results[1] = 'ok'
+        ON CONFLICT (id) DO NOTHING
+        RETURNING created_at
+    ), e AS (
+        INSERT INTO ops.events (user_id, channel, type, data)
+        SELECT x.user_id, 'user', 'trade', x.data
+          FROM f, jsonb_to_recordset(CAST(:events AS jsonb)) AS x(user_id uuid, data jsonb)
+    )
+    SELECT r.results, f.created_at, (SELECT ops.enqueue(CAST(:notices AS jsonb)) FROM f) AS n
+      FROM r LEFT JOIN f ON true
+    """
+)
+_FILL = text(
     """
     WITH f AS (
         INSERT INTO market.fills (id, offer_id, seq, taker_id, amount, fee, paid,
@@ -337,14 +370,7 @@ async def fill_offer(
     terms = fill_terms(amount, sell=sell_amount, buy=buy_amount, fee_bps=rules.fee_bps)
     remaining, seq = int(row.remaining), int(row.fills)
     legs = _fill_legs(offer_id, row.maker_id, taker.id, fill_id, seq, sell, buy, terms, remaining)
-    try:
-        await apply(session, legs)
-    except DomainError:
-        # A replay whose taker can no longer pay still answers the fill it made.
-        if await find_fill(session, fill_id) is not None:
-            raise FillRaced(str(fill_id)) from None
-        raise
-    created_at = await _record_fill(session, row, taker, fill_id, seq, terms, sell, buy)
+    created_at = await _apply_fill(session, row, taker, fill_id, seq, terms, sell, buy, legs)
     return FillOut(
         id=fill_id,
         offer_id=offer_id,
@@ -431,7 +457,7 @@ def _fill_legs(
     return legs
 
 
-async def _record_fill(
+async def _apply_fill(
     session: ServiceTx,
     row: Row[Any],
     taker: User,
@@ -440,7 +466,10 @@ async def _record_fill(
     terms: FillTerms,
     sell: Asset,
     buy: Asset,
+    legs: list[Transfer | ResolveHold],
 ) -> datetime:
+    """Raises the ledger's refusal (the caller's transaction then rolls back what it stored),
+    or FillRaced when this fill id is already recorded."""
     trade = {
         "offer_id": str(row.id),
         "fill_id": str(fill_id),
@@ -470,25 +499,34 @@ async def _record_fill(
             "dedup_key": f"market_fill:{fill_id}",
         }
     ]
-    created_at = await session.scalar(
-        _RECORD_FILL,
-        {
-            "id": fill_id,
-            "offer_id": row.id,
-            "seq": seq,
-            "taker": taker.id,
-            "amount": terms.amount,
-            "fee": terms.fee,
-            "paid": terms.paid,
-            "remaining": int(row.remaining),
-            "events": json.dumps(events),
-            "notices": json.dumps(notices),
-        },
-    )
-    if created_at is None:
+    outcome = (
+        await session.execute(
+            _APPLY_FILL,
+            {
+                "batch": batch_json(legs),
+                "id": fill_id,
+                "offer_id": row.id,
+                "seq": seq,
+                "taker": taker.id,
+                "amount": terms.amount,
+                "fee": terms.fee,
+                "paid": terms.paid,
+                "remaining": int(row.remaining),
+                "events": json.dumps(events),
+                "notices": json.dumps(notices),
+            },
+        )
+    ).one()
+    failure = first_failure(list(outcome.results))
+    if failure is not None:
+        # A replay whose taker can no longer pay still answers the fill it made.
+        if await find_fill(session, fill_id) is not None:
+            raise FillRaced(str(fill_id))
+        raise ledger_error(failure)
+    if outcome.created_at is None:
         raise FillRaced(str(fill_id))
-    result: datetime = created_at
-    return result
+    created_at: datetime = outcome.created_at
+    return created_at
 
 
 async def _refusal(session: ServiceTx, offer_id: UUID, taker: User, amount: int) -> Exception:
