@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Literal
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,7 +18,8 @@ from db.models import User
 from services.errors import InsufficientFunds
 from services.ledger.amounts import format_amount
 from services.ledger.errors import ExistsWithDifferentFields
-from services.ledger.service import AssetRegistry
+from services.ledger.schemas import ResolveHold, Transfer
+from services.ledger.service import AssetRegistry, apply, system_account, user_account
 from services.market.config import MarketRules
 from services.market.errors import (
     FillBelowMinimum,
@@ -438,3 +440,33 @@ async def test_any_amounts_in_the_ledger_pay_the_maker_at_least_the_ratio_and_su
     assert await available(db, taker.id, "VIBE") == sell - fees
     assert await available(db, taker.id, "USDT") == buy + len(cuts) + 1 - paid
     await assert_invariants(owner_url)
+
+
+async def test_the_ledger_resolves_many_holds_of_one_account_at_once(db: Database) -> None:
+    """The ledger alone (migration 0014's fix): holds of one account, voided and posted by
+    concurrent calls. Each call waits for the account row the one before changed; locking it
+    through a semi-join lost the row on the recheck and the call failed with a 500."""
+    ann = await make_user(db)
+    await fund(db, ann.id, 1000)
+    holds = [
+        Transfer(
+            id=uuid4(),
+            debit=user_account(ann.id),
+            credit=system_account("escrow"),
+            asset="VIBE",
+            amount=10,
+            code="test_hold",
+            kind="pending",
+        )
+        for _ in range(40)
+    ]
+    async with db.service() as session:
+        await apply(session, holds)
+
+    async def resolve(n: int, hold: Transfer) -> None:
+        kind: Literal["post", "void"] = "post" if n % 2 else "void"
+        async with db.service() as session:
+            await apply(session, [ResolveHold(id=uuid4(), pending_id=hold.id, kind=kind)])
+
+    await asyncio.gather(*(resolve(n, h) for n, h in enumerate(holds)))
+    assert await available(db, ann.id) == 1000 - 20 * 10
