@@ -458,7 +458,7 @@ async def test_the_ledger_resolves_many_holds_of_one_account_at_once(db: Databas
             code="test_hold",
             kind="pending",
         )
-        for _ in range(40)
+        for _ in range(20)
     ]
     async with db.service() as session:
         await apply(session, holds)
@@ -469,4 +469,4 @@ async def test_the_ledger_resolves_many_holds_of_one_account_at_once(db: Databas
             await apply(session, [ResolveHold(id=uuid4(), pending_id=hold.id, kind=kind)])
 
     await asyncio.gather(*(resolve(n, h) for n, h in enumerate(holds)))
-    assert await available(db, ann.id) == 1000 - 20 * 10
+    assert await available(db, ann.id) == 1000 - 10 * 10
