@@ -16,13 +16,14 @@ from aiogram import Router
 from app.services import Services
 from bot.handlers import gifts as gift_handlers
 from bot.handlers import limits as limit_handlers
+from bot.handlers import market as market_handlers
 from bot.handlers import promo as promo_handlers
 from bot.handlers import purchases as purchase_handlers
 from bot.handlers import referrals as referral_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
 from webapp_api.routes import gifts as gift_routes
-from webapp_api.routes import ledger, limits, realtime, transfers
+from webapp_api.routes import ledger, limits, market, realtime, transfers
 from webapp_api.routes import promo as promo_routes
 from webapp_api.routes import purchases as purchase_routes
 from webapp_api.routes import referrals as referral_routes
@@ -74,6 +75,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=promo_routes.routes,
     ),
     Capability("gifts", router=gift_handlers.build_router, routes=gift_routes.routes),
+    Capability(
+        "market",
+        router=market_handlers.build_router,
+        commands=("market", "offer", "offers"),
+        routes=market.routes,
+    ),
 )
 
 

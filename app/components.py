@@ -33,6 +33,7 @@ from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
 from services.gifts.tasks import expire_gifts
 from services.ledger.tasks import expire_holds
+from services.market.tasks import expire_offers
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.promo.tasks import close_expired_promos
@@ -240,7 +241,10 @@ async def realtime_listener(realtime: Realtime) -> AsyncIterator[Realtime]:
 
 @contextlib.asynccontextmanager
 async def scheduler(
-    services: Services, hold_expiry_seconds: int, referral_seconds: int = 60
+    services: Services,
+    hold_expiry_seconds: int,
+    referral_seconds: int = 60,
+    market_expiry_seconds: int = 60,
 ) -> AsyncIterator[None]:
     jobs = AsyncIOScheduler(timezone="UTC")
     jobs.add_job(
@@ -295,6 +299,16 @@ async def scheduler(
             coalesce=True,
             max_instances=1,
         )
+    # Every instance schedules it; SKIP LOCKED inside gives each due offer to one of them.
+    jobs.add_job(
+        expire_offers,
+        "interval",
+        seconds=market_expiry_seconds,
+        args=[services.db],
+        id="market_expiry",
+        coalesce=True,
+        max_instances=1,
+    )
     jobs.start()
     try:
         yield

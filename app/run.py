@@ -172,7 +172,12 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         if role in (Role.ALL, Role.WORKER):
             await parts.start(
                 "scheduler",
-                scheduler(services, settings.hold_expiry_interval, settings.referral_post_interval),
+                scheduler(
+                    services,
+                    settings.hold_expiry_interval,
+                    settings.referral_post_interval,
+                    settings.market_expiry_interval,
+                ),
             )
         if serve_bot and bot is not None:
             await set_menu(bot, services, bot_commands(CAPABILITIES))

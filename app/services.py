@@ -25,6 +25,8 @@ from services.gifts.usecase import Gifts
 from services.i18n import Catalog, load_catalog
 from services.ledger.amounts import parse_amount
 from services.ledger.assets import DEFAULT_ASSET_DECIMALS
+from services.market.config import MarketRules
+from services.market.usecase import Market
 from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
@@ -83,6 +85,8 @@ class Services:
     promos: Promos
     # Direct gifts, gift links and red packets.
     gifts: Gifts
+    # The P2P order book (offers, fills, cancels), for both doors.
+    market: Market
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -147,6 +151,15 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             # Unset: the local sandbox bot's name (gift links do not ask getMe yet).
             bot_username=settings.bot_username or "goodvibe_local_bot",
         ),
+        market=Market(db, market_rules(settings), ledger.assets),
+    )
+
+
+def market_rules(settings: Settings) -> MarketRules:
+    return MarketRules(
+        fee_bps=settings.market_fee_bps,
+        max_open_offers=settings.market_max_open_offers,
+        offer_ttl=settings.market_offer_ttl,
     )
 
 

@@ -216,6 +216,29 @@ class Settings(BaseSettings):
         description="VIBE of rewards per referrer per UTC day above which they are flagged",
     )
 
+    market_fee_bps: int = Field(
+        default=30,
+        ge=0,
+        le=9_999,
+        description="Market fee in basis points (30 = 0.3%) on what a taker receives, paid from "
+        "it to the platform's fees account; rounded down",
+    )
+    market_max_open_offers: int = Field(
+        default=20, ge=1, le=1000, description="Open market offers one user may have at once"
+    )
+    market_offer_ttl: int = Field(
+        default=7 * 86400,
+        ge=60,
+        le=365 * 86400,
+        description="Seconds a market offer stays open unless filled or cancelled first",
+    )
+    market_expiry_interval: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Seconds between runs of the job that expires market offers",
+    )
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

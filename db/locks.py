@@ -38,6 +38,11 @@ REFERRAL_NOTICES: Final = 0x7265666E
 # the first's outcome. A hash collision between two ids only makes them queue.
 TRANSFER_IDS: Final = 1734829
 
+# services.market.service.create_offer, in SQL (as a literal, which the registry test reads):
+# a lock per maker, key hashtext(maker_id::text), so that concurrent offers of one maker count
+# their open offers one after the other and the per-user limit holds. ASCII "mkt".
+MARKET_MAKERS: Final = 0x6D6B74
+
 SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
     "HOLD_EXPIRY": HOLD_EXPIRY,
@@ -45,4 +50,5 @@ SINGLE_KEYS: Final[dict[str, int]] = {
 }
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,
+    "MARKET_MAKERS": MARKET_MAKERS,
 }

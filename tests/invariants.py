@@ -168,6 +168,53 @@ CHECKS += [
 ]
 
 
+# The market (migration 0014_market): fills, escrow holds and escrow accounts agree.
+CHECKS += [
+    (
+        "a market offer's fills and remainder do not add up to what it offered",
+        """
+        SELECT count(*) FROM market.offers o
+        LEFT JOIN (SELECT offer_id, sum(amount) AS amount, sum(paid) AS paid, count(*) AS n
+                     FROM market.fills GROUP BY offer_id) f ON f.offer_id = o.id
+        WHERE o.remaining + coalesce(f.amount, 0) <> o.sell_amount
+           OR o.received <> coalesce(f.paid, 0) OR o.fills <> coalesce(f.n, 0)
+           -- at least the ratio: received × sell >= (sell − remaining) × buy
+           OR o.received * o.sell_amount < (o.sell_amount - o.remaining) * o.buy_amount
+        """,
+    ),
+    (
+        "an open market offer's escrow is not exactly one open hold of its remainder, "
+        "or a closed offer still holds escrow",
+        """
+        WITH holds AS (
+            SELECT (p.metadata ->> 'offer')::uuid AS offer_id, count(*) AS n,
+                   sum(p.amount) AS amount
+              FROM tokens.transfers p
+             WHERE p.kind = 'pending' AND p.result = 'ok' AND p.code = 'market_offer'
+               AND NOT EXISTS (SELECT FROM tokens.transfers r
+                                WHERE r.pending_id = p.id AND r.result = 'ok')
+             GROUP BY 1)
+        SELECT count(*) FROM market.offers o LEFT JOIN holds h ON h.offer_id = o.id
+        WHERE CASE WHEN o.status = 'open'
+                   THEN h.n IS DISTINCT FROM 1 OR h.amount <> o.remaining
+                   ELSE h.n IS NOT NULL END
+        """,
+    ),
+    (
+        "a market escrow account keeps posted funds or holds other than the open offers",
+        """
+        SELECT count(*) FROM (
+            SELECT a.asset FROM tokens.accounts a WHERE a.kind = 'market_escrow'
+             GROUP BY a.asset
+            HAVING sum(a.credits_posted) <> sum(a.debits_posted)
+                OR sum(a.credits_pending) <> coalesce(
+                    (SELECT sum(o.remaining) FROM market.offers o
+                      WHERE o.sell_asset = a.asset AND o.status = 'open'), 0)) broken
+        """,
+    ),
+]
+
+
 async def assert_invariants(owner_url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(owner_url))
     try:

@@ -13,6 +13,8 @@ from app.services import Limits, Services
 from db.database import Database
 from services.gifts.usecase import Gifts
 from services.i18n import Catalog
+from services.market.config import MarketRules
+from services.market.usecase import Market
 from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
@@ -66,6 +68,7 @@ def make_services(
         "purchases": sales,
         "promos": Promos(db, ledger.assets, user_limit=None, ip_limit=None),
         "gifts": Gifts(db, ledger.assets, ttl=timedelta(days=7), bot_username="goodvibe_local_bot"),
+        "market": Market(db, MarketRules(), ledger.assets),
     }
     values.update(overrides)
     return Services(**values)

@@ -380,6 +380,7 @@ gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema auth
 gv_service   USAGE       schema gifts
+gv_service   USAGE       schema market
 gv_service   USAGE       schema ops
 gv_service   USAGE       schema referrals
 gv_service   USAGE       schema tokens
@@ -401,6 +402,11 @@ gv_service   UPDATE      table gifts.promo_redemptions
 gv_service   INSERT      table gifts.promo_slots
 gv_service   SELECT      table gifts.promo_slots
 gv_service   UPDATE      table gifts.promo_slots
+gv_service   INSERT      table market.fills
+gv_service   SELECT      table market.fills
+gv_service   INSERT      table market.offers
+gv_service   SELECT      table market.offers
+gv_service   UPDATE      table market.offers
 gv_service   DELETE      table ops.events
 gv_service   INSERT      table ops.events
 gv_service   SELECT      table ops.events
