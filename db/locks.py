@@ -33,10 +33,15 @@ HOLD_EXPIRY: Final = 0x6C656467
 # the first's outcome. A hash collision between two ids only makes them queue.
 TRANSFER_IDS: Final = 1734829
 
+# services.generation.service.create_job: a lock per user, key hashtext(user_id), so that
+# one user's concurrent orders count their quotas one after the other.
+GENERATION_QUOTAS: Final = 1734830
+
 SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
     "HOLD_EXPIRY": HOLD_EXPIRY,
 }
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,
+    "GENERATION_QUOTAS": GENERATION_QUOTAS,
 }

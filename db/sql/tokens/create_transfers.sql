@@ -1,5 +1,5 @@
 -- tokens.create_transfers: every money movement, one call.
--- The whole current definition; migrations apply frozen copies of it (0006_amount_limits).
+-- The whole current definition; migrations apply frozen copies of it (0012_generation).
 --
 CREATE OR REPLACE FUNCTION tokens.create_transfers(batch jsonb, linked boolean DEFAULT true)
  RETURNS text[]
@@ -275,11 +275,15 @@ BEGIN
                    array_agg(l.daily_debits)
               INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost, a_daily
               FROM (SELECT a.* FROM tokens.accounts a
-                    WHERE a.id IN (SELECT b.id FROM tokens.accounts b
-                                     JOIN unnest(k_addr, k_asset) w(address, asset)
-                                       ON b.address = w.address AND b.asset = w.asset
-                                   UNION ALL
-                                   SELECT unnest(hold_accounts))
+                    -- The ids first, then a plain `= ANY`: when a concurrent transaction
+                    -- updated a locked row, PostgreSQL rechecks the qual on its new version,
+                    -- and a recheck of the IN-subquery form dropped the row (two holds on one
+                    -- account posted at once lost an account: a NULL subscript).
+                    WHERE a.id = ANY (ARRAY(SELECT b.id FROM tokens.accounts b
+                                              JOIN unnest(k_addr, k_asset) w(address, asset)
+                                                ON b.address = w.address AND b.asset = w.asset
+                                            UNION ALL
+                                            SELECT unnest(hold_accounts)))
                     ORDER BY a.id FOR UPDATE) l;
         END IF;
         a_id := coalesce(a_id, '{}');
