@@ -33,8 +33,9 @@ HOLD_EXPIRY: Final = 0x6C656467
 # the first's outcome. A hash collision between two ids only makes them queue.
 TRANSFER_IDS: Final = 1734829
 
-# services.generation.service.create_job: a lock per user, key hashtext(user_id), so that
-# one user's concurrent orders count their quotas one after the other.
+# services.generation.service.create_job: a lock per user, so that
+# one user's concurrent orders count their quotas one after the other (key: the user id's
+# first 32 bits).
 GENERATION_QUOTAS: Final = 1734830
 
 SINGLE_KEYS: Final[dict[str, int]] = {
