@@ -35,7 +35,8 @@ TRANSFER_IDS: Final = 1734829
 
 # services.generation.service.create_job: a lock per user, so that
 # one user's concurrent orders count their quotas one after the other (key: the user id's
-# first 32 bits).
+# first 32 bits), taken in the one-key form as (namespace << 32) | key, so it never meets a
+# single key (all below 2**32).
 GENERATION_QUOTAS: Final = 1734830
 
 SINGLE_KEYS: Final[dict[str, int]] = {

@@ -80,7 +80,7 @@ def order_hash(model: str, prompt: str, params: Mapping[str, Any]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _EXISTING = text("SELECT * FROM ai.jobs WHERE id = :id")
 _COUNTS = text(
     "SELECT count(*) FILTER (WHERE kind = :kind AND created_at >= :day_start) AS today,"
@@ -114,9 +114,10 @@ async def create_job(session: ServiceTx, order: Order, quotas: Quotas) -> tuple[
     spec = order.model
     job_id = job_id_of(order.user_id, order.request_key)
     digest = order_hash(spec.id, order.prompt, order.params)
-    # The key is the id's first 32 bits: a collision only makes two users' orders queue.
-    key = int.from_bytes(order.user_id.bytes[:4], "big", signed=True)
-    await session.execute(_LOCK, {"ns": GENERATION_QUOTAS, "key": key})
+    # One bigint: the namespace above the id's first 32 bits (no single key has high bits set);
+    # a collision only makes two users' orders queue.
+    key = (GENERATION_QUOTAS << 32) | int.from_bytes(order.user_id.bytes[:4], "big")
+    await session.execute(_LOCK, {"key": key})
     existing = (await session.execute(_EXISTING, {"id": job_id})).one_or_none()
     if existing is not None:
         if existing.request_hash != digest:
