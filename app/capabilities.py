@@ -17,7 +17,7 @@ from app.services import Services
 from bot.handlers import limits as limit_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
-from webapp_api.routes import ledger, limits, realtime, transfers
+from webapp_api.routes import generation, ledger, limits, realtime, transfers
 from webapp_api.webhooks import ProviderWebhook
 
 
@@ -47,6 +47,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=limits.routes,
     ),
     Capability("realtime", routes=realtime.routes),
+    Capability("generation", routes=generation.routes, webhooks=generation.provider_webhooks),
 )
 
 

@@ -17,6 +17,8 @@ from app.settings import Settings
 from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
+from services.generation.setup import generation
+from services.generation.usecase import Generation
 from services.i18n import Catalog, load_catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.realtime.hub import EventHub
@@ -64,6 +66,8 @@ class Services:
     realtime: Realtime
     webapp_url: str
     version: str
+    # AI generation: the catalog, quotas, providers and media store the doors and workers share.
+    generation: Generation
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -112,6 +116,7 @@ def bootstrap(settings: Settings, owner_url: str) -> Services:
         realtime=realtime(settings, app_url),
         webapp_url=settings.webapp_url,
         version=platform_version(),
+        generation=generation(settings, db),
     )
 
 

@@ -3,6 +3,8 @@ test values, so a field added to `Services` fails here first."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +12,11 @@ from aiohttp import web
 from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
+from integrations.ai.local import LocalProvider
+from services.generation.catalog import load_model_catalog
+from services.generation.media import MediaStore
+from services.generation.service import Quotas
+from services.generation.usecase import Generation
 from services.i18n import Catalog
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
@@ -52,9 +59,21 @@ def make_services(
         "realtime": realtime_of(None),
         "webapp_url": "https://app.example.test/",
         "version": "test",
+        "generation": test_generation(db),
     }
     values.update(overrides)
     return Services(**values)
+
+
+def test_generation(db: Database) -> Generation:
+    """The built-in catalog on the local provider, instant, its media in a temporary dir."""
+    return Generation(
+        db=db,
+        models=load_model_catalog(None),
+        quotas=Quotas(),
+        providers={"local": LocalProvider(0.0)},
+        media=MediaStore(Path(tempfile.mkdtemp(prefix="gv-media-"))),
+    )
 
 
 def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
