@@ -68,7 +68,7 @@ def generation(
 
 
 def worker(gen: Generation, **config: Any) -> Worker:
-    values: dict[str, Any] = {"idle_seconds": 0.05, "max_wait": 0.05}
+    values: dict[str, Any] = {"idle_seconds": 0.05, "max_wait": 0.05, "retry_seconds": 0.01}
     values.update(config)
     return Worker(gen.db, gen.models, gen.providers, gen.media, WorkerConfig(**values))
 

@@ -36,10 +36,17 @@ _SIZES = {"1:1": "1:1", "16:9": "16:9", "9:16": "9:16", "4:3": "4:3", "3:4": "3:
 class BflProvider:
     name = "bfl"
     webhooks = False
-    poll_seconds = 1.5
 
-    def __init__(self, base: str, key: str, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        base: str,
+        key: str,
+        *,
+        poll_seconds: float = 1.5,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.base = base.rstrip("/")
+        self.poll_seconds = poll_seconds
         self._key = key
         self._session = session
         self._hosts = BFL_HOSTS | {urlsplit(self.base).netloc}

@@ -31,7 +31,6 @@ _MIME |= {"mp4": "video/mp4", "mp3": "audio/mpeg", "wav": "audio/wav"}
 
 class ReplicateProvider:
     name = "replicate"
-    poll_seconds = 2.0
 
     def __init__(
         self,
@@ -39,9 +38,11 @@ class ReplicateProvider:
         token: str,
         *,
         webhook_secret: str | None = None,
+        poll_seconds: float = 2.0,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.base = base.rstrip("/")
+        self.poll_seconds = poll_seconds
         self._token = token
         self._hook = Webhook(webhook_secret) if webhook_secret else None
         self.webhooks = self._hook is not None

@@ -73,6 +73,8 @@ class WorkerConfig:
     max_wait: float = 10.0
     # Steps that failed retryably before the job is failed and refunded.
     max_tries: int = 8
+    # The first wait between steps that failed retryably; doubled each time, at most 60 s.
+    retry_seconds: float = 2.0
     # A job without a result this long after it started is failed and refunded.
     deadlines: Mapping[str, float] | None = None
     progress_edit_seconds: float = 3.0
@@ -393,7 +395,8 @@ class Worker:
         if row.tries + 1 >= self.config.max_tries:
             await self._fail(row, exc.code, str(exc))
             return
-        wait = exc.retry_after if exc.retry_after is not None else min(60.0, 2.0**row.tries)
+        backoff = min(60.0, self.config.retry_seconds * 2.0**row.tries)
+        wait = exc.retry_after if exc.retry_after is not None else backoff
         await self._later(row, wait=wait, tried=1)
 
     async def _later(
