@@ -5,6 +5,7 @@ Replicate's Standard Webhooks (forged, stale and duplicate deliveries)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -199,7 +200,7 @@ async def test_the_circuit_opens_on_failures_then_closes(
     assert bfl.calls == ["submit", "submit"]
     assert [a[0] for a in await attempts(db)] == ["bfl", "bfl", "local"]
     # After its ttl the circuit lets a request through (half open), and success closes it.
-    time.sleep(0.35)
+    await asyncio.sleep(0.35)
     second, _ = await gen.order(user_id=ann.id, request_key="b", model="pic", prompt="two")
     await drain(w)
     assert (await gen.get(ann.id, second.id)).status == "succeeded"
