@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -136,19 +136,26 @@ async def create_job(session: ServiceTx, order: Order, quotas: Quotas) -> tuple[
             },
         )
     ).one()
+    # Rate-limit errors say when to come back (the API's Retry-After).
+    tomorrow = int((day_start + timedelta(days=1) - now).total_seconds()) + 1
     if counts.today >= quotas.daily_per_kind:
         raise DailyQuotaExceeded(
-            "daily limit of this kind reached", kind=spec.kind, limit=quotas.daily_per_kind
+            "daily limit of this kind reached",
+            kind=spec.kind,
+            limit=quotas.daily_per_kind,
+            retry_after=tomorrow,
         )
     if counts.active >= quotas.concurrent or counts.active_model >= spec.concurrency:
         raise TooManyJobs(
-            "too many jobs in progress", limit=min(quotas.concurrent, spec.concurrency)
+            "too many jobs in progress",
+            limit=min(quotas.concurrent, spec.concurrency),
+            retry_after=10,
         )
     reserved = await session.scalar(
         _RESERVE, {"day": now.date(), "cost": spec.cost, "budget": quotas.daily_budget}
     )
     if reserved is None:
-        raise BudgetExhausted("the generation budget of the day is spent")
+        raise BudgetExhausted("the generation budget of the day is spent", retry_after=tomorrow)
     hold_id = hold_id_of(job_id)
     await apply(
         session,

@@ -106,7 +106,7 @@ async def bfl() -> AsyncIterator[FakeBfl]:
 
 def setup(db: Database, tmp: Path, fake: FakeBfl) -> Any:
     providers = {"bfl": BflProvider(fake.base, KEY, poll_seconds=0.01), "local": LocalProvider(0.0)}
-    return generation(db, tmp, providers=providers, order=("bfl", "local"))  # type: ignore[arg-type]
+    return generation(db, tmp, providers=providers, order=("bfl", "local"))
 
 
 async def attempts(db: Database) -> list[tuple[str, str, str | None]]:
