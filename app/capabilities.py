@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiogram import Router
 
 from app.services import Services
+from bot.handlers import generation as generation_handlers
 from bot.handlers import limits as limit_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
@@ -47,7 +48,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=limits.routes,
     ),
     Capability("realtime", routes=realtime.routes),
-    Capability("generation", routes=generation.routes, webhooks=generation.provider_webhooks),
+    Capability(
+        "generation",
+        router=generation_handlers.build_router,
+        commands=tuple(generation_handlers.COMMANDS),
+        routes=generation.routes,
+        webhooks=generation.provider_webhooks,
+    ),
 )
 
 

@@ -3,6 +3,7 @@ the result as a photo / audio / animation with "again" and "cancel" buttons, or 
 
 from __future__ import annotations
 
+import html
 import logging
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import text
 
+from bot.handlers.generation import JobAction
 from services.generation.delivery import Finished
 from services.generation.usecase import Generation
 from services.i18n import Catalog
@@ -44,10 +46,10 @@ class BotChatDelivery:
         t = self._catalog.translator(await self._language(user_id))
         try:
             await self._bot.edit_message_text(
-                text=t("generation-progress", progress=progress),
+                text=t("generation.progress", progress=progress),
                 chat_id=chat_id,
                 message_id=message_id,
-                reply_markup=_cancel_markup(t("generation-button-cancel"), job_id),
+                reply_markup=_cancel_markup(t("generation.button_cancel"), job_id),
             )
         except (TelegramAPIError, TelegramNetworkError) as exc:
             log.info("progress edit in %s failed: %s", chat_id, exc)
@@ -57,22 +59,24 @@ class BotChatDelivery:
         t = self._catalog.translator(await self._language(job.user_id))
         try:
             if job.status != "succeeded":
-                key = "generation-cancelled" if job.status == "cancelled" else "generation-failed"
-                await self._bot.send_message(
-                    job.chat_id, t(key, reason=t(f"generation-reason-{job.error_code}"))
-                )
+                key = "generation.cancelled" if job.status == "cancelled" else "generation.failed"
+                try:
+                    reason = t(f"generation.reason.{job.error_code}")
+                except KeyError:  # a code newer than the texts
+                    reason = t("generation.reason.generation_failed")
+                await self._bot.send_message(job.chat_id, t(key, reason=reason))
                 return
             markup = InlineKeyboardMarkup(
                 inline_keyboard=[
                     [
                         InlineKeyboardButton(
-                            text=t("generation-button-again"),
+                            text=t("generation.button_again"),
                             callback_data=f"gen:again:{job.job_id}",
                         )
                     ]
                 ]
             )
-            caption = job.prompt[:900]
+            caption = html.escape(job.prompt[:900])
             for path, mime in job.files:
                 media = FSInputFile(path)
                 if mime.startswith("audio/"):
@@ -95,5 +99,11 @@ class BotChatDelivery:
 
 def _cancel_markup(label: str, job_id: UUID) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=f"gen:cancel:{job_id}")]]
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=label, callback_data=JobAction(action="cancel", job=job_id).pack()
+                )
+            ]
+        ]
     )
