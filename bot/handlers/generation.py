@@ -12,7 +12,9 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.filters import IsAdmin
 from db.models import User
+from services.generation.analytics import ai_stats
 from services.generation.catalog import Kind
 from services.generation.usecase import Generation
 from services.i18n import Translator
@@ -141,8 +143,32 @@ async def job_action(
         )
 
 
+async def stats_ai(message: Message, t: Translator, generation: Generation) -> None:
+    async with generation.db.service() as session:
+        rows = await ai_stats(session, 7)
+    lines = [t("generation.stats_title")]
+    lines += [
+        t(
+            "generation.stats_line",
+            day=row.day.isoformat(),
+            provider=row.provider,
+            jobs=row.jobs,
+            rate=round(row.success_rate * 100),
+            p50=row.p50_ms or 0,
+            p95=row.p95_ms or 0,
+            cost=format_amount(int(row.cost_usd), 6),
+            revenue=format_amount(int(row.revenue), 6),
+        )
+        for row in rows
+    ]
+    if not rows:
+        lines.append(t("generation.stats_empty"))
+    await message.answer("\n".join(lines))
+
+
 def build_router() -> Router:
     router = Router(name="generation")
+    router.message.register(stats_ai, Command("stats_ai"), IsAdmin())
     router.message.register(order, Command(*COMMANDS))
     router.callback_query.register(picked, PickModel.filter())
     router.callback_query.register(job_action, JobAction.filter(F.action.in_({"cancel", "again"})))

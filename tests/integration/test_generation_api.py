@@ -23,6 +23,7 @@ from tests.services import http_config, make_services, root_app
 TOKEN = "7000000002:API-test-token"
 ANN = {"id": 7101, "first_name": "Ann", "username": "ann"}
 BOB = {"id": 7102, "first_name": "Bob", "username": "bob"}
+ADMIN = {"id": 900, "first_name": "Root"}
 
 
 @pytest.fixture
@@ -84,6 +85,14 @@ async def test_order_follow_and_download(
     balances = await (await client.get("/api/v1/balances", headers=auth(ANN))).json()
     vibe = next(b for b in balances["data"] if b["asset"] == "VIBE")
     assert vibe["available"] == "15000000"
+
+    refused = await client.get("/api/v1/admin/analytics/ai", headers=auth(ANN))
+    assert (refused.status, (await refused.json())["error"]["code"]) == (403, "admin_only")
+    stats = await client.get("/api/v1/admin/analytics/ai", headers=auth(ADMIN))
+    [local] = (await stats.json())["data"]
+    assert (local["provider"], local["jobs"], local["succeeded"]) == ("local", 1, 1)
+    assert local["success_rate"] == 1.0 and local["revenue"] == "5000000"
+    assert local["cost_usd"] == "40000" and local["p50_ms"] is not None
     await assert_invariants(owner_url)
 
 

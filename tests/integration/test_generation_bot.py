@@ -21,7 +21,7 @@ from services.i18n import Catalog
 from tests.generation_helpers import drain
 from tests.invariants import assert_invariants
 from tests.ledger_helpers import available
-from tests.telegram import bot, bot_dispatcher, botapi, press, send, tg_user  # noqa: F401
+from tests.telegram import ADMIN_ID, bot, bot_dispatcher, botapi, press, send, tg_user  # noqa: F401
 
 ANN = tg_user(301, "Ann", username="ann_gen")
 RU = tg_user(302, "Ivan", language_code="ru")
@@ -100,6 +100,10 @@ async def test_imagine_picks_a_model_and_delivers_a_photo(
     # "Again" orders the same prompt once more.
     await press(api, dp, bot, ANN, as_message(progress, 11), again["callback_data"])
     assert await available(db, ann) == 10_000_000
+    await send(api, dp, bot, tg_user(ADMIN_ID, "Root"), "/stats_ai")
+    stats = api.calls_of("sendMessage")[-1]["text"]
+    assert stats.startswith(catalog.get("en", "generation.stats_title"))
+    assert " local: 1 attempts, 100% ok" in stats
     await assert_invariants(owner_url)
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.services import Services
 from services.errors import InsufficientFunds
+from services.generation.analytics import ProviderDay, ai_stats
 from services.generation.errors import (
     BudgetExhausted,
     DailyQuotaExceeded,
@@ -27,6 +28,8 @@ from services.generation.schemas import JobOut, ModelOut
 from services.generation.service import MAX_PROMPT
 from services.generation.usecase import Generation
 from services.generation.webhooks import receive
+from services.ledger.errors import AdminOnly
+from services.users.access import is_admin
 from services.validation import InvalidCursor, SafeText
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import Pagination, ok
@@ -173,6 +176,28 @@ async def media(request: web.Request) -> web.StreamResponse:
         current_user(request).id, _job_id(request), int(raw)
     )
     return web.Response(body=data, content_type=mime, headers={"Cache-Control": "private"})
+
+
+class StatsQuery(BaseModel):
+    days: int = Field(default=7, ge=1, le=90)
+
+
+@routes.route(
+    "GET",
+    "/admin/analytics/ai",
+    summary="AI jobs per day and provider: success rate, latency, cost against revenue (admins)",
+    response=ProviderDay,
+    many=True,
+    query=StatsQuery,
+    errors=(AdminOnly,),
+)
+async def analytics(request: web.Request) -> web.Response:
+    query = read_query(request, StatsQuery)
+    if not is_admin(current_user(request)):
+        raise AdminOnly("only admins may read analytics")
+    async with context_of(request).db.service() as session:
+        rows = await ai_stats(session, query.days)
+    return ok(request, list[BaseModel](rows))
 
 
 def provider_webhooks(services: Services) -> list[ProviderWebhook]:

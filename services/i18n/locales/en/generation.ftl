@@ -35,3 +35,6 @@ generation-reason-out_of_credit = no provider can make it right now.
 generation-reason-model_retired = this model is no longer available.
 generation-reason-provider_unavailable = no provider can make it right now.
 generation-reason-provider_error = the provider failed.
+generation-stats_title = <b>AI generation, last 7 days</b>
+generation-stats_line = { $day } { $provider }: { $jobs } attempts, { $rate }% ok, p50 { $p50 } ms, p95 { $p95 } ms, cost ${ $cost }, revenue { $revenue } VIBE
+generation-stats_empty = No generations yet.

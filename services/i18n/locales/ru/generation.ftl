@@ -35,3 +35,6 @@ generation-reason-out_of_credit = сейчас ни один провайдер 
 generation-reason-model_retired = эта модель больше недоступна.
 generation-reason-provider_unavailable = сейчас ни один провайдер не может это сделать.
 generation-reason-provider_error = сбой у провайдера.
+generation-stats_title = <b>ИИ-генерация за 7 дней</b>
+generation-stats_line = { $day } { $provider }: попыток { $jobs }, успешно { $rate }%, p50 { $p50 } мс, p95 { $p95 } мс, затраты ${ $cost }, выручка { $revenue } VIBE
+generation-stats_empty = Генераций пока не было.
