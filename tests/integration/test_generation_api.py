@@ -140,3 +140,49 @@ async def test_list_cancel_and_refusals(client: TestClient[Any, Any], owner_url:
         await client.get(f"/api/v1/generations/{ids[1]}/media/x", headers=auth(ANN))
     ).status == 404
     await assert_invariants(owner_url)
+
+
+async def test_provider_webhooks_mount_under_webhooks_ai(
+    db: Database, catalog: Catalog, tmp_path: Any
+) -> None:
+    """`POST /webhooks/ai/replicate` through the platform's provider-webhook door: a forged
+    delivery is 401, a signed one 200, a replay 200 and ignored."""
+    import base64
+    import json
+    import time
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    from app.capabilities import CAPABILITIES, http_routes, provider_webhooks
+    from integrations.ai.replicate import ReplicateProvider
+    from tests.generation_helpers import generation
+    from webapp_api.app import create_root_app
+
+    secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+    provider = ReplicateProvider("http://replicate.invalid", "r8_x", webhook_secret=secret)
+    gen = generation(db, tmp_path, providers={"replicate": provider}, order=("replicate",))
+    services = make_services(db, catalog, generation=gen)
+    app = create_root_app(
+        services,
+        http_config(TOKEN),
+        routes=http_routes(CAPABILITIES),
+        providers=provider_webhooks(CAPABILITIES, services),
+    )
+    body = json.dumps({"id": "p-unknown", "status": "succeeded"}).encode()
+    stamp = datetime.fromtimestamp(time.time(), tz=UTC)
+    headers = {
+        "webhook-id": "msg_9",
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign("msg_9", stamp, body.decode()),
+        "Content-Type": "application/json",
+    }
+    async with TestClient(TestServer(app)) as client:
+        forged = headers | {"webhook-signature": "v1,Zm9yZ2Vk"}
+        assert (
+            await client.post("/webhooks/ai/replicate", data=body, headers=forged)
+        ).status == 401
+        for _ in range(2):
+            response = await client.post("/webhooks/ai/replicate", data=body, headers=headers)
+            assert response.status == 200
+        assert (await client.post("/webhooks/ai/local", data=body)).status == 404
