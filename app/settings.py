@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     replicate_api_token: SecretStr | None = None
     replicate_api_base: str = "https://api.replicate.com"
     replicate_webhook_secret: SecretStr | None = None
+    runway_api_key: SecretStr | None = None
+    runway_api_base: str = "https://api.dev.runwayml.com"
+    gemini_api_key: SecretStr | None = None
+    gemini_api_base: str = "https://generativelanguage.googleapis.com"
 
     @field_validator("admin_ids", mode="before")
     @classmethod

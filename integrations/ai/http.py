@@ -60,9 +60,11 @@ def classify(status: int, body: Any) -> ProviderError:
     return ProviderError(f"HTTP {status}")
 
 
-async def download(session: aiohttp.ClientSession, url: str) -> bytes:
+async def download(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None
+) -> bytes:
     try:
-        async with session.get(url, timeout=TIMEOUT) as response:
+        async with session.get(url, timeout=TIMEOUT, headers=headers) as response:
             if response.status in (403, 404, 410):
                 raise OutputExpired(f"result gone: HTTP {response.status}")
             if response.status >= 400:

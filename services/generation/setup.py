@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from integrations.ai.bfl import BflProvider
+from integrations.ai.gemini import GeminiVeoProvider
 from integrations.ai.local import LocalProvider
 from integrations.ai.replicate import ReplicateProvider
+from integrations.ai.runway import RunwayProvider
 from services.generation.catalog import load_model_catalog
 from services.generation.media import MediaStore
 from services.generation.providers import Provider
@@ -30,6 +32,12 @@ def providers(settings: Settings) -> dict[str, Provider]:
             settings.replicate_api_token.get_secret_value(),
             webhook_secret=secret.get_secret_value() if secret else None,
         )
+    if settings.runway_api_key is not None:
+        key = settings.runway_api_key.get_secret_value()
+        found["runway"] = RunwayProvider(settings.runway_api_base, key)
+    if settings.gemini_api_key is not None:
+        key = settings.gemini_api_key.get_secret_value()
+        found["gemini"] = GeminiVeoProvider(settings.gemini_api_base, key)
     return found
 
 
