@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     runway_api_base: str = "https://api.dev.runwayml.com"
     gemini_api_key: SecretStr | None = None
     gemini_api_base: str = "https://generativelanguage.googleapis.com"
+    suno_api_key: SecretStr | None = None
+    suno_api_base: str = "https://api.sunoapi.org"
+    # A midjourney-proxy deployment has no public default host: both are needed.
+    mj_api_key: SecretStr | None = None
+    mj_api_base: str | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod

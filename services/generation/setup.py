@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from integrations.ai.bfl import BflProvider
 from integrations.ai.gemini import GeminiVeoProvider
 from integrations.ai.local import LocalProvider
+from integrations.ai.midjourney import MidjourneyProxyProvider
 from integrations.ai.replicate import ReplicateProvider
 from integrations.ai.runway import RunwayProvider
+from integrations.ai.suno import SunoProvider
 from services.generation.catalog import load_model_catalog
 from services.generation.media import MediaStore
 from services.generation.providers import Provider
@@ -38,6 +40,12 @@ def providers(settings: Settings) -> dict[str, Provider]:
     if settings.gemini_api_key is not None:
         key = settings.gemini_api_key.get_secret_value()
         found["gemini"] = GeminiVeoProvider(settings.gemini_api_base, key)
+    if settings.suno_api_key is not None:
+        key = settings.suno_api_key.get_secret_value()
+        found["suno"] = SunoProvider(settings.suno_api_base, key)
+    if settings.mj_api_key is not None and settings.mj_api_base:
+        key = settings.mj_api_key.get_secret_value()
+        found["mj"] = MidjourneyProxyProvider(settings.mj_api_base, key)
     return found
 
 
