@@ -193,6 +193,15 @@ async def outbox_delivery(
 
 
 @contextlib.asynccontextmanager
+async def provider_clients(services: Services) -> AsyncIterator[None]:
+    """The AI providers' HTTP clients, used by the API (cancel) and the workers."""
+    try:
+        yield
+    finally:
+        await services.generation.close()
+
+
+@contextlib.asynccontextmanager
 async def generation_worker(
     services: Services, config: WorkerConfig, grace: Grace, bot: Bot | None
 ) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ from app.components import (
     identity_cache,
     local_sandbox,
     outbox_delivery,
+    provider_clients,
     realtime_listener,
     scheduler,
     set_menu,
@@ -114,6 +115,7 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         await upgrade(owner_url)
         services = bootstrap(settings, owner_url)
         await parts.start("database pool", database_pool(services.db), "closed")
+        await parts.start("AI provider clients", provider_clients(services), "closed")
         if services.batcher is not None:
             await parts.start("transfer batcher", transfer_batcher(services.batcher), "closed")
 

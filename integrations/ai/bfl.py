@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from integrations.ai.http import classify, download, request_json
+from integrations.ai.http import HttpClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     JobLost,
@@ -33,7 +33,7 @@ BFL_HOSTS = frozenset(
 _SIZES = {"1:1": "1:1", "16:9": "16:9", "9:16": "9:16", "4:3": "4:3", "3:4": "3:4"}
 
 
-class BflProvider:
+class BflProvider(HttpClient):
     name = "bfl"
     webhooks = False
 
@@ -50,11 +50,6 @@ class BflProvider:
         self._key = key
         self._session = session
         self._hosts = BFL_HOSTS | {urlsplit(self.base).netloc}
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def submit(self, request: JobRequest) -> Handle:
         body: dict[str, Any] = {

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from integrations.ai.http import classify, download, request_json
+from integrations.ai.http import HttpClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     InvalidInput,
@@ -28,7 +28,7 @@ from services.generation.providers import (
 )
 
 
-class GeminiVeoProvider:
+class GeminiVeoProvider(HttpClient):
     name = "gemini"
     webhooks = False
 
@@ -44,11 +44,6 @@ class GeminiVeoProvider:
         self.poll_seconds = poll_seconds
         self._key = key
         self._session = session
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def submit(self, request: JobRequest) -> Handle:
         model = request.target or "veo-3.1-generate-001"

@@ -72,3 +72,18 @@ async def download(
             return await response.read()
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retryable(f"download: {type(exc).__name__}") from exc
+
+
+class HttpClient:
+    """One aiohttp session per adapter, opened on first use and closed with the process."""
+
+    _session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from integrations.ai.http import classify, download, request_json
+from integrations.ai.http import HttpClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     JobLost,
@@ -29,7 +29,7 @@ from services.generation.providers import (
 _BANNED = ("banned", "sensitive", "moderat")
 
 
-class MidjourneyProxyProvider:
+class MidjourneyProxyProvider(HttpClient):
     name = "mj"
     webhooks = True
 
@@ -45,11 +45,6 @@ class MidjourneyProxyProvider:
         self.poll_seconds = poll_seconds
         self._key = key
         self._session = session
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def submit(self, request: JobRequest) -> Handle:
         ratio = str(request.params.get("aspect_ratio", "1:1"))

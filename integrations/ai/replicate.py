@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from integrations.ai.http import classify, download, request_json
+from integrations.ai.http import HttpClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     JobLost,
@@ -29,7 +29,7 @@ _MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": 
 _MIME |= {"mp4": "video/mp4", "mp3": "audio/mpeg", "wav": "audio/wav"}
 
 
-class ReplicateProvider:
+class ReplicateProvider(HttpClient):
     name = "replicate"
 
     def __init__(
@@ -47,11 +47,6 @@ class ReplicateProvider:
         self._hook = Webhook(webhook_secret) if webhook_secret else None
         self.webhooks = self._hook is not None
         self._session = session
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def submit(self, request: JobRequest) -> Handle:
         body: dict[str, Any] = {"input": {"prompt": request.prompt, **_inputs(request)}}

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from integrations.ai.http import classify, download, request_json
+from integrations.ai.http import HttpClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     InvalidInput,
@@ -29,7 +29,7 @@ _VIDEO_RATIOS = {"16:9": "1280:720", "9:16": "720:1280", "1:1": "960:960"}
 _IMAGE_RATIOS = {"16:9": "1920:1080", "9:16": "1080:1920", "1:1": "1024:1024"}
 
 
-class RunwayProvider:
+class RunwayProvider(HttpClient):
     name = "runway"
     webhooks = False
 
@@ -45,11 +45,6 @@ class RunwayProvider:
         self.poll_seconds = poll_seconds
         self._key = key
         self._session = session
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def submit(self, request: JobRequest) -> Handle:
         ratio = str(request.params.get("aspect_ratio", "16:9"))

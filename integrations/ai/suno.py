@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from integrations.ai.http import classify, download, request_json
+from integrations.ai.http import HttpClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     InvalidInput,
@@ -44,7 +44,7 @@ def _code_error(code: int, message: str) -> ProviderError:
     return InvalidInput(f"code {code}: {message}")
 
 
-class SunoProvider:
+class SunoProvider(HttpClient):
     name = "suno"
     webhooks = True
 
@@ -60,11 +60,6 @@ class SunoProvider:
         self.poll_seconds = poll_seconds
         self._key = key
         self._session = session
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def submit(self, request: JobRequest) -> Handle:
         body: dict[str, Any] = {

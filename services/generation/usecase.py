@@ -114,6 +114,13 @@ class Generation:
         except FileNotFoundError:
             raise GenerationNotFound("the result is gone") from None
 
+    async def close(self) -> None:
+        """Close the providers' HTTP clients (those that have one)."""
+        for provider in self.providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                await close()
+
     def catalog(self, decimals: int = 6) -> list[ModelOut]:
         return [
             ModelOut(
