@@ -139,3 +139,29 @@ async def test_cancel_button_refunds_in_russian(
     await drain(w)
     assert api.calls_of("sendMessage")[-1]["text"] == catalog.get("ru", "generation.cancelled")
     await assert_invariants(owner_url)
+
+
+async def test_the_progress_message_is_edited_as_the_job_advances(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    tmp_path: Path,
+) -> None:
+    api, _ = botapi
+    gen = setup(db, tmp_path, seconds=0.6)
+    dp = bot_dispatcher(db, catalog, generation=gen)
+    await send(api, dp, bot, ANN, "/music a comet")  # one music model: no keyboard
+    w = Worker(
+        db,
+        gen.models,
+        gen.providers,
+        gen.media,
+        WorkerConfig(idle_seconds=0.05, progress_edit_seconds=0.0),
+        BotChatDelivery(bot, catalog, gen),
+    )
+    await drain(w)
+    edits = [c["text"] for c in api.calls_of("editMessageText")]
+    assert edits and all(text.startswith("Generating") for text in edits)
+    assert api.calls_of("sendChatAction")[-1]["action"] == "upload_voice"
+    assert len(api.calls_of("sendAudio")) == 1

@@ -153,3 +153,21 @@ async def test_cancel_refunds_once_and_the_worker_never_bills_it(
     assert (await gen.get(ann.id, job.id)).status == "cancelled"
     assert await available(db, ann.id) == 10 * PRICE
     await assert_invariants(owner_url)
+
+
+async def test_a_job_past_its_deadline_is_refunded(
+    db: Database, owner_url: str, tmp_path: Path
+) -> None:
+    from integrations.ai.local import LocalProvider
+
+    slow = LocalProvider(3600.0)
+    slow.poll_seconds = 0.01
+    gen = generation(db, tmp_path, providers={"local": slow})
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="d", model="pic", prompt="slow")
+    await drain(worker(gen, deadlines={"image": 0.0}))
+    done = await gen.get(ann.id, job.id)
+    assert done.status == "failed" and done.error is not None and done.error.code == "timeout"
+    assert await available(db, ann.id) == 10 * PRICE
+    await assert_invariants(owner_url)
