@@ -316,7 +316,9 @@ class Worker:
             return
         except (Unavailable, JobLost) as exc:
             await self._attempt(row, name, row.provider_job_id, "fallback", exc, began)
-            exclude = name if isinstance(exc, Unavailable) else None
+            # A lost job is submitted again once; lost twice, the next provider gets it (each
+            # submit may be billed to us, so never in a loop).
+            exclude = name if isinstance(exc, Unavailable) or row.tries >= 1 else None
             await self._later(row, wait=0, tried=1, exclude=exclude, forget=True)
             return
         except ProviderError as exc:

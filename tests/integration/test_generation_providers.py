@@ -154,6 +154,25 @@ async def test_out_of_credit_falls_back_to_the_next_provider(
     await assert_invariants(owner_url)
 
 
+async def test_a_job_the_provider_fails_twice_goes_to_the_next_provider(
+    db: Database, owner_url: str, tmp_path: Path, bfl: FakeBfl
+) -> None:
+    bfl.result = "error"
+    gen = setup(db, tmp_path, bfl)
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="a", model="pic", prompt="a fox")
+    await drain(worker(gen))
+    assert (await gen.get(ann.id, job.id)).status == "succeeded"
+    assert bfl.calls == ["submit", "submit"]
+    assert [a[:2] for a in await attempts(db)] == [
+        ("bfl", "fallback"),
+        ("bfl", "fallback"),
+        ("local", "succeeded"),
+    ]
+    await assert_invariants(owner_url)
+
+
 @pytest.mark.parametrize(
     ("result", "files", "code"),
     [("moderated", "ok", "moderated"), ("ready", "expired", "output_expired")],
