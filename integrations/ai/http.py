@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from services.generation.providers import (
+    Final,
     InvalidInput,
     OutOfCredit,
     OutputExpired,
@@ -17,6 +18,7 @@ from services.generation.providers import (
 )
 
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 
 
 def retry_after(headers: Any) -> float | None:
@@ -69,7 +71,13 @@ async def download(
                 raise OutputExpired(f"result gone: HTTP {response.status}")
             if response.status >= 400:
                 raise Retryable(f"download: HTTP {response.status}")
-            return await response.read()
+            # A result larger than any real one is refused rather than held in memory.
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                data += chunk
+                if len(data) > MAX_OUTPUT_BYTES:
+                    raise Final(f"result larger than {MAX_OUTPUT_BYTES} bytes")
+            return bytes(data)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Retryable(f"download: {type(exc).__name__}") from exc
 

@@ -175,7 +175,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     data, mime = await _generation(request).media_of(
         current_user(request).id, _job_id(request), int(raw)
     )
-    return web.Response(body=data, content_type=mime, headers={"Cache-Control": "private"})
+    headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=data, content_type=mime, headers=headers)
 
 
 class StatsQuery(BaseModel):
