@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiogram import Router
 
 from app.services import Services
+from bot.handlers import generation as generation_handlers
 from bot.handlers import gifts as gift_handlers
 from bot.handlers import limits as limit_handlers
 from bot.handlers import market as market_handlers
@@ -22,8 +23,8 @@ from bot.handlers import purchases as purchase_handlers
 from bot.handlers import referrals as referral_handlers
 from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
+from webapp_api.routes import generation, ledger, limits, market, realtime, transfers
 from webapp_api.routes import gifts as gift_routes
-from webapp_api.routes import ledger, limits, market, realtime, transfers
 from webapp_api.routes import promo as promo_routes
 from webapp_api.routes import purchases as purchase_routes
 from webapp_api.routes import referrals as referral_routes
@@ -80,6 +81,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         router=market_handlers.build_router,
         commands=("market", "offer", "offers"),
         routes=market.routes,
+    ),
+    Capability(
+        "generation",
+        router=generation_handlers.build_router,
+        commands=tuple(generation_handlers.COMMANDS),
+        routes=generation.routes,
+        webhooks=generation.provider_webhooks,
     ),
 )
 

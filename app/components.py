@@ -28,9 +28,11 @@ from bot.commands import menu, set_command_menu
 from bot.local_token import local_bot_token
 from db.database import Database
 from db.embedded import EmbeddedPostgres, start_embedded
+from integrations.telegram.generation import BotChatDelivery
 from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
+from services.generation.worker import Worker, WorkerConfig
 from services.gifts.tasks import expire_gifts
 from services.ledger.tasks import expire_holds
 from services.market.tasks import expire_offers
@@ -192,6 +194,32 @@ async def outbox_delivery(
     finally:
         stop.set()
         await finish_within([task], grace.deadline, "outbox delivery")
+
+
+@contextlib.asynccontextmanager
+async def provider_clients(services: Services) -> AsyncIterator[None]:
+    """The AI providers' HTTP clients, used by the API (cancel) and the workers."""
+    try:
+        yield
+    finally:
+        await services.generation.close()
+
+
+@contextlib.asynccontextmanager
+async def generation_worker(
+    services: Services, config: WorkerConfig, grace: Grace, bot: Bot | None
+) -> AsyncIterator[None]:
+    """AI jobs: any number of these run on one database (SKIP LOCKED and leases)."""
+    stop = asyncio.Event()
+    gen = services.generation
+    delivery = BotChatDelivery(bot, services.catalog, gen) if bot is not None else None
+    worker = Worker(gen.db, gen.models, gen.providers, gen.media, config, delivery)
+    task = asyncio.create_task(worker.run_forever(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await finish_within([task], grace.deadline, "generation worker")
 
 
 @contextlib.asynccontextmanager

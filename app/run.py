@@ -23,10 +23,12 @@ from app.components import (
     bot_updates,
     database_pool,
     embedded_database,
+    generation_worker,
     http_server,
     identity_cache,
     local_sandbox,
     outbox_delivery,
+    provider_clients,
     realtime_listener,
     scheduler,
     set_menu,
@@ -41,6 +43,7 @@ from bot.webhook import mount_webhook
 from db.migrate import upgrade
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox
+from services.generation.worker import WorkerConfig
 from webapp_api.app import create_root_app
 from webapp_api.context import HttpConfig
 from webapp_api.initdata import TELEGRAM_PUBLIC_KEYS, InitDataCheck, ThirdPartyKey
@@ -114,6 +117,7 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         bot, api_base = bot_client(settings, sandbox)
         services = bootstrap(settings, owner_url, bot=bot)
         await parts.start("database pool", database_pool(services.db), "closed")
+        await parts.start("AI provider clients", provider_clients(services), "closed")
         if services.batcher is not None:
             await parts.start("transfer batcher", transfer_batcher(services.batcher), "closed")
 
@@ -129,6 +133,11 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
         if role in (Role.ALL, Role.WORKER) and bot is not None:
             rate = settings.notify_rate_per_second
             await parts.start("outbox delivery", outbox_delivery(services, bot, rate, grace))
+        if role in (Role.ALL, Role.WORKER):
+            worker_config = WorkerConfig(public_base_url=settings.public_base_url)
+            await parts.start(
+                "generation worker", generation_worker(services, worker_config, grace, bot)
+            )
 
         serve_bot = role in (Role.ALL, Role.BOT) and bot is not None
         serve_api = role in (Role.ALL, Role.API)

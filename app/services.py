@@ -21,6 +21,8 @@ from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
 from integrations.telegram.stars import BotStars
+from services.generation.setup import generation
+from services.generation.usecase import Generation
 from services.gifts.usecase import Gifts
 from services.i18n import Catalog, load_catalog
 from services.ledger.amounts import parse_amount
@@ -87,6 +89,8 @@ class Services:
     gifts: Gifts
     # The P2P order book (offers, fills, cancels), for both doors.
     market: Market
+    # AI generation: the catalog, quotas, providers and media store the doors and workers share.
+    generation: Generation
 
     def for_handlers(self) -> dict[str, Any]:
         """Workflow data for aiogram: each field under its own name."""
@@ -152,6 +156,7 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             bot_username=settings.bot_username or "goodvibe_local_bot",
         ),
         market=Market(db, market_rules(settings), ledger.assets),
+        generation=generation(settings, db),
     )
 
 

@@ -238,6 +238,32 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds between runs of the job that expires market offers",
     )
+    # --- AI generation (README "AI generation") ---
+    ai_catalog_file: Path | None = None
+    ai_daily_per_kind: int = Field(default=50, ge=0, description="Jobs per user, kind and day")
+    ai_concurrent_jobs: int = Field(default=2, ge=1, description="Unfinished jobs per user")
+    ai_daily_budget_usd: float = Field(
+        default=50.0, ge=0, description="What the providers may cost per UTC day, all users"
+    )
+    ai_local_seconds: float = Field(
+        default=3.0, ge=0, le=600, description="How long the local provider takes for an image"
+    )
+    ai_media_dir: Path | None = None
+    public_base_url: str | None = None
+    bfl_api_key: SecretStr | None = None
+    bfl_api_base: str = "https://api.bfl.ai"
+    replicate_api_token: SecretStr | None = None
+    replicate_api_base: str = "https://api.replicate.com"
+    replicate_webhook_secret: SecretStr | None = None
+    runway_api_key: SecretStr | None = None
+    runway_api_base: str = "https://api.dev.runwayml.com"
+    gemini_api_key: SecretStr | None = None
+    gemini_api_base: str = "https://generativelanguage.googleapis.com"
+    suno_api_key: SecretStr | None = None
+    suno_api_base: str = "https://api.sunoapi.org"
+    # A midjourney-proxy deployment has no public default host: both are needed.
+    mj_api_key: SecretStr | None = None
+    mj_api_base: str | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -42,6 +42,11 @@ TRANSFER_IDS: Final = 1734829
 # a lock per maker, key hashtext(maker_id::text), so that concurrent offers of one maker count
 # their open offers one after the other and the per-user limit holds. ASCII "mkt".
 MARKET_MAKERS: Final = 0x6D6B74
+# services.generation.service.create_job: a lock per user, so that
+# one user's concurrent orders count their quotas one after the other (key: the user id's
+# first 32 bits), taken in the one-key form as (namespace << 32) | key, so it never meets a
+# single key (all below 2**32).
+GENERATION_QUOTAS: Final = 1734830
 
 SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
@@ -51,4 +56,5 @@ SINGLE_KEYS: Final[dict[str, int]] = {
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,
     "MARKET_MAKERS": MARKET_MAKERS,
+    "GENERATION_QUOTAS": GENERATION_QUOTAS,
 }

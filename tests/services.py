@@ -3,7 +3,9 @@ test values, so a field added to `Services` fails here first."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +13,11 @@ from aiohttp import web
 from app.capabilities import CAPABILITIES, http_routes
 from app.services import Limits, Services
 from db.database import Database
+from integrations.ai.local import LocalProvider
+from services.generation.catalog import load_model_catalog
+from services.generation.media import MediaStore
+from services.generation.service import Quotas
+from services.generation.usecase import Generation
 from services.gifts.usecase import Gifts
 from services.i18n import Catalog
 from services.market.config import MarketRules
@@ -69,6 +76,7 @@ def make_services(
         "promos": Promos(db, ledger.assets, user_limit=None, ip_limit=None),
         "gifts": Gifts(db, ledger.assets, ttl=timedelta(days=7), bot_username="goodvibe_local_bot"),
         "market": Market(db, MarketRules(), ledger.assets),
+        "generation": test_generation(db),
     }
     values.update(overrides)
     return Services(**values)
@@ -79,6 +87,17 @@ def purchases_of(db: Database, *, stars: Any = None, **referrals: Any) -> Purcha
     `stars`: a gateway (a `BotStars` on the sandbox's bot) or None."""
     config = PurchaseConfig(parse_packs("50:100,250:550,1000:2400"), ReferralConfig(**referrals))
     return Purchases(db, config, stars, bot_username="goodvibe_test_bot", app_name="app")
+
+
+def test_generation(db: Database) -> Generation:
+    """The built-in catalog on the local provider, instant, its media in a temporary dir."""
+    return Generation(
+        db=db,
+        models=load_model_catalog(None),
+        quotas=Quotas(),
+        providers={"local": LocalProvider(0.0)},
+        media=MediaStore(Path(tempfile.mkdtemp(prefix="gv-media-"))),
+    )
 
 
 def realtime_of(dsn: str | None, **hub: Any) -> Realtime:

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from webapp_api.middlewares import envelope_middleware
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# One segment, or a family and a member (`ai/replicate`).
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}(/[a-z0-9][a-z0-9_-]{0,31})?$")
 
 ProviderHandler = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
 

@@ -135,10 +135,13 @@ async def test_paths_outside_every_door_answer_in_the_envelope(
 
 
 def test_provider_names_are_url_segments() -> None:
+    """One segment, or a family and a member (`ai/replicate`), never more."""
+
     async def noop(request: web.Request, body: bytes) -> web.StreamResponse:
         return web.Response()
 
-    for bad in ("", "Acme", "a/b", "../x", "x" * 40):
+    ProviderWebhook("ai/replicate", noop)
+    for bad in ("", "Acme", "a/b/c", "a/", "/a", "../x", "a/..", "x" * 40):
         try:
             ProviderWebhook(bad, noop)
         except ValueError:

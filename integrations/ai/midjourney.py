@@ -1,0 +1,121 @@
+"""Midjourney through a midjourney-proxy compatible API: `POST /mj/submit/imagine`
+(`mj-api-secret`) → `{code, description, result: taskId}` (1 submitted, 22 queued; 24 a
+banned prompt, 23 the queue full), `GET /mj/task/{id}/fetch` → NOT_START / SUBMITTED /
+IN_PROGRESS (`progress: "NN%"`) / SUCCESS (`imageUrl`) / FAILURE (`failReason`) / CANCEL.
+`notifyHook` posts the same object, unsigned: it only makes the next status read due."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from integrations.ai.http import HttpClient, classify, download, request_json
+from services.generation.providers import (
+    Handle,
+    JobLost,
+    JobRequest,
+    JobStatus,
+    Moderated,
+    Output,
+    Retryable,
+    Unavailable,
+    WebhookEvent,
+    WebhookRejected,
+)
+
+_BANNED = ("banned", "sensitive", "moderat")
+
+
+class MidjourneyProxyProvider(HttpClient):
+    name = "mj"
+    webhooks = True
+
+    def __init__(
+        self,
+        base: str,
+        key: str,
+        *,
+        poll_seconds: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base = base.rstrip("/")
+        self.poll_seconds = poll_seconds
+        self._key = key
+        self._session = session
+
+    async def submit(self, request: JobRequest) -> Handle:
+        ratio = str(request.params.get("aspect_ratio", "1:1"))
+        body: dict[str, Any] = {
+            "prompt": f"{request.prompt} --ar {ratio}",
+            "botType": "MID_JOURNEY",
+        }
+        if request.webhook_url:
+            body["notifyHook"] = request.webhook_url
+        url = f"{self.base}/mj/submit/imagine"
+        status, answer = await request_json(
+            self._http(), "POST", url, json=body, headers=self._auth()
+        )
+        if status != 200 or not isinstance(answer, dict):
+            raise classify(status, answer)
+        code = answer.get("code")
+        if code in (1, 22) and answer.get("result"):
+            return Handle(id=str(answer["result"]))
+        description = str(answer.get("description", ""))
+        if code == 24:
+            raise Moderated(description[:200])
+        if code == 23:
+            raise Retryable("queue full")
+        raise Unavailable(f"code {code}: {description[:200]}")
+
+    async def status(self, handle: Handle) -> JobStatus:
+        url = f"{self.base}/mj/task/{handle.id}/fetch"
+        code, task = await request_json(self._http(), "GET", url, headers=self._auth())
+        if code == 404 or (code == 200 and task is None):
+            raise JobLost("task not found")
+        if code != 200 or not isinstance(task, dict):
+            raise classify(code, task)
+        state = task.get("status")
+        if state in ("NOT_START", "SUBMITTED", "MODAL"):
+            return JobStatus(state="queued")
+        if state == "IN_PROGRESS":
+            return JobStatus(state="running", progress=_percent(task.get("progress")))
+        if state == "SUCCESS" and task.get("imageUrl"):
+            return JobStatus(
+                state="succeeded",
+                progress=100,
+                outputs=(Output("image/png", url=str(task["imageUrl"])),),
+            )
+        reason = str(task.get("failReason") or state)
+        if any(word in reason.lower() for word in _BANNED):
+            raise Moderated(reason[:200])
+        raise JobLost(f"{state}: {reason}"[:200])
+
+    async def cancel(self, handle: Handle) -> None:
+        return None  # the proxy protocol has no cancel for imagine
+
+    async def download(self, output: Output) -> bytes:
+        assert output.url is not None
+        return await download(self._http(), output.url)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        try:
+            task = json.loads(body)
+            task_id, status = task["id"], task["status"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookRejected("not a task") from exc
+        if not isinstance(task_id, str) or not task_id:
+            raise WebhookRejected("not a task")
+        return WebhookEvent(
+            delivery_id=f"{task_id}:{status}:{task.get('progress', '')}", job_id=task_id
+        )
+
+    def _auth(self) -> dict[str, str]:
+        return {"mj-api-secret": self._key}
+
+
+def _percent(value: object) -> int:
+    text = str(value or "0").rstrip("%")
+    return min(99, int(text)) if text.isdigit() else 0

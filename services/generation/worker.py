@@ -1,0 +1,519 @@
+"""The generation worker: each step claims due jobs (`FOR UPDATE SKIP LOCKED` and a short
+lease), moves each one state forward, and commits what it learnt before the next call out.
+
+A step is one of: submit to the first usable provider of the model (its job id recorded at
+once), read the provider's status (progress, or the result downloaded and the hold posted, or
+the failure classified), or deliver a finished job to its chat. A worker killed at any point
+leaves a row whose lease runs out; the next step resumes from what was recorded. Decisions are
+`UPDATE … WHERE status IN ('queued', 'running')`, so a job finishes once, is billed once, and
+a cancel that wins the race is never overwritten.
+
+Provider calls are retried in place by tenacity (Retry-After honoured, short), wrapped in a
+purgatory circuit breaker per provider: an open circuit, an out-of-credit or a retired model
+moves the job to the next provider in the model's order; moderation and invalid input stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from db.database import Database, ServiceTx
+from services.generation.catalog import ModelCatalog
+from services.generation.delivery import ChatDelivery, Finished
+from services.generation.media import MediaStore
+from services.generation.providers import (
+    Final,
+    Handle,
+    JobLost,
+    JobRequest,
+    JobStatus,
+    Output,
+    OutputExpired,
+    Provider,
+    ProviderError,
+    Retryable,
+    Unavailable,
+)
+from services.generation.service import job_out, publish_job, refund
+from services.ledger.schemas import ResolveHold
+from services.ledger.service import apply, transfer_id
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch: int = 8
+    lease_seconds: float = 60.0
+    idle_seconds: float = 0.5
+    # In-place retries of one provider call and the most they wait.
+    call_attempts: int = 3
+    max_wait: float = 10.0
+    # Steps that failed retryably before the job is failed and refunded.
+    max_tries: int = 8
+    # The first wait between steps that failed retryably; doubled each time, at most 60 s.
+    retry_seconds: float = 2.0
+    # A job without a result this long after it started is failed and refunded.
+    deadlines: Mapping[str, float] | None = None
+    progress_edit_seconds: float = 3.0
+    public_base_url: str | None = None
+    breaker_threshold: int = 5
+    breaker_ttl: float = 30.0
+
+
+DEFAULT_DEADLINES = {"image": 600.0, "music": 900.0, "video": 1800.0}
+
+_CLAIM = text(
+    "UPDATE ai.jobs j SET lease_until = now() + make_interval(secs => :lease)"
+    " FROM (SELECT id FROM ai.jobs"
+    "        WHERE next_step_at <= now() AND (lease_until IS NULL OR lease_until < now())"
+    "          AND (status IN ('queued', 'running')"
+    "               OR (:deliver AND delivered_at IS NULL AND chat_id IS NOT NULL))"
+    "        ORDER BY next_step_at LIMIT :n FOR UPDATE SKIP LOCKED) due"
+    " WHERE j.id = due.id RETURNING j.*"
+)
+_RECORD = text(
+    "UPDATE ai.jobs SET provider = :provider, provider_job_id = :pid,"
+    " provider_state = CAST(:state AS jsonb), status = 'running',"
+    " started_at = coalesce(started_at, now()),"
+    " next_step_at = now() + make_interval(secs => :wait),"
+    " lease_until = NULL WHERE id = :id AND status IN ('queued', 'running') RETURNING *"
+)
+_PROGRESS = text(
+    "UPDATE ai.jobs SET progress = greatest(progress, :progress),"
+    " next_step_at = now() + make_interval(secs => :wait), lease_until = NULL"
+    " WHERE id = :id AND status = 'running' RETURNING progress"
+)
+_LATER = text(
+    "UPDATE ai.jobs SET tries = tries + :tried,"
+    " next_step_at = now() + make_interval(secs => :wait),"
+    " lease_until = NULL, excluded = excluded || CAST(:exclude AS text[]),"
+    " provider = CASE WHEN :forget THEN NULL ELSE provider END,"
+    " provider_job_id = CASE WHEN :forget THEN NULL ELSE provider_job_id END"
+    " WHERE id = :id AND status IN ('queued', 'running') RETURNING tries"
+)
+_SUCCEED = text(
+    "UPDATE ai.jobs SET status = 'succeeded', progress = 100, outputs = CAST(:outputs AS jsonb),"
+    " cost_actual = :cost, finished_at = now(), next_step_at = now(), lease_until = NULL"
+    " WHERE id = :id AND status IN ('queued', 'running') RETURNING *"
+)
+_FAIL = text(
+    "UPDATE ai.jobs SET status = 'failed', error_code = :code, error_message = :message,"
+    " cost_actual = cost_actual + :cost, finished_at = now(), next_step_at = now(),"
+    " lease_until = NULL WHERE id = :id AND status IN ('queued', 'running') RETURNING *"
+)
+_ATTEMPT = text(
+    "INSERT INTO ai.attempts (job_id, provider, model, provider_job_id, outcome, error_class,"
+    " error_code, latency_ms, cost) VALUES (:job_id, :provider, :model, :pid, :outcome,"
+    " :error_class, :error_code, :latency_ms, :cost)"
+)
+_DELIVERED = text(
+    "UPDATE ai.jobs SET delivered_at = now(), lease_until = NULL"
+    " WHERE id = :id AND delivered_at IS NULL"
+)
+_SHOWN = text("UPDATE ai.jobs SET progress_shown_at = now() WHERE id = :id")
+
+
+def _wait(max_wait: float) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(max=max_wait, jitter=0.5)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ProviderError) and exc.retry_after is not None:
+            return min(max_wait, exc.retry_after)
+        return float(backoff(state))
+
+    return wait
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        catalog: ModelCatalog,
+        providers: Mapping[str, Provider],
+        media: MediaStore,
+        config: WorkerConfig,
+        delivery: ChatDelivery | None = None,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.providers = providers
+        self.media = media
+        self.config = config
+        self.delivery = delivery
+        self.deadlines = config.deadlines or DEFAULT_DEADLINES
+        self.breakers = AsyncCircuitBreakerFactory(
+            default_threshold=config.breaker_threshold,
+            default_ttl=config.breaker_ttl,
+            # Only the provider's health opens its circuit, never a refused prompt.
+            exclude=[Final, Unavailable, JobLost, OutputExpired],
+        )
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("generation step failed")
+                done = 0
+            if done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.idle_seconds)
+
+    async def run_once(self) -> int:
+        """Claim due jobs and move each one step; the number claimed."""
+        async with self.db.service() as session:
+            rows = (
+                await session.execute(
+                    _CLAIM,
+                    {
+                        "lease": self.config.lease_seconds,
+                        "n": self.config.batch,
+                        "deliver": self.delivery is not None,
+                    },
+                )
+            ).all()
+        await asyncio.gather(*(self._step_logged(row) for row in rows))
+        return len(rows)
+
+    async def _step_logged(self, row: Row[Any]) -> None:
+        try:
+            await self.step(row)
+        except Exception:
+            # The lease runs out and a later step tries again.
+            log.exception("generation job %s: step failed", row.id)
+
+    async def step(self, row: Row[Any]) -> None:
+        if row.status not in ("queued", "running"):
+            await self._deliver(row)
+        elif row.provider_job_id is None:
+            await self._submit(row)
+        else:
+            await self._follow(row)
+
+    # --- submit -------------------------------------------------------------------------
+
+    async def _submit(self, row: Row[Any]) -> None:
+        spec = self.catalog.models.get(row.model)
+        order = spec.providers if spec is not None else ("local",)
+        for name in order:
+            provider = self.providers.get(name)
+            if provider is None or name in row.excluded:
+                continue
+            request = JobRequest(
+                job_id=f"{row.id}-{row.tries}",
+                kind=row.kind,
+                target=(spec.targets.get(name, "") if spec else ""),
+                prompt=row.prompt,
+                params=row.params,
+                webhook_url=self._webhook_url(provider),
+            )
+            began = time.monotonic()
+            try:
+                handle = await self._call(name, partial(provider.submit, request))
+            except OpenedState:
+                continue
+            except Unavailable as exc:
+                await self._attempt(row, name, None, "fallback", exc, began)
+                await self._later(row, wait=0, tried=0, exclude=name, forget=True)
+                return
+            except Final as exc:
+                await self._attempt(row, name, None, "failed", exc, began)
+                await self._fail(row, exc.code, str(exc))
+                return
+            except ProviderError as exc:
+                await self._attempt(row, name, None, "retry", exc, began)
+                await self._retry(row, exc)
+                return
+            # Recorded before anything else: from here on a restart asks about this id.
+            async with self.db.service() as session:
+                updated = (
+                    await session.execute(
+                        _RECORD,
+                        {
+                            "provider": name,
+                            "pid": handle.id,
+                            "state": json.dumps(dict(handle.state)),
+                            "wait": provider.poll_seconds,
+                            "id": row.id,
+                        },
+                    )
+                ).one_or_none()
+                if updated is not None:
+                    await publish_job(session, row.user_id, job_out(updated))
+            if updated is None:  # cancelled meanwhile
+                await self._cancel_at(name, handle)
+            elif updated.chat_id is not None and self.delivery is not None:
+                await self.delivery.working(updated.chat_id, updated.kind)
+            return
+        await self._fail(row, "no_provider", "no provider can make this model now")
+
+    def _webhook_url(self, provider: Provider) -> str | None:
+        base = self.config.public_base_url
+        if not provider.webhooks or not base:
+            return None
+        return f"{base.rstrip('/')}/webhooks/ai/{provider.name}"
+
+    async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
+        breaker = await self.breakers.get_breaker(name)
+        async with breaker:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Retryable),
+                stop=stop_after_attempt(self.config.call_attempts),
+                wait=_wait(self.config.max_wait),
+                reraise=True,
+            ):
+                with attempt:
+                    return await call()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- follow -------------------------------------------------------------------------
+
+    async def _follow(self, row: Row[Any]) -> None:
+        name = row.provider
+        provider = self.providers.get(name)
+        if provider is None:
+            # Configured away since the submit: the job cannot be followed here.
+            await self._later(row, wait=self.config.idle_seconds * 10, tried=0)
+            return
+        handle = Handle(id=row.provider_job_id, state=row.provider_state)
+        began = time.monotonic()
+        try:
+            status = await self._call(name, lambda: provider.status(handle))
+            if status.state == "succeeded":
+                files = await self._download(row, provider, status)
+                await self._succeed(row, status, files, began)
+                return
+        except OpenedState:
+            await self._later(row, wait=self.config.breaker_ttl, tried=0)
+            return
+        except Final as exc:
+            await self._attempt(row, name, row.provider_job_id, "failed", exc, began)
+            await self._fail(row, exc.code, str(exc))
+            return
+        except (Unavailable, JobLost) as exc:
+            await self._attempt(row, name, row.provider_job_id, "fallback", exc, began)
+            # A lost job is submitted again once; lost twice, the next provider gets it (each
+            # submit may be billed to us, so never in a loop).
+            exclude = name if isinstance(exc, Unavailable) or row.tries >= 1 else None
+            await self._later(row, wait=0, tried=1, exclude=exclude, forget=True)
+            return
+        except ProviderError as exc:
+            await self._attempt(row, name, row.provider_job_id, "retry", exc, began)
+            await self._retry(row, exc)
+            return
+        if self._overdue(row):
+            await self._cancel_at(name, handle)
+            await self._attempt(row, name, row.provider_job_id, "failed", None, began)
+            await self._fail(row, "timeout", "the provider did not finish in time")
+            return
+        async with self.db.service() as session:
+            progress = await session.scalar(
+                _PROGRESS,
+                {"progress": status.progress, "wait": provider.poll_seconds, "id": row.id},
+            )
+            if progress is not None and progress != row.progress:
+                job = job_out(row).model_copy(update={"progress": progress, "status": "running"})
+                await publish_job(session, row.user_id, job)
+        if progress is not None and progress != row.progress:
+            await self._show_progress(row, int(progress))
+
+    def _overdue(self, row: Row[Any]) -> bool:
+        started = row.started_at or row.created_at
+        limit = self.deadlines.get(row.kind, 1800.0)
+        return bool((datetime.now(UTC) - started).total_seconds() > limit)
+
+    async def _download(
+        self, row: Row[Any], provider: Provider, status: JobStatus
+    ) -> list[dict[str, Any]]:
+        saved = []
+        for index, output in enumerate(status.outputs):
+            data = await provider.download(output)
+            await self.media.save(row.id, index, output.mime, data)
+            saved.append(_output_json(output, len(data)))
+        return saved
+
+    async def _succeed(
+        self, row: Row[Any], status: JobStatus, files: list[dict[str, Any]], began: float
+    ) -> None:
+        cost = status.cost if status.cost is not None else int(row.cost_estimate)
+        async with self.db.service() as session:
+            done = (
+                await session.execute(
+                    _SUCCEED, {"outputs": json.dumps(files), "cost": cost, "id": row.id}
+                )
+            ).one_or_none()
+            if done is None:
+                return  # cancelled meanwhile: its hold is already void
+            await apply(
+                session,
+                [
+                    ResolveHold(
+                        id=transfer_id("ai-post", row.id), pending_id=row.hold_id, kind="post"
+                    )
+                ],
+            )
+            await self._attempt_in(
+                session, row, row.provider, row.provider_job_id, "succeeded", None, began, cost
+            )
+            await publish_job(session, row.user_id, job_out(done))
+
+    async def _fail(self, row: Row[Any], code: str, message: str, cost: int = 0) -> None:
+        async with self.db.service() as session:
+            failed = (
+                await session.execute(
+                    _FAIL, {"code": code, "message": message[:500], "cost": cost, "id": row.id}
+                )
+            ).one_or_none()
+            if failed is None:
+                return
+            await refund(session, failed)
+            await publish_job(session, row.user_id, job_out(failed))
+
+    async def _retry(self, row: Row[Any], exc: ProviderError) -> None:
+        if row.tries + 1 >= self.config.max_tries:
+            await self._fail(row, exc.code, str(exc))
+            return
+        backoff = min(60.0, self.config.retry_seconds * 2.0**row.tries)
+        wait = exc.retry_after if exc.retry_after is not None else backoff
+        await self._later(row, wait=wait, tried=1)
+
+    async def _later(
+        self,
+        row: Row[Any],
+        *,
+        wait: float,
+        tried: int,
+        exclude: str | None = None,
+        forget: bool = False,
+    ) -> None:
+        async with self.db.service() as session:
+            await session.execute(
+                _LATER,
+                {
+                    "tried": tried,
+                    "wait": wait,
+                    "exclude": [exclude] if exclude else [],
+                    "forget": forget,
+                    "id": row.id,
+                },
+            )
+
+    async def _cancel_at(self, name: str, handle: Handle) -> None:
+        provider = self.providers.get(name)
+        if provider is None:
+            return
+        try:
+            await provider.cancel(handle)
+        except ProviderError as exc:
+            log.warning("could not cancel %s job %s: %s", name, handle.id, exc)
+
+    async def _attempt(
+        self,
+        row: Row[Any],
+        provider: str,
+        pid: str | None,
+        outcome: str,
+        exc: ProviderError | None,
+        began: float,
+    ) -> None:
+        async with self.db.service() as session:
+            await self._attempt_in(session, row, provider, pid, outcome, exc, began, 0)
+
+    @staticmethod
+    async def _attempt_in(
+        session: ServiceTx,
+        row: Row[Any],
+        provider: str,
+        pid: str | None,
+        outcome: str,
+        exc: ProviderError | None,
+        began: float,
+        cost: int,
+    ) -> None:
+        await session.execute(
+            _ATTEMPT,
+            {
+                "job_id": row.id,
+                "provider": provider,
+                "model": row.model,
+                "pid": pid,
+                "outcome": outcome,
+                "error_class": type(exc).__name__ if exc else None,
+                "error_code": exc.code if exc else None,
+                "latency_ms": int((time.monotonic() - began) * 1000),
+                "cost": cost,
+            },
+        )
+
+    # --- chat -----------------------------------------------------------------------------
+
+    async def _show_progress(self, row: Row[Any], progress: int) -> None:
+        if self.delivery is None or row.chat_id is None or row.progress_message_id is None:
+            return
+        shown = row.progress_shown_at
+        if shown is not None and (
+            (datetime.now(UTC) - shown).total_seconds() < self.config.progress_edit_seconds
+        ):
+            return
+        await self.delivery.progress(
+            row.chat_id, row.user_id, row.progress_message_id, row.id, progress
+        )
+        async with self.db.service() as session:
+            await session.execute(_SHOWN, {"id": row.id})
+
+    async def _deliver(self, row: Row[Any]) -> None:
+        if self.delivery is None:
+            return
+        files = tuple(
+            (self.media.path(row.id, n, o["mime"]), str(o["mime"]))
+            for n, o in enumerate(row.outputs or [])
+        )
+        await self.delivery.finished(
+            Finished(
+                job_id=row.id,
+                chat_id=row.chat_id,
+                user_id=row.user_id,
+                kind=row.kind,
+                status=row.status,
+                prompt=row.prompt,
+                model=row.model,
+                files=files,
+                error_code=row.error_code,
+                progress_message_id=row.progress_message_id,
+            )
+        )
+        async with self.db.service() as session:
+            await session.execute(_DELIVERED, {"id": row.id})
+
+
+def _output_json(output: Output, size: int) -> dict[str, Any]:
+    item: dict[str, Any] = {"mime": output.mime, "size": size}
+    for key in ("width", "height", "duration"):
+        value = getattr(output, key)
+        if value is not None:
+            item[key] = value
+    return item
