@@ -81,7 +81,8 @@ class EventHub:
         self.max_per_user = max_per_user
         self.max_pending = max_pending
         self._by_user: dict[UUID, set[Subscriber]] = {}
-        # The newest event id the listener has handed over; clients start after it.
+        # Every event up to this id was handed over (or will never exist): clients start after
+        # it, and a resume reads the table up to it. Only the listener moves it.
         self.last_event_id = 0
 
     def subscribe(self, user_id: UUID) -> Subscriber:
@@ -106,7 +107,6 @@ class EventHub:
 
     def dispatch(self, events: Iterable[Event]) -> None:
         for event in events:
-            self.last_event_id = max(self.last_event_id, event.id)
             if event.user_id is None:
                 targets: Iterable[Subscriber] = [
                     s for subscribers in self._by_user.values() for s in subscribers

@@ -29,7 +29,7 @@ _AFTER = text(
     "SELECT h.purged_through, e.id, e.user_id, e.channel, e.type, e.data, e.created_at"
     " FROM ops.events_horizon h LEFT JOIN LATERAL ("
     "   SELECT * FROM ops.events"
-    "    WHERE id > :after AND (user_id = :user_id OR user_id IS NULL)"
+    "    WHERE id > :after AND id <= :through AND (user_id = :user_id OR user_id IS NULL)"
     "    ORDER BY id LIMIT :limit) e ON true"
     " ORDER BY e.id"
 )
@@ -61,12 +61,17 @@ async def publish(
 
 
 async def events_after(
-    session: ServiceTx, user_id: UUID, after: int, *, limit: int = MAX_REPLAY
+    session: ServiceTx, user_id: UUID, after: int, through: int, *, limit: int = MAX_REPLAY
 ) -> list[Event] | None:
-    """The user's stream after `after`, oldest first; None when part of it was already purged
-    (or is more than `limit` events): the client must reload its state instead."""
+    """The user's stream after `after` up to `through` (the listener's `hub.last_event_id`:
+    above it an id may still commit late, and the live feed brings those), oldest first; None
+    when part of it was already purged (or is more than `limit` events): the client must
+    reload its state instead."""
     rows = (
-        await session.execute(_AFTER, {"after": after, "user_id": user_id, "limit": limit + 1})
+        await session.execute(
+            _AFTER,
+            {"after": after, "through": through, "user_id": user_id, "limit": limit + 1},
+        )
     ).all()
     if after < int(rows[0][0]) or len(rows) > limit:
         return None

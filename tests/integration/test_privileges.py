@@ -375,6 +375,7 @@ gv_service   ATTRIBUTES  NOLOGIN INHERIT
 gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
 gv_service   EXECUTE     function ops.enqueue(jsonb)
+gv_service   EXECUTE     function ops.next_event_id()
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema auth
@@ -383,6 +384,9 @@ gv_service   USAGE       schema tokens
 gv_service   INSERT      table auth.users
 gv_service   SELECT      table auth.users
 gv_service   UPDATE      table auth.users
+gv_service   INSERT      table ops.announcements
+gv_service   SELECT      table ops.announcements
+gv_service   UPDATE      table ops.announcements
 gv_service   DELETE      table ops.events
 gv_service   INSERT      table ops.events
 gv_service   SELECT      table ops.events

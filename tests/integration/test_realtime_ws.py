@@ -175,7 +175,8 @@ async def test_resume_from_before_the_retention_is_resync(client: Client, db: Da
     assert await _next(ws) == {"type": "resync"}
     await ws.send_json({"type": "ping"})
     while (message := await _next(ws)).get("type") != "pong":
-        assert message["type"] == "transfer"  # the welcome bonus, live after the resync
+        # The welcome bonus and its balance, live after the resync.
+        assert message["type"] in ("transfer", "balance")
     await ws.close()
 
 
@@ -196,6 +197,8 @@ async def test_a_user_never_receives_another_users_events(client: Client, db: Da
                 break
             if event["type"] == "transfer":  # the user's own welcome bonus
                 assert event["data"]["code"] == "welcome_bonus"
+            elif event["type"] == "balance":  # and the balance it left
+                assert event["data"]["posted"] == event["data"]["available"]
             else:
                 got.append(event)
         assert len(got) == 500

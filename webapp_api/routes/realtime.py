@@ -205,8 +205,16 @@ async def _resume(
         subscriber.reply('{"type":"resync"}')
         subscriber.release()
         return
+    realtime = context_of(request).realtime
+    try:
+        # A new process knows which ids are final once its listener's first reads are done.
+        await asyncio.wait_for(realtime.listener.connected.wait(), AUTH_SECONDS)
+    except TimeoutError:
+        subscriber.reply('{"type":"resync"}')
+        subscriber.release()
+        return
     async with context_of(request).db.service() as session:
-        missed = await events_after(session, user.id, after)
+        missed = await events_after(session, user.id, after, realtime.hub.last_event_id)
     if missed is None:
         subscriber.reply('{"type":"resync"}')
         subscriber.release()
