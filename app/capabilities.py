@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from aiogram import Router
 
 from app.services import Services
+from bot.handlers import announce, send, token_admin, wallet
 from bot.handlers import limits as limit_handlers
-from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
 from webapp_api.routes import ledger, limits, realtime, transfers
 from webapp_api.webhooks import ProviderWebhook
@@ -47,6 +47,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=limits.routes,
     ),
     Capability("realtime", routes=realtime.routes),
+    Capability("announcements", router=announce.build_router),
 )
 
 

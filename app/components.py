@@ -31,6 +31,7 @@ from db.embedded import EmbeddedPostgres, start_embedded
 from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
+from services.announcements.service import fan_out
 from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
@@ -249,6 +250,17 @@ async def scheduler(services: Services, hold_expiry_seconds: int) -> AsyncIterat
         seconds=max(1.0, min(60.0, retention / 10)),
         args=[services.db, retention],
         id="realtime_purge",
+        coalesce=True,
+        max_instances=1,
+    )
+    # Any number of instances: each batch locks its announcement (SKIP LOCKED) and moves its
+    # cursor in the batch's transaction.
+    jobs.add_job(
+        fan_out,
+        "interval",
+        seconds=2,
+        args=[services.db],
+        id="announcements",
         coalesce=True,
         max_instances=1,
     )
