@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,9 +149,12 @@ async def test_a_fan_out_killed_midway_resumes_and_nobody_gets_a_second_copy(
         )
         await confirm(session, announcement)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    worker = subprocess.Popen(
-        [sys.executable, "-c", _CRASHING_FAN_OUT, app_url_from_owner(owner_url)],
-        stdout=subprocess.PIPE,
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CRASHING_FAN_OUT,
+        app_url_from_owner(owner_url),
+        stdout=asyncio.subprocess.PIPE,
         env=env,
         cwd=ROOT,
     )
@@ -160,13 +162,14 @@ async def test_a_fan_out_killed_midway_resumes_and_nobody_gets_a_second_copy(
         assert worker.stdout is not None
         # Killed (SIGKILL: no clean-up) once it has enqueued a few batches.
         for _ in range(3):
-            line = await asyncio.to_thread(worker.stdout.readline)
+            line = await asyncio.wait_for(worker.stdout.readline(), 60)
             assert line.strip() == b"3"
         worker.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(worker.wait, 30)
+        await asyncio.wait_for(worker.wait(), 30)
     finally:
-        if worker.poll() is None:
+        if worker.returncode is None:
             worker.kill()
+            await worker.wait()
     enqueued = len(await _outbox(db))
     async with db.service() as session:
         status = await latest_status(session)
