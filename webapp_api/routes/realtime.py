@@ -63,8 +63,11 @@ Client → server:
 
 Server → client, besides those: events, `{"id", "channel", "type", "data", "ts"}`. Channels:
 `user` (private: `transfer` with `data` `{transfer_id, kind, direction: in|out, asset, amount,
-code}`, amounts as integer strings) and `announcements` (everyone). Ids increase along a
-user's stream; keep the last one for `resume`.
+code}`; `balance` with `data` `{asset, decimals, available, pending, posted}`, the wallet after
+the change; amounts as integer strings) and `announcements` (everyone: `announcement` with
+`data` `{announcement_id, html, button: {text, url} | null, language: null | "en" | "ru"}`).
+Ids increase along a user's stream and events arrive in id order (one that commits late is
+waited for); keep the last one for `resume`.
 
 Close codes: 4001 no `auth` within 5 s; 4003 bad, expired or banned initData, or a first
 message that is not `auth`; 4029 over the per-user connection cap (`REALTIME_MAX_CONNECTIONS`
