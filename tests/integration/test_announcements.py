@@ -16,9 +16,11 @@ from sqlalchemy import text
 
 from db.database import Database
 from db.urls import app_url_from_owner
+from integrations.telegram.sender import BotMessageSender
 from sandbox.botapi import BotApiServer
 from services.announcements.service import Draft, confirm, create, fan_out, latest_status
 from services.i18n import Catalog
+from services.notifications.delivery import OutboxDelivery
 from tests.ledger_helpers import make_user
 from tests.telegram import ADMIN_ID, bot, botapi, dispatcher, press, send, tg_user  # noqa: F401
 
@@ -104,6 +106,17 @@ async def test_an_admin_previews_confirms_once_and_everyone_in_the_language_gets
     await send(api, dispatcher, bot, ADMIN, "/announce_status")
     assert api.calls_of("sendMessage")[-1]["text"] == catalog.get(
         "en", "announce.status", audience=2, sent=0, failed=0, blocked=0, remaining=2
+    )
+
+    # The outbox sends the admin's HTML as it is, with the button.
+    delivery = OutboxDelivery(db, BotMessageSender(bot), catalog, rate_per_second=30)
+    assert await delivery.run_once() == 2
+    copies = [c for c in api.calls_of("sendMessage") if c["text"] == "Big &lt;news&gt;"][-2:]
+    assert sorted(int(c["chat_id"]) for c in copies) == [301, ADMIN_ID]
+    assert all(c["reply_markup"] == markup for c in copies)
+    await send(api, dispatcher, bot, ADMIN, "/announce_status")
+    assert api.calls_of("sendMessage")[-1]["text"] == catalog.get(
+        "en", "announce.status", audience=2, sent=2, failed=0, blocked=0, remaining=0
     )
 
 
