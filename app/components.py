@@ -36,7 +36,7 @@ from services.ledger.tasks import expire_holds
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.realtime.service import Realtime
-from services.realtime.tasks import purge_events
+from services.realtime.tasks import presence_heartbeat, purge_events
 from services.transfers.batcher import SendBatcher
 from services.users.cache import IdentityCache
 from webapp_api.server import make_runner
@@ -223,17 +223,23 @@ async def http_server(
 
 
 @contextlib.asynccontextmanager
-async def realtime_listener(realtime: Realtime) -> AsyncIterator[Realtime]:
-    """The LISTEN connection feeding this process's WebSockets. Started before the HTTP server,
-    so it stops after it: the sockets are closed with "going away" first."""
+async def realtime_listener(realtime: Realtime, db: Database) -> AsyncIterator[Realtime]:
+    """The LISTEN connection feeding this process's WebSockets, and its presence heartbeat.
+    Started before the HTTP server, so it stops after it: the sockets are closed with "going
+    away" first."""
     stop = asyncio.Event()
-    task = asyncio.create_task(realtime.listener.run(stop))
+    tasks = [
+        asyncio.create_task(realtime.listener.run(stop)),
+        asyncio.create_task(presence_heartbeat(realtime, db, stop)),
+    ]
     try:
         yield realtime
     finally:
         stop.set()
         realtime.hub.close_all()
-        await finish_within([task], time.monotonic() + _CANCELLED_SECONDS, "realtime listener")
+        await finish_within(tasks, time.monotonic() + _CANCELLED_SECONDS, "realtime listener")
+        with contextlib.suppress(Exception):
+            await realtime.presence.refresh(db, {})  # this instance's sockets are gone
 
 
 @contextlib.asynccontextmanager

@@ -159,7 +159,9 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 "bot updates", bot_updates(dispatcher, grace, webhook_handler), "finished"
             )
         if serve_api:
-            await parts.start("realtime listener", realtime_listener(services.realtime))
+            await parts.start(
+                "realtime listener", realtime_listener(services.realtime, services.db)
+            )
         if serve_api or webhook:
             host, port = settings.api_host, settings.api_port
             await parts.start("HTTP server", http_server(app, host, port, grace))

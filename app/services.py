@@ -21,6 +21,7 @@ from services.i18n import Catalog, load_catalog
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
+from services.realtime.presence import Presence
 from services.realtime.service import Realtime
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
@@ -126,4 +127,9 @@ def realtime(settings: Settings, app_url: str) -> Realtime:
         hub,
         server_settings={"role": SERVICE_ROLE, "application_name": "goodvibe-realtime"},
     )
-    return Realtime(hub=hub, listener=listener, retention_seconds=settings.realtime_retention)
+    return Realtime(
+        hub=hub,
+        listener=listener,
+        retention_seconds=settings.realtime_retention,
+        presence=Presence(cap=settings.realtime_max_connections),
+    )

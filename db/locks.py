@@ -33,10 +33,16 @@ HOLD_EXPIRY: Final = 0x6C656467
 # the first's outcome. A hash collision between two ids only makes them queue.
 TRANSFER_IDS: Final = 1734829
 
+# services.realtime.presence.Presence.claim: a lock per user, key hashtext(user_id::text), so
+# that instances admitting sockets of one user at once count them one after the other and
+# the per-user cap holds across instances. ASCII "rt".
+REALTIME_CONNECTIONS: Final = 0x7274
+
 SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
     "HOLD_EXPIRY": HOLD_EXPIRY,
 }
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,
+    "REALTIME_CONNECTIONS": REALTIME_CONNECTIONS,
 }

@@ -13,6 +13,7 @@ from db.database import Database
 from services.i18n import Catalog
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
+from services.realtime.presence import DirectReferrals, Presence, no_referrals
 from services.realtime.service import Realtime
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig
@@ -57,9 +58,10 @@ def make_services(
     return Services(**values)
 
 
-def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
+def realtime_of(dsn: str | None, referrals: DirectReferrals = no_referrals, **hub: Any) -> Realtime:
     """Realtime for a test: its listener (not started unless the test runs it) reads `dsn`, the
-    service login's; None for tests that open no WebSocket."""
+    service login's; None for tests that open no WebSocket. The cap across instances is the
+    hub's; `referrals` stands in for the referral engine."""
     events = EventHub(**hub)
     listener = EventListener(
         dsn or "postgresql://unused.invalid/none",
@@ -67,7 +69,8 @@ def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
         server_settings={"role": "gv_service"},
         poll_seconds=0.1,
     )
-    return Realtime(hub=events, listener=listener, retention_seconds=600)
+    presence = Presence(cap=events.max_per_user, referrals=referrals)
+    return Realtime(hub=events, listener=listener, retention_seconds=600, presence=presence)
 
 
 def http_config(token: str = API_TOKEN, **overrides: Any) -> HttpConfig:

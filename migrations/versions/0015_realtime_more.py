@@ -12,6 +12,8 @@ Create Date: 2026-12-03
   and delivers every stream in id order with no late commit slipping behind a client's cursor.
 - `ops.announcements`: an admin's broadcast, decided once (confirmed or cancelled), fanned out
   to the outbox in batches whose cursor moves in the batch's own transaction.
+- `ops.realtime_connections`: sockets per user per API instance with an expiry the instance's
+  heartbeat moves: the per-user connection cap across instances, and presence.
 """
 
 from __future__ import annotations
@@ -115,9 +117,27 @@ ALTER TABLE ops.announcements FORCE ROW LEVEL SECURITY;
 CREATE POLICY announcements_service ON ops.announcements FOR ALL TO gv_service
     USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON ops.announcements TO gv_service;
+
+-- Sockets per user per API instance, kept alive by the instance's heartbeat: the per-user
+-- cap across instances, and presence. UNLOGGED: after a server crash every socket is gone
+-- anyway, and the rows change at every connect and heartbeat.
+CREATE UNLOGGED TABLE ops.realtime_connections (
+    user_id     uuid NOT NULL,
+    instance_id uuid NOT NULL,
+    sockets     integer NOT NULL CHECK (sockets > 0),
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (user_id, instance_id)
+);
+CREATE INDEX realtime_connections_instance_idx ON ops.realtime_connections (instance_id);
+ALTER TABLE ops.realtime_connections ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ops.realtime_connections FORCE ROW LEVEL SECURITY;
+CREATE POLICY realtime_connections_service ON ops.realtime_connections FOR ALL TO gv_service
+    USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON ops.realtime_connections TO gv_service;
 """
 
 _DOWN = """
+DROP TABLE ops.realtime_connections;
 DROP TABLE ops.announcements;
 ALTER TABLE ops.events ALTER COLUMN id DROP DEFAULT;
 DROP FUNCTION ops.next_event_id();

@@ -101,6 +101,13 @@ class EventHub:
             if not subscribers:
                 del self._by_user[subscriber.user_id]
 
+    def counts(self) -> dict[UUID, int]:
+        """Sockets per signed-in user on this instance."""
+        return {user: len(subscribers) for user, subscribers in self._by_user.items()}
+
+    def subscribers_of(self, user_id: UUID) -> list[Subscriber]:
+        return list(self._by_user.get(user_id, ()))
+
     @property
     def connections(self) -> int:
         return sum(len(s) for s in self._by_user.values())

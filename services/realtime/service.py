@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from sqlalchemy import text
 from db.database import ServiceTx
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
+from services.realtime.presence import Presence
 from services.realtime.schemas import NOTIFY_CHANNEL, Channel, Event, event_of
 
 # At most this many events are replayed to one resume; a client further behind reloads.
@@ -85,3 +86,5 @@ class Realtime:
     hub: EventHub
     listener: EventListener
     retention_seconds: float
+    # The connection table: the per-user cap across instances, and presence.
+    presence: Presence = field(default_factory=Presence)

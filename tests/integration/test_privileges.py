@@ -402,6 +402,10 @@ gv_service   SELECT      table ops.outbox_chats
 gv_service   UPDATE      table ops.outbox_chats
 gv_service   SELECT      table ops.outbox_pace
 gv_service   UPDATE      table ops.outbox_pace
+gv_service   DELETE      table ops.realtime_connections
+gv_service   INSERT      table ops.realtime_connections
+gv_service   SELECT      table ops.realtime_connections
+gv_service   UPDATE      table ops.realtime_connections
 gv_service   SELECT      table tokens.account_kinds
 gv_service   SELECT      table tokens.accounts
 gv_service   SELECT      table tokens.assets
