@@ -33,8 +33,11 @@ import asyncpg
 
 from bench.database import bench_server, scratch_database
 from bench.http.servers import child_env, platform_token, the_platform
-from db.urls import asyncpg_dsn
+from db.database import create_database
+from db.urls import app_url_from_owner, asyncpg_dsn
 from services.realtime.schemas import NOTIFY_CHANNEL
+from services.users.schemas import Origin, TelegramProfile
+from services.users.service import upsert_from_telegram
 
 FIRST_TELEGRAM_ID = 8_000_000
 _POLL = "INSERT INTO ops.events (user_id, channel, type, data) VALUES ($1, 'user', 'bench', '{}')"
@@ -44,6 +47,22 @@ _NOTIFY = (
     f" SELECT id, pg_notify('{NOTIFY_CHANNEL}', id::text) FROM e"
 )
 _RETURNING = _POLL + " RETURNING id"
+
+
+async def _sign_up(owner_url: str, count: int) -> None:
+    """The clients' users exist before they connect: what is measured is delivery, not a
+    thousand sign-ups (each a welcome bonus) racing for the server's pool at once."""
+    db = create_database(app_url_from_owner(owner_url), pool_size=4)
+    try:
+        for first in range(0, count, 100):
+            async with db.service() as session:
+                for n in range(first, min(count, first + 100)):
+                    profile = TelegramProfile(telegram_id=FIRST_TELEGRAM_ID + n, first_name=f"B{n}")
+                    await upsert_from_telegram(
+                        session, profile, admin_ids=frozenset(), origin=Origin.miniapp()
+                    )
+    finally:
+        await db.dispose()
 
 
 async def _clients(
@@ -65,12 +84,13 @@ async def _clients(
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=child_env(),
+                limit=2**26,  # the results come back as one JSON line
             )
         )
         first += n
     for process in started:
         assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 600)
+        line = await asyncio.wait_for(process.stdout.readline(), 900)
         assert line.strip() == b"ready", line
     return started
 
@@ -149,6 +169,7 @@ async def main() -> None:
     ):
         token = platform_token(platform)
         base = platform.url("")
+        await _sign_up(url, args.clients)
         for mode in ("poll", "notify"):
             processes = await _clients(base, token, args.clients, args.processes)
             pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=8, max_size=8)

@@ -21,9 +21,12 @@ class Subscriber:
     back, so a resume's replay goes out before them and the stream stays in id order.
     """
 
-    def __init__(self, user_id: UUID, max_pending: int) -> None:
+    def __init__(self, user_id: UUID, max_pending: int, language: str | None = None) -> None:
         self.user_id = user_id
         self.max_pending = max_pending
+        # An event for everyone that names a language (a targeted announcement) reaches the
+        # sockets of users reading that language only, live or replayed.
+        self.language = language
         # Events, and the protocol's own replies (`pong`, `resync`) in their place in the stream.
         self.queue: asyncio.Queue[Event | str] = asyncio.Queue()
         self._held: list[Event] | None = []
@@ -48,6 +51,9 @@ class Subscriber:
 
     def _enqueue(self, event: Event) -> None:
         if event.id in self._queued:
+            return
+        wanted = event.data.get("language") if event.user_id is None else None
+        if wanted is not None and wanted != self.language:
             return
         if self.queue.qsize() >= self.max_pending:
             # The socket cannot keep up: closed with a code the client understands rather
@@ -85,12 +91,12 @@ class EventHub:
         # it, and a resume reads the table up to it. Only the listener moves it.
         self.last_event_id = 0
 
-    def subscribe(self, user_id: UUID) -> Subscriber:
+    def subscribe(self, user_id: UUID, language: str | None = None) -> Subscriber:
         """Raises TooManyConnections over `max_per_user` sockets for this user."""
         subscribers = self._by_user.setdefault(user_id, set())
         if len(subscribers) >= self.max_per_user:
             raise TooManyConnections(self.max_per_user)
-        subscriber = Subscriber(user_id, self.max_pending)
+        subscriber = Subscriber(user_id, self.max_pending, language)
         subscribers.add(subscriber)
         return subscriber
 

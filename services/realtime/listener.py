@@ -46,6 +46,7 @@ _READ = (
 )
 _NEWEST = "SELECT coalesce(max(id), 0), pg_current_snapshot()::text FROM ops.events"
 _BATCH = 5_000
+_GAP_RECHECK = 0.01
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,11 @@ class EventListener:
                 self._wake.clear()
                 await self._read(conn)
                 waits = {asyncio.ensure_future(e.wait()) for e in (self._wake, stop, lost)}
+                # Events held behind an uncommitted id: that transaction is most likely
+                # committing right now, so look again soon rather than a whole poll later.
+                pause = min(self._poll, _GAP_RECHECK) if self._missing else self._poll
                 try:
-                    await asyncio.wait(waits, timeout=self._poll, return_when="FIRST_COMPLETED")
+                    await asyncio.wait(waits, timeout=pause, return_when="FIRST_COMPLETED")
                 finally:
                     for waiting in waits:
                         waiting.cancel()

@@ -394,3 +394,27 @@ def test_held_events_and_a_replay_go_out_once_each_in_id_order() -> None:
     items = [subscriber.queue.get_nowait() for _ in range(subscriber.queue.qsize())]
     ids = [item.id for item in items if isinstance(item, Event)]
     assert ids == [5, 6, 7, 8]
+
+
+def test_a_language_targeted_announcement_reaches_only_that_languages_sockets() -> None:
+    hub = EventHub()
+    english, russian = hub.subscribe(uuid4(), "en"), hub.subscribe(uuid4(), "ru")
+    for subscriber in (english, russian):
+        subscriber.release()
+    hub.dispatch(
+        [
+            Event(1, None, "announcements", "announcement", {"language": "ru"}, _NOW),
+            Event(2, None, "announcements", "announcement", {"language": None}, _NOW),
+        ]
+    )
+    assert [e.id for e in _drain(english)] == [2]
+    assert [e.id for e in _drain(russian)] == [1, 2]
+    # A replay is filtered the same way.
+    late = hub.subscribe(uuid4(), "en")
+    late.release([Event(1, None, "announcements", "announcement", {"language": "ru"}, _NOW)])
+    assert _drain(late) == []
+
+
+def _drain(subscriber: Subscriber) -> list[Event]:
+    items = [subscriber.queue.get_nowait() for _ in range(subscriber.queue.qsize())]
+    return [item for item in items if isinstance(item, Event)]

@@ -24,6 +24,7 @@ from services.realtime.hub import GOING_AWAY, SLOW_CONSUMER, Subscriber
 from services.realtime.schemas import PROTOCOL_MESSAGES, AuthMessage, ResumeMessage
 from services.realtime.service import events_after
 from services.users.errors import UserBanned
+from services.users.service import effective_language
 from webapp_api.context import context_of
 from webapp_api.middlewares import sign_in
 from webapp_api.registry import Routes
@@ -140,7 +141,7 @@ async def _subscribe(request: web.Request, user: User) -> Subscriber:
     """This instance's cap, then the cap across every instance (the connection table)."""
     context = context_of(request)
     try:
-        subscriber = context.realtime.hub.subscribe(user.id)
+        subscriber = context.realtime.hub.subscribe(user.id, effective_language(user))
     except TooManyConnections:
         raise _Refused(Close.TOO_MANY, "too many connections") from None
     try:

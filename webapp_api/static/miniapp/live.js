@@ -82,10 +82,9 @@
     }
   }
 
-  // An announcement is shown as a banner above the view, until closed. A language-targeted
-  // one is for the users reading that language only.
+  // An announcement is shown as a banner above the view, until closed (the server sends a
+  // language-targeted one only to the users reading that language).
   function announce(data) {
-    if (data.language && GVL.language && data.language !== GVL.language()) return;
     const old = document.querySelector("[data-testid=announcement]");
     if (old) old.remove();
     const banner = document.createElement("div");
