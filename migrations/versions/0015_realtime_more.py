@@ -63,17 +63,17 @@ BEGIN
      WHERE t.result = 'ok' AND a.user_id IS NOT NULL
     UNION ALL
     SELECT a.user_id, 'user', 'balance',
-           jsonb_build_object('asset', a.asset, 'decimals', s.decimals,
-                              'available',
+           jsonb_build_object('asset', a.asset, 'available',
                               (a.credits_posted - a.debits_posted - a.debits_pending)::text,
                               'pending', a.debits_pending::text,
                               'posted', (a.credits_posted - a.debits_posted)::text)
-      FROM tokens.accounts a
-      JOIN tokens.assets s ON s.code = a.asset
-     WHERE a.kind = 'wallet'
-       AND a.id IN (SELECT t.debit_account_id FROM new_transfers t WHERE t.result = 'ok'
-                    UNION
-                    SELECT t.credit_account_id FROM new_transfers t WHERE t.result = 'ok');
+      FROM (SELECT DISTINCT x.account_id
+              FROM new_transfers t
+             CROSS JOIN LATERAL (VALUES (t.debit_account_id), (t.credit_account_id))
+                   AS x(account_id)
+             WHERE t.result = 'ok') x
+      JOIN tokens.accounts a ON a.id = x.account_id
+     WHERE a.kind = 'wallet';
     RETURN NULL;
 END
 $function$;

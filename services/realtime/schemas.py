@@ -108,10 +108,10 @@ class TransferData(_Message):
 
 
 class BalanceData(_Message):
-    """`data` of a `balance` event on the `user` channel: the wallet after the change."""
+    """`data` of a `balance` event on the `user` channel: the wallet after the change
+    (integers in the asset's smallest unit; its decimals come from `GET /api/v1/assets`)."""
 
     asset: str
-    decimals: int
     available: str
     pending: str
     posted: str

@@ -64,7 +64,7 @@ Client → server:
 
 Server → client, besides those: events, `{"id", "channel", "type", "data", "ts"}`. Channels:
 `user` (private: `transfer` with `data` `{transfer_id, kind, direction: in|out, asset, amount,
-code}`; `balance` with `data` `{asset, decimals, available, pending, posted}`, the wallet after
+code}`; `balance` with `data` `{asset, available, pending, posted}`, the wallet after
 the change; amounts as integer strings) and `announcements` (everyone: `announcement` with
 `data` `{announcement_id, html, button: {text, url} | null, language: null | "en" | "ru"}`).
 Ids increase along a user's stream and events arrive in id order (one that commits late is
