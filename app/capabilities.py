@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiogram import Router
 
 from app.services import Services
+from bot.handlers import announce, send, token_admin, wallet
 from bot.handlers import generation as generation_handlers
 from bot.handlers import gifts as gift_handlers
 from bot.handlers import limits as limit_handlers
@@ -21,7 +22,6 @@ from bot.handlers import market as market_handlers
 from bot.handlers import promo as promo_handlers
 from bot.handlers import purchases as purchase_handlers
 from bot.handlers import referrals as referral_handlers
-from bot.handlers import send, token_admin, wallet
 from webapp_api.registry import Routes
 from webapp_api.routes import generation, ledger, limits, market, realtime, transfers
 from webapp_api.routes import gifts as gift_routes
@@ -89,6 +89,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         routes=generation.routes,
         webhooks=generation.provider_webhooks,
     ),
+    Capability("announcements", router=announce.build_router),
 )
 
 

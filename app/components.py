@@ -32,6 +32,7 @@ from integrations.telegram.generation import BotChatDelivery
 from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
+from services.announcements.service import fan_out
 from services.generation.worker import Worker, WorkerConfig
 from services.gifts.tasks import expire_gifts
 from services.ledger.tasks import expire_holds
@@ -40,7 +41,7 @@ from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.promo.tasks import close_expired_promos
 from services.realtime.service import Realtime
-from services.realtime.tasks import purge_events
+from services.realtime.tasks import presence_heartbeat, purge_events
 from services.referrals.tasks import look_for_fraud, post_due_rewards, send_reward_notices
 from services.transfers.batcher import SendBatcher
 from services.users.cache import IdentityCache
@@ -254,17 +255,23 @@ async def http_server(
 
 
 @contextlib.asynccontextmanager
-async def realtime_listener(realtime: Realtime) -> AsyncIterator[Realtime]:
-    """The LISTEN connection feeding this process's WebSockets. Started before the HTTP server,
-    so it stops after it: the sockets are closed with "going away" first."""
+async def realtime_listener(realtime: Realtime, db: Database) -> AsyncIterator[Realtime]:
+    """The LISTEN connection feeding this process's WebSockets, and its presence heartbeat.
+    Started before the HTTP server, so it stops after it: the sockets are closed with "going
+    away" first."""
     stop = asyncio.Event()
-    task = asyncio.create_task(realtime.listener.run(stop))
+    tasks = [
+        asyncio.create_task(realtime.listener.run(stop)),
+        asyncio.create_task(presence_heartbeat(realtime, db, stop)),
+    ]
     try:
         yield realtime
     finally:
         stop.set()
         realtime.hub.close_all()
-        await finish_within([task], time.monotonic() + _CANCELLED_SECONDS, "realtime listener")
+        await finish_within(tasks, time.monotonic() + _CANCELLED_SECONDS, "realtime listener")
+        with contextlib.suppress(Exception):
+            await realtime.presence.refresh(db, {})  # this instance's sockets are gone
 
 
 @contextlib.asynccontextmanager
@@ -286,6 +293,17 @@ async def scheduler(
         seconds=max(1.0, min(60.0, retention / 10)),
         args=[services.db, retention],
         id="realtime_purge",
+        coalesce=True,
+        max_instances=1,
+    )
+    # Any number of instances: each batch locks its announcement (SKIP LOCKED) and moves its
+    # cursor in the batch's transaction.
+    jobs.add_job(
+        fan_out,
+        "interval",
+        seconds=2,
+        args=[services.db],
+        id="announcements",
         coalesce=True,
         max_instances=1,
     )

@@ -169,7 +169,9 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                 "bot updates", bot_updates(dispatcher, grace, webhook_handler), "finished"
             )
         if serve_api:
-            await parts.start("realtime listener", realtime_listener(services.realtime))
+            await parts.start(
+                "realtime listener", realtime_listener(services.realtime, services.db)
+            )
         # Most of what the process allocates is allocated by now and lives as long as it does
         # (modules, schemas, pools: ~280,000 objects). Frozen, the collector's full passes skip
         # it: unfrozen, each pass stopped the process for 0.2-0.6 s under load (bench/http).

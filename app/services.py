@@ -36,9 +36,10 @@ from services.purchases.usecase import Purchases
 from services.ratelimit.limiter import RateLimiter, make_storage
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
+from services.realtime.presence import Presence
 from services.realtime.service import Realtime
 from services.referrals.config import FraudRules, ReferralConfig, parse_levels
-from services.referrals.service import binding_hook
+from services.referrals.service import binding_hook, direct_referrals
 from services.transfers.batcher import SendBatcher
 from services.transfers.config import LedgerConfig, ledger_config
 from services.transfers.usecase import SessionSends, Transfers
@@ -179,7 +180,12 @@ def realtime(settings: Settings, app_url: str) -> Realtime:
         hub,
         server_settings={"role": SERVICE_ROLE, "application_name": "goodvibe-realtime"},
     )
-    return Realtime(hub=hub, listener=listener, retention_seconds=settings.realtime_retention)
+    return Realtime(
+        hub=hub,
+        listener=listener,
+        retention_seconds=settings.realtime_retention,
+        presence=Presence(cap=settings.realtime_max_connections, referrals=direct_referrals),
+    )
 
 
 def purchases(settings: Settings, db: Database, bot: Bot | None) -> Purchases:

@@ -47,6 +47,10 @@ MARKET_MAKERS: Final = 0x6D6B74
 # first 32 bits), taken in the one-key form as (namespace << 32) | key, so it never meets a
 # single key (all below 2**32).
 GENERATION_QUOTAS: Final = 1734830
+# services.realtime.presence.Presence.claim: a lock per user, key hashtext(user_id::text), so
+# that instances admitting sockets of one user at once count them one after the other and
+# the per-user cap holds across instances. ASCII "rt".
+REALTIME_CONNECTIONS: Final = 0x7274
 
 SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
@@ -57,4 +61,5 @@ NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,
     "MARKET_MAKERS": MARKET_MAKERS,
     "GENERATION_QUOTAS": GENERATION_QUOTAS,
+    "REALTIME_CONNECTIONS": REALTIME_CONNECTIONS,
 }

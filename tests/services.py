@@ -28,6 +28,7 @@ from services.purchases.service import PurchaseConfig
 from services.purchases.usecase import Purchases
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
+from services.realtime.presence import DirectReferrals, Presence, no_referrals
 from services.realtime.service import Realtime
 from services.referrals.config import ReferralConfig
 from services.referrals.service import binding_hook
@@ -100,9 +101,10 @@ def test_generation(db: Database) -> Generation:
     )
 
 
-def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
+def realtime_of(dsn: str | None, referrals: DirectReferrals = no_referrals, **hub: Any) -> Realtime:
     """Realtime for a test: its listener (not started unless the test runs it) reads `dsn`, the
-    service login's; None for tests that open no WebSocket."""
+    service login's; None for tests that open no WebSocket. The cap across instances is the
+    hub's; `referrals` stands in for the referral engine."""
     events = EventHub(**hub)
     listener = EventListener(
         dsn or "postgresql://unused.invalid/none",
@@ -110,7 +112,8 @@ def realtime_of(dsn: str | None, **hub: Any) -> Realtime:
         server_settings={"role": "gv_service"},
         poll_seconds=0.1,
     )
-    return Realtime(hub=events, listener=listener, retention_seconds=600)
+    presence = Presence(cap=events.max_per_user, referrals=referrals)
+    return Realtime(hub=events, listener=listener, retention_seconds=600, presence=presence)
 
 
 def http_config(token: str = API_TOKEN, **overrides: Any) -> HttpConfig:

@@ -1,5 +1,6 @@
 """What the realtime trigger costs a ledger statement: pgbench's P2P statement (bench.ledger's,
-no Python) with the trigger off, on (as migrated: it writes the events), and on with a
+no Python) with the trigger off, as migration 0010 made it (transfer events only), on (as
+migrated now: transfer and balance events, ids from ops.next_event_id), and on with a
 `pg_notify` added (what the trigger did first; kept to show why it no longer does).
 
     python -m bench.realtime.trigger [--seconds 5] [--clients 16] [--rounds 3]
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+from importlib import import_module
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +36,9 @@ async def _set(owner_url: str, variant: str) -> None:
             await conn.execute(_OFF)
             return
         await conn.execute(_ON)
+        if variant == "transfers only":
+            # Migration 0010's function: transfer events, no balance events.
+            source = import_module("migrations.versions.0010_realtime").TRANSFER_EVENTS
         if variant == "+ notify":
             source = source.replace(
                 "    RETURN NULL;", "    PERFORM pg_notify('gv_events', '1');\n    RETURN NULL;"
@@ -50,7 +55,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    variants = ("off", "on", "+ notify")
+    variants = ("off", "transfers only", "on", "+ notify")
     rates: dict[str, list[float]] = {v: [] for v in variants}
     async with bench_server() as server_url, scratch_database(server_url, migrate=False) as url:
         await prepare(url, args.users)
@@ -66,7 +71,7 @@ async def main() -> None:
     for variant in variants:
         ratios = [r / off for r, off in zip(rates[variant], rates["off"], strict=True)]
         print(
-            f"{variant:10} median {statistics.median(rates[variant]):6.0f}/s"
+            f"{variant:14} median {statistics.median(rates[variant]):6.0f}/s"
             f"  ratio to off {statistics.median(ratios):.2f}"
             f" (lowest {min(ratios):.2f}, highest {max(ratios):.2f})"
         )

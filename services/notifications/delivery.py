@@ -51,6 +51,8 @@ LEASE_MARGIN = 5.0
 # A chat's transfer notices go out at most once per window; those arriving within it wait
 # and are sent together as one summary.
 SUMMARY_WINDOW = 10.0
+# Templates whose `params.html` is the message itself rather than an i18n key's text.
+VERBATIM = frozenset({"announcement"})
 MAX_SUMMARY = 500
 
 
@@ -394,6 +396,9 @@ class OutboxDelivery:
             if len(unit.messages) > 1:
                 params = [m.params for m in unit.messages]
                 body, markup = summary_text(self.catalog, first.language, params), None
+            elif first.template in VERBATIM:
+                # An admin's own text, already Telegram HTML (services/announcements).
+                body, markup = str(first.params["html"]), first.reply_markup
             else:
                 body = self.catalog.get(first.language, first.template, **first.params)
                 markup = first.reply_markup

@@ -21,9 +21,12 @@ class Subscriber:
     back, so a resume's replay goes out before them and the stream stays in id order.
     """
 
-    def __init__(self, user_id: UUID, max_pending: int) -> None:
+    def __init__(self, user_id: UUID, max_pending: int, language: str | None = None) -> None:
         self.user_id = user_id
         self.max_pending = max_pending
+        # An event for everyone that names a language (a targeted announcement) reaches the
+        # sockets of users reading that language only, live or replayed.
+        self.language = language
         # Events, and the protocol's own replies (`pong`, `resync`) in their place in the stream.
         self.queue: asyncio.Queue[Event | str] = asyncio.Queue()
         self._held: list[Event] | None = []
@@ -48,6 +51,9 @@ class Subscriber:
 
     def _enqueue(self, event: Event) -> None:
         if event.id in self._queued:
+            return
+        wanted = event.data.get("language") if event.user_id is None else None
+        if wanted is not None and wanted != self.language:
             return
         if self.queue.qsize() >= self.max_pending:
             # The socket cannot keep up: closed with a code the client understands rather
@@ -81,15 +87,16 @@ class EventHub:
         self.max_per_user = max_per_user
         self.max_pending = max_pending
         self._by_user: dict[UUID, set[Subscriber]] = {}
-        # The newest event id the listener has handed over; clients start after it.
+        # Every event up to this id was handed over (or will never exist): clients start after
+        # it, and a resume reads the table up to it. Only the listener moves it.
         self.last_event_id = 0
 
-    def subscribe(self, user_id: UUID) -> Subscriber:
+    def subscribe(self, user_id: UUID, language: str | None = None) -> Subscriber:
         """Raises TooManyConnections over `max_per_user` sockets for this user."""
         subscribers = self._by_user.setdefault(user_id, set())
         if len(subscribers) >= self.max_per_user:
             raise TooManyConnections(self.max_per_user)
-        subscriber = Subscriber(user_id, self.max_pending)
+        subscriber = Subscriber(user_id, self.max_pending, language)
         subscribers.add(subscriber)
         return subscriber
 
@@ -100,13 +107,19 @@ class EventHub:
             if not subscribers:
                 del self._by_user[subscriber.user_id]
 
+    def counts(self) -> dict[UUID, int]:
+        """Sockets per signed-in user on this instance."""
+        return {user: len(subscribers) for user, subscribers in self._by_user.items()}
+
+    def subscribers_of(self, user_id: UUID) -> list[Subscriber]:
+        return list(self._by_user.get(user_id, ()))
+
     @property
     def connections(self) -> int:
         return sum(len(s) for s in self._by_user.values())
 
     def dispatch(self, events: Iterable[Event]) -> None:
         for event in events:
-            self.last_event_id = max(self.last_event_id, event.id)
             if event.user_id is None:
                 targets: Iterable[Subscriber] = [
                     s for subscribers in self._by_user.values() for s in subscribers

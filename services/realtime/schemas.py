@@ -107,6 +107,31 @@ class TransferData(_Message):
     code: str
 
 
+class BalanceData(_Message):
+    """`data` of a `balance` event on the `user` channel: the wallet after the change
+    (integers in the asset's smallest unit; its decimals come from `GET /api/v1/assets`)."""
+
+    asset: str
+    available: str
+    pending: str
+    posted: str
+
+
+class AnnouncementButton(_Message):
+    text: str
+    url: str
+
+
+class AnnouncementData(_Message):
+    """`data` of an `announcement` event on the `announcements` channel. `html` is Telegram
+    HTML; `language` None: for every language."""
+
+    announcement_id: UUID
+    html: str
+    button: AnnouncementButton | None
+    language: str | None
+
+
 class EventMessage(_Message):
     """Server → client: one event; ids increase along the client's stream."""
 
@@ -126,4 +151,6 @@ PROTOCOL_MESSAGES: tuple[type[BaseModel], ...] = (
     PongMessage,
     EventMessage,
     TransferData,
+    BalanceData,
+    AnnouncementData,
 )

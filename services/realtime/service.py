@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from sqlalchemy import text
 from db.database import ServiceTx
 from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
+from services.realtime.presence import Presence
 from services.realtime.schemas import NOTIFY_CHANNEL, Channel, Event, event_of
 
 # At most this many events are replayed to one resume; a client further behind reloads.
@@ -29,7 +30,7 @@ _AFTER = text(
     "SELECT h.purged_through, e.id, e.user_id, e.channel, e.type, e.data, e.created_at"
     " FROM ops.events_horizon h LEFT JOIN LATERAL ("
     "   SELECT * FROM ops.events"
-    "    WHERE id > :after AND (user_id = :user_id OR user_id IS NULL)"
+    "    WHERE id > :after AND id <= :through AND (user_id = :user_id OR user_id IS NULL)"
     "    ORDER BY id LIMIT :limit) e ON true"
     " ORDER BY e.id"
 )
@@ -81,12 +82,17 @@ async def publish_many(
 
 
 async def events_after(
-    session: ServiceTx, user_id: UUID, after: int, *, limit: int = MAX_REPLAY
+    session: ServiceTx, user_id: UUID, after: int, through: int, *, limit: int = MAX_REPLAY
 ) -> list[Event] | None:
-    """The user's stream after `after`, oldest first; None when part of it was already purged
-    (or is more than `limit` events): the client must reload its state instead."""
+    """The user's stream after `after` up to `through` (the listener's `hub.last_event_id`:
+    above it an id may still commit late, and the live feed brings those), oldest first; None
+    when part of it was already purged (or is more than `limit` events): the client must
+    reload its state instead."""
     rows = (
-        await session.execute(_AFTER, {"after": after, "user_id": user_id, "limit": limit + 1})
+        await session.execute(
+            _AFTER,
+            {"after": after, "through": through, "user_id": user_id, "limit": limit + 1},
+        )
     ).all()
     if after < int(rows[0][0]) or len(rows) > limit:
         return None
@@ -100,3 +106,5 @@ class Realtime:
     hub: EventHub
     listener: EventListener
     retention_seconds: float
+    # The connection table: the per-user cap across instances, and presence.
+    presence: Presence = field(default_factory=Presence)

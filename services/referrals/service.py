@@ -9,6 +9,7 @@ range read and a referrer's level N is one range of `links_ancestor_idx`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -211,3 +212,21 @@ async def downline(session: UserTx, *, level: int, cursor: str | None, limit: in
     ]
     next_cursor = encode_cursor(items[-1].joined_at, items[-1].id) if len(rows) > limit else None
     return DownlinePage(items=items, next_cursor=next_cursor)
+
+
+async def direct_referrals(
+    session: ServiceTx, user_ids: Sequence[UUID]
+) -> Mapping[UUID, Sequence[UUID]]:
+    """Each user's first level, from the closure table (realtime presence's `DirectReferrals`):
+    one range of `links_ancestor_idx` per user."""
+    rows = await session.execute(
+        text(
+            "SELECT ancestor_id, descendant_id FROM referrals.links"
+            " WHERE ancestor_id = ANY(:ids) AND depth = 1"
+        ),
+        {"ids": list(user_ids)},
+    )
+    found: dict[UUID, list[UUID]] = {}
+    for ancestor, descendant in rows.all():
+        found.setdefault(ancestor, []).append(descendant)
+    return found

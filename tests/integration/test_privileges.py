@@ -376,6 +376,7 @@ gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
 gv_service   EXECUTE     function gifts.redeem_promo(bytea,uuid)
 gv_service   EXECUTE     function ops.enqueue(jsonb)
+gv_service   EXECUTE     function ops.next_event_id()
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema ai
@@ -419,6 +420,9 @@ gv_service   SELECT      table market.fills
 gv_service   INSERT      table market.offers
 gv_service   SELECT      table market.offers
 gv_service   UPDATE      table market.offers
+gv_service   INSERT      table ops.announcements
+gv_service   SELECT      table ops.announcements
+gv_service   UPDATE      table ops.announcements
 gv_service   DELETE      table ops.events
 gv_service   INSERT      table ops.events
 gv_service   SELECT      table ops.events
@@ -448,6 +452,10 @@ gv_service   UPDATE      table referrals.rewards
 gv_service   INSERT      table referrals.totals
 gv_service   SELECT      table referrals.totals
 gv_service   UPDATE      table referrals.totals
+gv_service   DELETE      table ops.realtime_connections
+gv_service   INSERT      table ops.realtime_connections
+gv_service   SELECT      table ops.realtime_connections
+gv_service   UPDATE      table ops.realtime_connections
 gv_service   SELECT      table tokens.account_kinds
 gv_service   SELECT      table tokens.accounts
 gv_service   SELECT      table tokens.assets

@@ -5,6 +5,7 @@ made through the API arriving on the recipient's socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from db.database import Database
 from db.urls import app_url_from_owner, asyncpg_dsn
 from sandbox.initdata import sign_init_data
 from services.i18n import Catalog
+from services.realtime.presence import DirectReferrals, no_referrals
 from services.realtime.service import Realtime, publish
 from tests.services import API_TOKEN, MAX_AGE, http_config, make_services, realtime_of, root_app
 from webapp_api.routes import realtime as realtime_route
@@ -59,6 +61,8 @@ async def _connect(client: Client, user: dict[str, Any]) -> tuple[ClientWebSocke
     await ws.send_json(_auth(user))
     ready = await _next(ws)
     assert ready["type"] == "ready", ready
+    presence = await _next(ws)  # then who is online, before any event
+    assert presence["channel"] == "presence", presence
     return ws, int(ready["last_event_id"])
 
 
@@ -175,7 +179,8 @@ async def test_resume_from_before_the_retention_is_resync(client: Client, db: Da
     assert await _next(ws) == {"type": "resync"}
     await ws.send_json({"type": "ping"})
     while (message := await _next(ws)).get("type") != "pong":
-        assert message["type"] == "transfer"  # the welcome bonus, live after the resync
+        # The welcome bonus and its balance, live after the resync.
+        assert message["type"] in ("transfer", "balance")
     await ws.close()
 
 
@@ -196,6 +201,8 @@ async def test_a_user_never_receives_another_users_events(client: Client, db: Da
                 break
             if event["type"] == "transfer":  # the user's own welcome bonus
                 assert event["data"]["code"] == "welcome_bonus"
+            elif event["type"] == "balance":  # and the balance it left
+                assert event["data"]["posted"] == event["data"]["available"]
             else:
                 got.append(event)
         assert len(got) == 500
@@ -241,3 +248,130 @@ async def test_stopping_the_server_closes_sockets_with_going_away(
 
 def _tma(user: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": "tma " + sign_init_data(API_TOKEN, user)}
+
+
+CARL: dict[str, Any] = {"id": 7103, "first_name": "Carl", "username": "carl"}
+
+
+@contextlib.asynccontextmanager
+async def _instance(
+    owner_url: str, db: Database, catalog: Catalog, referrals: DirectReferrals = no_referrals
+) -> AsyncIterator[Client]:
+    """Another API instance on the same database: its own hub, listener and connection rows."""
+    realtime = realtime_of(
+        asyncpg_dsn(app_url_from_owner(owner_url)), referrals=referrals, max_per_user=2
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(realtime.listener.run(stop))
+    await asyncio.wait_for(realtime.listener.connected.wait(), DEADLINE)
+    app = root_app(make_services(db, catalog, realtime=realtime), http_config())
+    test_client: Client = TestClient(TestServer(app, host="127.0.0.1"))
+    await test_client.start_server()
+    try:
+        yield test_client
+    finally:
+        await test_client.close()
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+
+
+async def _sockets(db: Database, telegram_id: int) -> int:
+    async with db.service() as session:
+        return int(
+            await session.scalar(
+                text(
+                    "SELECT coalesce(sum(c.sockets), 0) FROM ops.realtime_connections c"
+                    " JOIN auth.users u ON u.id = c.user_id WHERE u.telegram_id = :t"
+                ),
+                {"t": telegram_id},
+            )
+        )
+
+
+async def test_the_per_user_cap_holds_across_instances(
+    owner_url: str, db: Database, catalog: Catalog
+) -> None:
+    async with (
+        _instance(owner_url, db, catalog) as a,
+        _instance(owner_url, db, catalog) as b,
+    ):
+        first, _ = await _connect(a, ANN)
+        second, _ = await _connect(b, ANN)
+        # Each instance holds one of Ann's sockets; a third, on either, is over the cap of 2.
+        third = await a.ws_connect("/api/v1/ws")
+        await third.send_json(_auth(ANN))
+        assert await _closed_with(third) == 4029
+        await first.close()
+        async with asyncio.timeout(DEADLINE):
+            while await _sockets(db, ANN["id"]) != 1:
+                await asyncio.sleep(0.05)
+        again, _ = await _connect(b, ANN)
+        await again.close()
+        await second.close()
+
+
+async def test_many_sockets_racing_on_two_instances_get_exactly_the_cap(
+    owner_url: str, db: Database, catalog: Catalog
+) -> None:
+    async with (
+        _instance(owner_url, db, catalog) as a,
+        _instance(owner_url, db, catalog) as b,
+    ):
+        held, _ = await _connect(a, ANN)  # signs Ann up first, so the race is only the sockets
+
+        async def attempt(client: Client) -> tuple[ClientWebSocketResponse, str]:
+            ws = await client.ws_connect("/api/v1/ws")
+            await ws.send_json(_auth(ANN))
+            message = await ws.receive(timeout=DEADLINE)
+            kind = json.loads(message.data)["type"] if message.type is WSMsgType.TEXT else "closed"
+            return ws, kind
+
+        results = await asyncio.gather(*(attempt(c) for c in (a, b) * 3))
+        # Ann already has one socket on `a`: one more is admitted, across both instances.
+        assert sorted(kind for _, kind in results) == ["closed"] * 5 + ["ready"]
+        assert await _sockets(db, ANN["id"]) == 2
+        for ws, _ in results:
+            await ws.close()
+        await held.close()
+
+
+async def test_presence_counts_everyone_online_and_shows_only_the_users_own_referrals(
+    owner_url: str, db: Database, catalog: Catalog
+) -> None:
+    ids: dict[int, Any] = {}
+
+    async def referrals(session: Any, user_ids: Any) -> dict[Any, list[Any]]:
+        # Ann referred Bob; Carl referred nobody (and is nobody's referral).
+        ann, bob = ids.get(ANN["id"]), ids.get(BOB["id"])
+        return {ann: [bob]} if ann in user_ids and bob is not None else {}
+
+    async with (
+        _instance(owner_url, db, catalog, referrals) as a,
+        _instance(owner_url, db, catalog, referrals) as b,
+    ):
+        for user in (ANN, BOB, CARL):  # signed up, so the referral seam knows their ids
+            ws, _ = await _connect(a, user)
+            await ws.close()
+        async with asyncio.timeout(DEADLINE):
+            while any([await _sockets(db, u["id"]) for u in (ANN, BOB, CARL)]):
+                await asyncio.sleep(0.05)
+        async with db.service() as session:
+            for row in await session.execute(text("SELECT telegram_id, id FROM auth.users")):
+                ids[row[0]] = row[1]
+
+        bob_ws = await b.ws_connect("/api/v1/ws")  # Bob and Carl on instance B
+        await bob_ws.send_json(_auth(BOB))
+        assert (await _next(bob_ws))["type"] == "ready"
+        assert (await _next(bob_ws))["data"] == {"online": 1, "referrals_online": []}
+        carl, _ = await _connect(b, CARL)
+        ann_ws = await a.ws_connect("/api/v1/ws")  # Ann on instance A sees Bob, not Carl
+        await ann_ws.send_json(_auth(ANN))
+        assert (await _next(ann_ws))["type"] == "ready"
+        presence = await _next(ann_ws)
+        assert presence == {
+            "channel": "presence",
+            "type": "presence",
+            "data": {"online": 3, "referrals_online": [str(ids[BOB["id"]])]},
+        }
+        for ws in (bob_ws, carl, ann_ws):
+            await ws.close()

@@ -24,6 +24,7 @@ from services.realtime.hub import GOING_AWAY, SLOW_CONSUMER, Subscriber
 from services.realtime.schemas import PROTOCOL_MESSAGES, AuthMessage, ResumeMessage
 from services.realtime.service import events_after
 from services.users.errors import UserBanned
+from services.users.service import effective_language
 from webapp_api.context import context_of
 from webapp_api.middlewares import sign_in
 from webapp_api.registry import Routes
@@ -63,12 +64,20 @@ Client → server:
 
 Server → client, besides those: events, `{"id", "channel", "type", "data", "ts"}`. Channels:
 `user` (private: `transfer` with `data` `{transfer_id, kind, direction: in|out, asset, amount,
-code}`, amounts as integer strings) and `announcements` (everyone). Ids increase along a
-user's stream; keep the last one for `resume`.
+code}`; `balance` with `data` `{asset, available, pending, posted}`, the wallet after
+the change; amounts as integer strings) and `announcements` (everyone: `announcement` with
+`data` `{announcement_id, html, button: {text, url} | null, language: null | "en" | "ru"}`).
+Ids increase along a user's stream and events arrive in id order (one that commits late is
+waited for); keep the last one for `resume`.
+
+Presence (no id, not stored, not replayed): after `ready` and every 10 s,
+`{"channel": "presence", "type": "presence", "data": {"online": N, "referrals_online": [user
+ids]}}`: how many users are connected across every instance, and which of the signed-in
+user's own direct referrals are.
 
 Close codes: 4001 no `auth` within 5 s; 4003 bad, expired or banned initData, or a first
 message that is not `auth`; 4029 over the per-user connection cap (`REALTIME_MAX_CONNECTIONS`
-per instance) or the per-user request limit; 4009 slow consumer (more than
+across every instance) or the per-user request limit; 4009 slow consumer (more than
 `REALTIME_SEND_BUFFER` events waiting); 1001 server going away (reconnect and resume); 1011
 a server error while signing in (reconnect later).
 A plain HTTP request gets `426 upgrade_required`.
@@ -98,10 +107,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         # Not a domain error: no person reads it, so it needs no text in every language.
         raise web.HTTPUpgradeRequired(reason="this endpoint speaks WebSocket only")
     await ws.prepare(request)
-    hub = context_of(request).realtime.hub
+    realtime = context_of(request).realtime
+    hub = realtime.hub
     try:
         user = await _authenticate(request, ws)
-        subscriber = _subscribe(request, user)
+        subscriber = await _subscribe(request, user)
     except _Refused as refused:
         await ws.close(code=refused.code, message=refused.reason.encode())
         return ws
@@ -114,17 +124,35 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return ws
     try:
         await ws.send_str(json.dumps({"type": "ready", "last_event_id": hub.last_event_id}))
+        view = await realtime.presence.view(context_of(request).db, [user.id])
+        subscriber.reply(view.message(user.id))
         await _serve(request, ws, user, subscriber)
     finally:
         hub.unsubscribe(subscriber)
+        try:
+            await realtime.presence.release(context_of(request).db, user.id)
+        # The row then lives until this instance's next heartbeat rewrites its rows.
+        except Exception:
+            log.exception("could not release a realtime connection")
     return ws
 
 
-def _subscribe(request: web.Request, user: User) -> Subscriber:
+async def _subscribe(request: web.Request, user: User) -> Subscriber:
+    """This instance's cap, then the cap across every instance (the connection table)."""
+    context = context_of(request)
     try:
-        return context_of(request).realtime.hub.subscribe(user.id)
+        subscriber = context.realtime.hub.subscribe(user.id, effective_language(user))
     except TooManyConnections:
         raise _Refused(Close.TOO_MANY, "too many connections") from None
+    try:
+        admitted = await context.realtime.presence.claim(context.db, user.id)
+    except BaseException:
+        context.realtime.hub.unsubscribe(subscriber)
+        raise
+    if not admitted:
+        context.realtime.hub.unsubscribe(subscriber)
+        raise _Refused(Close.TOO_MANY, "too many connections")
+    return subscriber
 
 
 async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> User:
@@ -205,8 +233,16 @@ async def _resume(
         subscriber.reply('{"type":"resync"}')
         subscriber.release()
         return
+    realtime = context_of(request).realtime
+    try:
+        # A new process knows which ids are final once its listener's first reads are done.
+        await asyncio.wait_for(realtime.listener.connected.wait(), AUTH_SECONDS)
+    except TimeoutError:
+        subscriber.reply('{"type":"resync"}')
+        subscriber.release()
+        return
     async with context_of(request).db.service() as session:
-        missed = await events_after(session, user.id, after)
+        missed = await events_after(session, user.id, after, realtime.hub.last_event_id)
     if missed is None:
         subscriber.reply('{"type":"resync"}')
         subscriber.release()

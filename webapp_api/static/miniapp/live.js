@@ -55,6 +55,62 @@
     lastId = Math.max(lastId || 0, event.id);
     window.dispatchEvent(new CustomEvent("gvl:event", { detail: event }));
     if (event.type === "transfer") GVL.refresh();
+    if (event.channel === "announcements" && event.type === "announcement") announce(event.data);
+  }
+
+  // Telegram HTML, kept to the tags Telegram itself formats with; anything else is its text.
+  const TAGS = new Set(["B", "STRONG", "I", "EM", "U", "INS", "S", "STRIKE", "DEL", "CODE",
+    "PRE", "A", "BLOCKQUOTE", "TG-SPOILER", "SPAN"]);
+
+  function clean(node, into) {
+    for (const child of node.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE) {
+        into.append(child.textContent);
+      } else if (child.nodeType === Node.ELEMENT_NODE && TAGS.has(child.tagName)) {
+        const copy = document.createElement(child.tagName === "A" ? "a" : "span");
+        if (child.tagName === "A") {
+          const href = child.getAttribute("href") || "";
+          if (/^https:\/\//.test(href)) { copy.href = href; copy.target = "_blank"; }
+        } else {
+          copy.className = `tg-${child.tagName.toLowerCase()}`;
+        }
+        clean(child, copy);
+        into.append(copy);
+      } else if (child.nodeType === Node.ELEMENT_NODE) {
+        clean(child, into);
+      }
+    }
+  }
+
+  // An announcement is shown as a banner above the view, until closed (the server sends a
+  // language-targeted one only to the users reading that language).
+  function announce(data) {
+    const old = document.querySelector("[data-testid=announcement]");
+    if (old) old.remove();
+    const banner = document.createElement("div");
+    banner.className = "announcement";
+    banner.dataset.testid = "announcement";
+    banner.setAttribute("role", "status");
+    const body = document.createElement("div");
+    const parsed = new DOMParser().parseFromString(`<body>${data.html}</body>`, "text/html");
+    clean(parsed.body, body);
+    banner.append(body);
+    if (data.button && /^https:\/\//.test(data.button.url)) {
+      const link = document.createElement("a");
+      link.className = "announcement-button";
+      link.href = data.button.url;
+      link.target = "_blank";
+      link.textContent = data.button.text;
+      banner.append(link);
+    }
+    const close = document.createElement("button");
+    close.className = "announcement-close";
+    close.dataset.testid = "announcement-close";
+    close.textContent = "×";
+    close.setAttribute("aria-label", "close");
+    close.onclick = () => banner.remove();
+    banner.append(close);
+    document.body.prepend(banner);
   }
 
   GVL.live = {
