@@ -4,7 +4,7 @@
 -- proves a missing id will never arrive once every transaction its snapshot listed has ended
 -- (services/realtime/listener.py). An identity column draws the id before the row's xid.
 -- SECURITY DEFINER: the sequence belongs to the owner, and inserters need no right on it.
--- The whole current definition; migrations apply frozen copies of it (0015_realtime_more).
+-- The whole current definition; migrations apply frozen copies of it (0016_realtime_more).
 --
 CREATE OR REPLACE FUNCTION ops.next_event_id()
  RETURNS bigint

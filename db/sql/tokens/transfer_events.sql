@@ -12,7 +12,7 @@
 -- notifying transaction holds PostgreSQL's notify-queue lock through its commit, which halved
 -- the ledger's single-transfer statements at 16 clients (bench/realtime/trigger.py); the
 -- listeners poll the table instead.
--- The whole current definition; migrations apply frozen copies of it (0015_realtime_more).
+-- The whole current definition; migrations apply frozen copies of it (0016_realtime_more).
 --
 CREATE OR REPLACE FUNCTION tokens.transfer_events()
  RETURNS trigger
