@@ -31,7 +31,6 @@ from services.purchases.errors import (
 )
 from services.purchases.packs import Pack, find_pack
 from services.purchases.schemas import CURRENCY, InvoiceTerms, PurchaseOut
-from services.realtime.service import publish, publish_many
 from services.referrals.config import ReferralConfig
 from services.referrals.fraud import check_refund_loop
 from services.referrals.rewards import hold_transfers, plan_rewards, record_rewards, void_source
@@ -157,8 +156,7 @@ async def credit_purchase(
         session, config.referrals, source=source, buyer_id=buyer.id, amount=terms.vibe
     )
     await record_rewards(session, config.referrals, planned, source=source, buyer_id=buyer.id)
-    balance = {"asset": DEFAULT_ASSET, "reason": "purchase", "amount": str(terms.vibe - settled)}
-    await publish_many(session, [(buyer.id, "balance", balance)])
+    # The buyer's `balance` event comes from the ledger's own trigger (migration 0016).
     # Last: the batch locks the shared sales and rewards accounts until the commit.
     holds = hold_transfers(planned, source, buyer.telegram_id)
     await apply(session, [credit, *settlements, *holds])
@@ -301,13 +299,6 @@ async def record_refund(session: ServiceTx, config: PurchaseConfig, charge_id: s
     if debt:
         await session.execute(_DEBT, {"purchase": row.id, "user": row.user_id, "amount": debt})
     await check_refund_loop(session, config.referrals.fraud, row.user_id)
-    await publish(
-        session,
-        "user",
-        "balance",
-        {"asset": DEFAULT_ASSET, "reason": "refund", "amount": str(-taken)},
-        user_id=row.user_id,
-    )
     return Refund(row.id, row.user_id, taken, debt, len(voids), replayed=False)
 
 

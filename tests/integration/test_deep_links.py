@@ -60,7 +60,6 @@ async def test_a_payload_reaches_the_router_owning_its_prefix(
 @pytest.mark.parametrize(
     "payload",
     [
-        "ref_SPRING",  # a known prefix whose capability has no router here
         "zzz_unknown",  # no capability's prefix
         "gift_",  # the prefix without a value
         "gift_a.b",  # a character Telegram does not pass in a start link
