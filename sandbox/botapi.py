@@ -393,7 +393,8 @@ class BotApiServer:
             }
         )
         try:
-            ok, error_message = await asyncio.wait_for(answered, self.pre_checkout_timeout)
+            async with asyncio.timeout(self.pre_checkout_timeout):
+                ok, error_message = await answered
         except TimeoutError:
             return PaymentOutcome(
                 "timeout", error_message="The bot did not confirm the payment in time."
@@ -459,9 +460,8 @@ class BotApiServer:
         async with self._new_update:
             if not pending() and timeout > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._new_update.wait_for(lambda: bool(pending())), timeout
-                    )
+                    async with asyncio.timeout(timeout):
+                        await self._new_update.wait_for(lambda: bool(pending()))
         return pending()
 
     async def api_setwebhook(self, params: dict[str, Any]) -> bool:

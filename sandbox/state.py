@@ -196,10 +196,8 @@ class SandboxState:
     async def wait_for_change(self, chat_id: int, version: int, wait_seconds: float) -> None:
         async with self.changed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.changed.wait_for(lambda: self.chat(chat_id).version != version),
-                    wait_seconds,
-                )
+                async with asyncio.timeout(wait_seconds):
+                    await self.changed.wait_for(lambda: self.chat(chat_id).version != version)
 
     def store_file(
         self,

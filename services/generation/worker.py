@@ -181,7 +181,8 @@ class Worker:
                 done = 0
             if done == 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.config.idle_seconds)
+                    async with asyncio.timeout(self.config.idle_seconds):
+                        await stop.wait()
 
     async def run_once(self) -> int:
         """Claim due jobs and move each one step; the number claimed."""

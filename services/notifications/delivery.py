@@ -364,7 +364,8 @@ class OutboxDelivery:
                 sending.add(task)
                 task.add_done_callback(sending.discard)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.horizon / 2 if units else idle_seconds)
+                async with asyncio.timeout(self.horizon / 2 if units else idle_seconds):
+                    await stop.wait()
         await asyncio.gather(*sending, return_exceptions=True)
 
     async def _deliver_logged(self, unit: Unit) -> None:

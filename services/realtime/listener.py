@@ -126,7 +126,8 @@ class EventListener:
                 self.reconnects += 1
                 log.warning("realtime listener lost its connection (%r); reconnecting", exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._reconnect)
+                    async with asyncio.timeout(self._reconnect):
+                        await stop.wait()
 
     async def _session(self, stop: asyncio.Event) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
@@ -160,7 +161,8 @@ class EventListener:
         finally:
             self._conn = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await conn.close()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, _payload: object) -> None:
         self._wake.set()

@@ -55,4 +55,5 @@ async def presence_heartbeat(realtime: Realtime, db: Database, stop: asyncio.Eve
         except Exception:
             log.exception("realtime presence heartbeat failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), presence.interval)
+            async with asyncio.timeout(presence.interval):
+                await stop.wait()

@@ -245,7 +245,10 @@ class IdentityCache:
                 # A slow answer (a busy loop or server) only lets the trust lapse: the cache
                 # is bypassed meanwhile, and the connection, which loses no notification while
                 # it lives, stays. One that does not answer at all is given up.
-                await asyncio.wait_for(conn.fetchval(HEARTBEAT), _GIVE_UP_SECONDS)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel that
+                # lands as the heartbeat returns, and `close()` then waits for ever.
+                async with asyncio.timeout(_GIVE_UP_SECONDS):
+                    await conn.fetchval(HEARTBEAT)
                 self._trusted_until = sent + self._trust
                 await asyncio.sleep(self._heartbeat)
         finally:

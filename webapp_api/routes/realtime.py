@@ -157,7 +157,8 @@ async def _subscribe(request: web.Request, user: User) -> Subscriber:
 
 async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> User:
     try:
-        message = await asyncio.wait_for(ws.receive(), AUTH_SECONDS)
+        async with asyncio.timeout(AUTH_SECONDS):
+            message = await ws.receive()
     except TimeoutError:
         raise _Refused(Close.NO_AUTH, "no auth message") from None
     if message.type is not WSMsgType.TEXT:
@@ -236,7 +237,8 @@ async def _resume(
     realtime = context_of(request).realtime
     try:
         # A new process knows which ids are final once its listener's first reads are done.
-        await asyncio.wait_for(realtime.listener.connected.wait(), AUTH_SECONDS)
+        async with asyncio.timeout(AUTH_SECONDS):
+            await realtime.listener.connected.wait()
     except TimeoutError:
         subscriber.reply('{"type":"resync"}')
         subscriber.release()
