@@ -179,6 +179,7 @@ def realtime(settings: Settings, app_url: str) -> Realtime:
         asyncpg_dsn(app_url),
         hub,
         server_settings={"role": SERVICE_ROLE, "application_name": "goodvibe-realtime"},
+        poll_seconds=settings.realtime_poll_ms / 1000,
     )
     return Realtime(
         hub=hub,

@@ -146,6 +146,13 @@ class Settings(BaseSettings):
         le=100_000,
         description="Events queued for one WebSocket before it is closed as a slow consumer",
     )
+    realtime_poll_ms: int = Field(
+        default=25,
+        ge=5,
+        le=5000,
+        description="Milliseconds between the realtime listener's reads of new events: the "
+        "ledger's events carry no NOTIFY, so this bounds their delivery latency",
+    )
     promo_rate_limit: str = Field(
         default="10/minute",
         description="Promo code attempts per Telegram user (successful or not), in the "

@@ -9,7 +9,7 @@ the clients in `--processes` processes beside it (bench/realtime/clients.py), ea
 signed in as its own user. This process then commits `--rate` events a second for
 `--seconds`, each for one random connected user, each its own transaction, twice:
 `poll` (a plain INSERT, as the ledger's trigger writes transfer and balance events: the
-listener finds it at its next 100 ms read) and `notify` (INSERT + `pg_notify`, as
+listener finds it at its next read, every `REALTIME_POLL_MS`) and `notify` (INSERT + `pg_notify`, as
 `services.realtime.service.publish` does: the listener wakes at once). The latency of an
 event is the client's receive time minus the moment its COMMIT returned here (one machine,
 one clock). Printed per mode: events produced, delivered, the ratio delivered / produced

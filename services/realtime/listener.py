@@ -83,7 +83,7 @@ class EventListener:
         hub: EventHub,
         *,
         server_settings: dict[str, str] | None = None,
-        poll_seconds: float = 0.1,
+        poll_seconds: float = 0.025,
         gap_seconds: float = 5.0,
         reconnect_seconds: float = 0.5,
     ) -> None:

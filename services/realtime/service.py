@@ -74,7 +74,7 @@ async def publish_many(
     """`publish` for several events on users' own channels, (user_id, type, data) each, in one
     statement (a purchase tells its buyer and up to eight referrers at once). Without a NOTIFY,
     like the ledger's own events: a notifying commit takes the server's notify-queue lock,
-    which would serialise purchases; the listeners' 100 ms poll delivers them."""
+    which would serialise purchases; the listeners' poll (`REALTIME_POLL_MS`) delivers them."""
     if not events:
         return
     rows = [{"user_id": str(u), "type": t, "data": dict(d)} for u, t, d in events]
