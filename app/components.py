@@ -264,12 +264,16 @@ async def realtime_listener(realtime: Realtime, db: Database) -> AsyncIterator[R
         asyncio.create_task(realtime.listener.run(stop)),
         asyncio.create_task(presence_heartbeat(realtime, db, stop)),
     ]
+    if realtime.wakeups is not None:
+        tasks.append(asyncio.create_task(realtime.wakeups.relay(realtime.listener.wake, stop)))
     try:
         yield realtime
     finally:
         stop.set()
         realtime.hub.close_all()
         await finish_within(tasks, time.monotonic() + _CANCELLED_SECONDS, "realtime listener")
+        if realtime.wakeups is not None:
+            await realtime.wakeups.close()
         with contextlib.suppress(Exception):
             await realtime.presence.refresh(db, {})  # this instance's sockets are gone
 

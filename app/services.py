@@ -38,6 +38,7 @@ from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
 from services.realtime.presence import Presence
 from services.realtime.service import Realtime
+from services.realtime.wakeups import RedisWakeups
 from services.referrals.config import FraudRules, ReferralConfig, parse_levels
 from services.referrals.service import binding_hook, direct_referrals
 from services.transfers.batcher import SendBatcher
@@ -121,7 +122,10 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
         min_amount=settings.p2p_min_amount,
         daily_limit=settings.p2p_daily_limit,
     )
-    batcher = SendBatcher(db, ledger.p2p)
+    wakeups = RedisWakeups(settings.redis_url) if settings.redis_url else None
+    batcher = SendBatcher(
+        db, ledger.p2p, on_commit=wakeups.announce if wakeups is not None else None
+    )
     identity = IdentityCache(asyncpg_dsn(app_url))
     sales = purchases(settings, db, bot)
     return Services(
@@ -139,7 +143,7 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
         identity=identity,
         admin_ids=settings.admin_ids,
         on_user_created=(*ledger.on_created, binding_hook(sales.config.referrals)),
-        realtime=realtime(settings, app_url),
+        realtime=realtime(settings, app_url, wakeups),
         webapp_url=settings.webapp_url,
         version=platform_version(),
         purchases=sales,
@@ -169,7 +173,7 @@ def market_rules(settings: Settings) -> MarketRules:
     )
 
 
-def realtime(settings: Settings, app_url: str) -> Realtime:
+def realtime(settings: Settings, app_url: str, wakeups: RedisWakeups | None = None) -> Realtime:
     hub = EventHub(
         max_per_user=settings.realtime_max_connections,
         max_pending=settings.realtime_send_buffer,
@@ -186,6 +190,7 @@ def realtime(settings: Settings, app_url: str) -> Realtime:
         listener=listener,
         retention_seconds=settings.realtime_retention,
         presence=Presence(cap=settings.realtime_max_connections, referrals=direct_referrals),
+        wakeups=wakeups,
     )
 
 

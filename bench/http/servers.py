@@ -107,8 +107,11 @@ async def baseline(kind: str, workdir: Path, dsn: str = "") -> AsyncIterator[Ser
 
 
 @asynccontextmanager
-async def the_platform(owner_url: str, workdir: Path, role: str = "all") -> AsyncIterator[Server]:
-    """`python -m bot` on the bench's database, sandbox on (no BOT_TOKEN), limits raised."""
+async def the_platform(
+    owner_url: str, workdir: Path, role: str = "all", **settings: str
+) -> AsyncIterator[Server]:
+    """`python -m bot` on the bench's database, sandbox on (no BOT_TOKEN), limits raised;
+    `settings` are more environment variables (REDIS_URL=...)."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=workdir))
     env = child_env(
@@ -119,6 +122,7 @@ async def the_platform(owner_url: str, workdir: Path, role: str = "all") -> Asyn
         API_RATE_LIMIT=RATE_LIMIT,
         API_IP_RATE_LIMIT=RATE_LIMIT,
         LOG_LEVEL="WARNING",
+        **settings,
     )
     argv = [sys.executable, "-m", "bot", "--role", role]
     async with running("platform", argv, port, "/api/v1/health", env, workdir) as server:

@@ -2,15 +2,17 @@
 and the latency from commit to client receive.
 
     python -m bench.realtime [--clients 1000] [--processes 4] [--rate 1000] [--seconds 10]
-                             [--database-url postgresql://...]
+                             [--database-url postgresql://...] [--redis-url redis://...]
 
 The platform (`python -m bot --role api`, sandbox on, limits raised) runs in its own process;
 the clients in `--processes` processes beside it (bench/realtime/clients.py), each socket
 signed in as its own user. This process then commits `--rate` events a second for
-`--seconds`, each for one random connected user, each its own transaction, twice:
+`--seconds`, each for one random connected user, each its own transaction, in each mode:
 `poll` (a plain INSERT, as the ledger's trigger writes transfer and balance events: the
-listener finds it at its next read, every `REALTIME_POLL_MS`) and `notify` (INSERT + `pg_notify`, as
-`services.realtime.service.publish` does: the listener wakes at once). The latency of an
+listener finds it at its next read, every `REALTIME_POLL_MS`), `notify` (INSERT +
+`pg_notify`, as `services.realtime.service.publish` does: the listener wakes at once) and,
+with `--redis-url` (the platform then runs with `REDIS_URL`), `redis` (a plain INSERT, then
+a Redis PUBLISH after the commit, as the ledger's batcher does). The latency of an
 event is the client's receive time minus the moment its COMMIT returned here (one machine,
 one clock). Printed per mode: events produced, delivered, the ratio delivered / produced
 (goal 1.0: nothing lost), events/s delivered, p50 / p99 / max latency.
@@ -36,6 +38,7 @@ from bench.http.servers import child_env, platform_token, the_platform
 from db.database import create_database
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.realtime.schemas import NOTIFY_CHANNEL
+from services.realtime.wakeups import RedisWakeups
 from services.users.schemas import Origin, TelegramProfile
 from services.users.service import upsert_from_telegram
 
@@ -96,18 +99,25 @@ async def _clients(
 
 
 async def _produce(
-    pool: asyncpg.Pool, users: list[Any], rate: int, seconds: float, notify: bool
+    pool: asyncpg.Pool,
+    users: list[Any],
+    rate: int,
+    seconds: float,
+    mode: str,
+    wakeups: RedisWakeups | None = None,
 ) -> dict[int, float]:
     """Commits `rate` events a second; returns each id's commit time (unix seconds)."""
     committed: dict[int, float] = {}
     total = int(rate * seconds)
     start = time.monotonic()
-    sql = _NOTIFY if notify else _RETURNING
+    sql = _NOTIFY if mode == "notify" else _RETURNING
 
     async def one(user: Any) -> None:
         async with pool.acquire() as conn:
             row = await conn.fetchrow(sql, user)
         committed[int(row[0])] = time.time()
+        if wakeups is not None:
+            wakeups.announce()  # after the commit, as the ledger's batcher does
 
     tasks: set[asyncio.Task[None]] = set()
     for n in range(total):
@@ -156,6 +166,11 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="also run the platform with REDIS_URL and measure a third mode, `redis`",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="gv-bench-rt-"))
     if args.database_url:
@@ -165,12 +180,16 @@ async def main() -> None:
     async with (
         bench_server() as server_url,
         scratch_database(server_url) as url,
-        the_platform(url, workdir, role="api") as platform,
+        the_platform(
+            url, workdir, role="api", **({"REDIS_URL": args.redis_url} if args.redis_url else {})
+        ) as platform,
     ):
         token = platform_token(platform)
         base = platform.url("")
         await _sign_up(url, args.clients)
-        for mode in ("poll", "notify"):
+        modes = ("poll", "notify", "redis") if args.redis_url else ("poll", "notify")
+        for mode in modes:
+            wakeups = RedisWakeups(args.redis_url) if mode == "redis" and args.redis_url else None
             processes = await _clients(base, token, args.clients, args.processes)
             pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=8, max_size=8)
             try:
@@ -181,12 +200,12 @@ async def main() -> None:
                     )
                 ]
                 assert len(users) == args.clients, len(users)
-                committed = await _produce(
-                    pool, users, args.rate, args.seconds, notify=mode == "notify"
-                )
+                committed = await _produce(pool, users, args.rate, args.seconds, mode, wakeups)
                 await asyncio.sleep(2)  # the last events' way to the clients
             finally:
                 await pool.close()
+                if wakeups is not None:
+                    await wakeups.close()
             _report(mode, committed, await _collect(processes))
 
 

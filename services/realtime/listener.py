@@ -167,6 +167,10 @@ class EventListener:
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, _payload: object) -> None:
         self._wake.set()
 
+    def wake(self) -> None:
+        """Read now rather than at the next poll (a wake-up from outside PostgreSQL)."""
+        self._wake.set()
+
     async def _read(self, conn: asyncpg.Connection) -> None:
         while True:
             rows = await conn.fetch(_READ, self._top, list(self._missing), _BATCH)

@@ -15,6 +15,7 @@ from services.realtime.hub import EventHub
 from services.realtime.listener import EventListener
 from services.realtime.presence import Presence
 from services.realtime.schemas import NOTIFY_CHANNEL, Channel, Event, event_of
+from services.realtime.wakeups import RedisWakeups
 
 # At most this many events are replayed to one resume; a client further behind reloads.
 MAX_REPLAY = 5_000
@@ -108,3 +109,5 @@ class Realtime:
     retention_seconds: float
     # The connection table: the per-user cap across instances, and presence.
     presence: Presence = field(default_factory=Presence)
+    # With `REDIS_URL`: the ledger's wake-ups (the listener also keeps polling).
+    wakeups: RedisWakeups | None = None

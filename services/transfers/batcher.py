@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -69,9 +70,17 @@ class SendBatcher:
     """
 
     def __init__(
-        self, db: Database, rules: P2PRules, *, max_batch: int = 128, workers: int = 2
+        self,
+        db: Database,
+        rules: P2PRules,
+        *,
+        max_batch: int = 128,
+        workers: int = 2,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
+        # Called after each batch's statement committed (its transfers wrote realtime events).
+        self._on_commit = on_commit
         self._rules = rules
         self._max_batch = max_batch
         self._workers = workers
@@ -185,6 +194,8 @@ class SendBatcher:
                 if not item.done.done():
                     item.done.set_exception(failure)
             return
+        if self._on_commit is not None:
+            self._on_commit()
         position = 0
         for item in batch:
             own = results[position : position + len(item.planned.legs)]
