@@ -25,7 +25,7 @@ from db.database import Database
 from integrations.ai.bfl import BflProvider
 from integrations.ai.local import LocalProvider, draw_image
 from integrations.ai.replicate import ReplicateProvider
-from services.generation.providers import WebhookRejected
+from services.generation.providers import Handle, JobRequest, WebhookRejected
 from services.generation.webhooks import receive
 from services.ledger.service import system_account
 from tests.generation_helpers import PRICE, drain, generation, worker
@@ -315,7 +315,8 @@ async def test_replicate_job_with_webhooks(
     w = worker(gen, public_base_url="https://gv.example")
     await w.run_once()  # submitted
     [sent] = replicate.bodies
-    assert sent["webhook"] == "https://gv.example/webhooks/ai/replicate"
+    # Our submit reference rides in the callback URL (it binds a submit a crash cut off).
+    assert sent["webhook"] == f"https://gv.example/webhooks/ai/replicate?ref={job.id}-0"
     assert sent["input"]["prompt"] == "a fox"
     body = json.dumps(replicate.prediction("p1", "succeeded")).encode()
     # Forged, stale and replayed deliveries change nothing.
@@ -330,6 +331,40 @@ async def test_replicate_job_with_webhooks(
     done = await gen.get(ann.id, job.id)
     assert done.status == "succeeded"
     assert (await gen.media_of(ann.id, job.id, 0))[0] == PNG
+    await assert_invariants(owner_url)
+
+
+class LostAnswer(ReplicateProvider):
+    """The submit reaches Replicate, then the worker dies before recording the answer."""
+
+    async def submit(self, request: JobRequest) -> Handle:
+        await super().submit(request)
+        raise RuntimeError("killed before the record")
+
+
+async def test_a_callback_binds_a_submit_whose_answer_was_lost(
+    db: Database, owner_url: str, tmp_path: Path, replicate: FakeReplicate
+) -> None:
+    provider = LostAnswer(replicate.base, "r8_test", webhook_secret=SECRET, poll_seconds=0.01)
+    gen = generation(db, tmp_path, providers={"replicate": provider}, order=("replicate",))
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="r", model="pic", prompt="a fox")
+    w = worker(gen, public_base_url="https://gv.example", lease_seconds=0.05)
+    await w.run_once()  # submitted, answer lost
+    await asyncio.sleep(0.1)
+    await drain(w, rounds=5)  # within the grace: waits for a callback, submits nothing
+    assert len(replicate.bodies) == 1
+    body = json.dumps(replicate.prediction("p1", "processing")).encode()
+    # A callback with another reference binds nothing.
+    assert await receive(db, provider, signed(body, "msg_0"), body, "other-0") is True
+    assert (await gen.get(ann.id, job.id)).status == "queued"
+    assert await receive(db, provider, signed(body, "msg_1"), body, f"{job.id}-0") is True
+    await drain(w)
+    done = await gen.get(ann.id, job.id)
+    assert done.status == "succeeded"
+    assert len(replicate.bodies) == 1  # followed, never submitted again
+    assert await available(db, ann.id) == 9 * PRICE
     await assert_invariants(owner_url)
 
 

@@ -89,7 +89,7 @@ async def test_suno_two_tracks_with_callbacks(
     job, _ = await gen.order(user_id=ann.id, request_key="s", model="tune", prompt="calm sea")
     w = worker(gen, public_base_url="https://gv.example/")
     await w.run_once()
-    assert suno.bodies[0]["callBackUrl"] == "https://gv.example/webhooks/ai/suno"
+    assert suno.bodies[0]["callBackUrl"] == f"https://gv.example/webhooks/ai/suno?ref={job.id}-0"
     assert suno.bodies[0]["model"] == "V4_5"
     callback = {"code": 200, "msg": "ok", "data": {"callbackType": "first", "task_id": "t-1"}}
     raw = json.dumps(callback).encode()
@@ -134,6 +134,7 @@ class FakeMj:
     base: str = ""
     banned: bool = False
     reads: int = 0
+    states: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -146,6 +147,7 @@ class FakeMj:
         assert request.headers["mj-api-secret"] == "mj_key"
         body = await request.json()
         assert body["prompt"].endswith("--ar 16:9")
+        self.states.append(body["state"])
         return web.json_response({"code": 1, "description": "Submit success", "result": "17"})
 
     async def fetch(self, request: web.Request) -> web.Response:
@@ -192,6 +194,10 @@ async def test_midjourney_proxy_progress_and_banned_prompts(
     )
     await drain(worker(gen))
     done = await gen.get(ann.id, job.id)
+    # Our submit reference goes out as `state` and comes back in the notifyHook.
+    assert mj.states == [f"{job.id}-0"]
+    hook = json.dumps({"id": "17", "status": "IN_PROGRESS", "state": mj.states[0]}).encode()
+    assert provider.parse_webhook({}, hook).reference == mj.states[0]
     async with db.service() as session:
         progress = await session.scalar(
             text(
