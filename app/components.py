@@ -215,7 +215,8 @@ async def generation_worker(
     stop = asyncio.Event()
     gen = services.generation
     delivery = BotChatDelivery(bot, services.catalog, gen) if bot is not None else None
-    worker = Worker(gen.db, gen.models, gen.providers, gen.media, config, delivery)
+    referrals = services.purchases.config.referrals
+    worker = Worker(gen.db, gen.models, gen.providers, gen.media, config, delivery, referrals)
     task = asyncio.create_task(worker.run_forever(stop))
     try:
         yield

@@ -77,8 +77,10 @@ from services.generation.providers import (
     Unavailable,
 )
 from services.generation.service import job_out, publish_job, refund
-from services.ledger.schemas import ResolveHold
+from services.ledger.schemas import ResolveHold, Transfer
 from services.ledger.service import apply, transfer_id
+from services.referrals.config import ReferralConfig
+from services.referrals.rewards import REWARD_SHARDS, hold_transfers, plan_rewards, record_rewards
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,6 +162,18 @@ _ATTEMPT = text(
     " error_code, latency_ms, cost) VALUES (:job_id, :provider, :model, :pid, :outcome,"
     " :error_class, :error_code, :latency_ms, :cost)"
 )
+# What free credits (promo codes, the welcome bonus) of the job's asset still cover, recorded
+# on the job: credited to the user in all, less what earlier succeeded jobs counted.
+_FREE_CREDITS = text(
+    "WITH free AS (SELECT coalesce(sum(t.amount), 0) AS got FROM tokens.transfers t"
+    "               JOIN tokens.accounts a ON a.id = t.credit_account_id"
+    "              WHERE a.user_id = :user AND a.asset = :asset AND t.result = 'ok'"
+    "                AND t.kind = 'single' AND t.code IN ('promo', 'welcome_bonus')),"
+    " used AS (SELECT coalesce(sum(promo_covered), 0) AS spent FROM ai.jobs"
+    "           WHERE user_id = :user AND asset = :asset AND status = 'succeeded' AND id <> :id)"
+    " UPDATE ai.jobs j SET promo_covered = least(j.price, greatest(0, free.got - used.spent))"
+    " FROM free, used WHERE j.id = :id RETURNING j.promo_covered"
+)
 _DELIVERED = text(
     "UPDATE ai.jobs SET delivered_at = now(), lease_until = NULL"
     " WHERE id = :id AND delivered_at IS NULL"
@@ -188,8 +202,11 @@ class Worker:
         media: MediaStore,
         config: WorkerConfig,
         delivery: ChatDelivery | None = None,
+        referrals: ReferralConfig | None = None,
     ) -> None:
         self.db = db
+        # With `on_ai_spend`, a posted job pays its spender's upline (REFERRAL_ON_AI_SPEND).
+        self.referrals = referrals if referrals is not None and referrals.on_ai_spend else None
         self.catalog = catalog
         self.providers = providers
         self.media = media
@@ -470,19 +487,46 @@ class Worker:
                 )
             ).one_or_none()
             if done is None:
-                return  # cancelled meanwhile: its hold is already void
-            await apply(
-                session,
-                [
-                    ResolveHold(
-                        id=transfer_id("ai-post", row.id), pending_id=row.hold_id, kind="post"
-                    )
-                ],
-            )
+                return  # cancelled or finished meanwhile: decided once, paid once
             await self._attempt_in(
                 session, row, row.provider, row.provider_job_id, "succeeded", None, began, cost
             )
             await publish_job(session, row.user_id, job_out(done))
+            rewards = await self._referral_rewards(session, done)
+            # Last: the batch locks the shared spend and rewards accounts until the commit.
+            post = ResolveHold(
+                id=transfer_id("ai-post", row.id), pending_id=row.hold_id, kind="post"
+            )
+            await apply(session, [post, *rewards])
+
+    async def _referral_rewards(self, session: ServiceTx, job: Row[Any]) -> list[Transfer]:
+        """Referral rewards on this job's spend, as a purchase pays them (REFERRAL_ON_AI_SPEND):
+        reward ids from (ai:<job id>, level), so the job pays each level once. Runs only in
+        the transaction that decided the success, so a retried post pays nothing more, and a
+        refunded job (failed, cancelled) never gets here.
+
+        Free credits (promo codes, the welcome bonus) earn nothing: they count as spent first,
+        so the base is the price less what free credits still unspent by earlier jobs cover.
+        Two of one user's jobs posted at the same instant may each count the same free credit:
+        that pays less, never more."""
+        if self.referrals is None:
+            return []
+        covered = int(
+            await session.scalar(
+                _FREE_CREDITS,
+                {"id": job.id, "user": job.user_id, "asset": job.asset},
+            )
+            or 0
+        )
+        base = int(job.price) - covered
+        if base <= 0:
+            return []
+        source = f"ai:{job.id}"
+        planned = await plan_rewards(
+            session, self.referrals, source=source, buyer_id=job.user_id, amount=base
+        )
+        await record_rewards(session, self.referrals, planned, source=source, buyer_id=job.user_id)
+        return hold_transfers(planned, source, job.user_id.int % REWARD_SHARDS)
 
     async def _fail(self, row: Row[Any], code: str, message: str, cost: int = 0) -> None:
         async with self.db.service() as session:
