@@ -38,7 +38,8 @@ PNG = draw_image("fake provider", "1:1").data or b""
 
 @dataclass
 class FakeBfl:
-    """`submit`: a list of answers to give in turn ("ok", "402", "429", "500"), then "ok".
+    """`submit`: a list of answers to give in turn ("ok", "402", "429", "500", "drop"), then
+    "ok".
     `result`: "ready", "moderated" or "error"; `files`: "ok" or "expired"."""
 
     submit: list[str] = field(default_factory=list)
@@ -71,6 +72,11 @@ class FakeBfl:
             )
         if answer == "500":
             return web.json_response({"detail": "Internal error"}, status=500)
+        if answer == "drop":
+            # Taken, then the connection drops before the answer: the job exists here.
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
         job = f"task-{next(self.ids)}"
         return web.json_response({"id": job, "polling_url": f"{self.base}/v1/get_result?id={job}"})
 
@@ -133,6 +139,28 @@ async def test_bfl_job_after_a_429_with_retry_after(
     assert (data, mime) == (PNG, "image/png")
     assert await attempts(db) == [("bfl", "succeeded", None)]
     assert await available(db, ann.id) == 9 * PRICE
+    await assert_invariants(owner_url)
+
+
+async def test_a_submit_whose_answer_was_lost_is_never_repeated_blind(
+    db: Database, owner_url: str, tmp_path: Path, bfl: FakeBfl
+) -> None:
+    bfl.submit = ["drop"]
+    gen = setup(db, tmp_path, bfl)
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="a", model="pic", prompt="a fox")
+    await drain(worker(gen))
+    assert (await gen.get(ann.id, job.id)).status == "succeeded"
+    # BFL may have the job and cannot be asked by our reference: not submitted again, the
+    # next provider made it, and the unknown one is on record.
+    assert bfl.calls == ["submit"]
+    assert [a[:2] for a in await attempts(db)] == [
+        ("bfl", "retry"),
+        ("bfl", "unknown"),
+        ("local", "succeeded"),
+    ]
+    assert (await account(db, system_account("ai_spend")))["credits_posted"] == PRICE
     await assert_invariants(owner_url)
 
 
