@@ -80,6 +80,10 @@ class MidjourneyProxyProvider(HttpClient):
             raise JobLost("task not found")
         if code != 200 or not isinstance(task, dict):
             raise classify(code, task)
+        # A task bound by an (unsigned) callback must echo the reference we submitted with.
+        ref = handle.state.get("ref")
+        if ref is not None and task.get("state") != ref:
+            raise JobLost("the task is not the one we submitted")
         state = task.get("status")
         if state in ("NOT_START", "SUBMITTED", "MODAL"):
             return JobStatus(state="queued")

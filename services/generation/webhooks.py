@@ -8,7 +8,10 @@ A callback also carries our submit reference (in the callback URL's `ref`, or ec
 body, e.g. midjourney-proxy's `state`). When a worker died between a submit and recording
 its answer, the job has no provider job id yet, only that reference: the callback binds the
 provider's id to it, so the job is followed instead of being submitted again. Only a job still
-waiting on that very submit is bound (same provider, same reference, no id yet).
+waiting on that very submit is bound (same provider, same reference, no id yet). The bound
+handle keeps the reference (`ref`), and an adapter whose callbacks are unsigned checks it
+against what the provider echoes when it reads the job (midjourney-proxy's `state`, sunoapi's
+`param.callBackUrl`), so a forged callback cannot bind a job to another job's result.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ _NUDGE = text(
 )
 _BIND = text(
     "UPDATE ai.jobs SET provider = :provider, provider_job_id = :pid, status = 'running',"
+    " provider_state = jsonb_build_object('ref', CAST(:ref AS text)),"
     " started_at = coalesce(started_at, now()), submit_provider = NULL, submit_ref = NULL,"
     " submit_at = NULL, next_step_at = now()"
     " WHERE submit_provider = :provider AND submit_ref = :ref AND provider_job_id IS NULL"

@@ -19,7 +19,7 @@ from db.database import Database
 from integrations.ai.local import LocalProvider
 from integrations.ai.midjourney import MidjourneyProxyProvider
 from integrations.ai.suno import SunoProvider
-from services.generation.providers import WebhookRejected
+from services.generation.providers import Handle, JobLost, JobRequest, WebhookRejected
 from services.generation.webhooks import receive
 from tests.generation_helpers import PRICE, drain, generation, worker
 from tests.invariants import assert_invariants
@@ -65,6 +65,7 @@ class FakeSuno:
             {"id": "b", "audioUrl": f"{self.base}/audio/b.mp3", "duration": 29.0},
         ]
         data = {"taskId": "t-1", "status": status, "response": {"sunoData": tracks}}
+        data["param"] = json.dumps(self.bodies[0])  # the task's request, as a JSON string
         return web.json_response({"code": 200, "msg": "success", "data": data})
 
     async def file(self, request: web.Request) -> web.Response:
@@ -126,6 +127,36 @@ async def test_suno_429_is_out_of_credit_and_falls_back(
     async with db.service() as session:
         codes = (await session.execute(text("SELECT provider, error_code FROM ai.attempts"))).all()
     assert [tuple(c) for c in codes] == [("suno", "out_of_credit"), ("local", None)]
+    await assert_invariants(owner_url)
+
+
+class LostSunoAnswer(SunoProvider):
+    """The submit reaches sunoapi.org, then the worker dies before recording the answer."""
+
+    async def submit(self, request: JobRequest) -> Handle:
+        await super().submit(request)
+        raise RuntimeError("killed before the record")
+
+
+async def test_a_suno_callback_binds_a_lost_submit_and_a_forged_one_binds_nothing(
+    db: Database, owner_url: str, tmp_path: Path, suno: FakeSuno
+) -> None:
+    provider = LostSunoAnswer(suno.base, "suno_key", poll_seconds=0.01)
+    gen = generation(db, tmp_path, providers={"suno": provider}, order=("suno",))
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="s", model="tune", prompt="calm sea")
+    w = worker(gen, public_base_url="https://gv.example/", lease_seconds=0.05)
+    await w.run_once()  # submitted, answer lost
+    callback = {"code": 200, "msg": "ok", "data": {"callbackType": "text", "task_id": "t-1"}}
+    assert await receive(db, provider, {}, json.dumps(callback).encode(), f"{job.id}-0")
+    await drain(w)
+    assert (await gen.get(ann.id, job.id)).status == "succeeded"
+    assert len(suno.bodies) == 1  # bound and followed, never submitted again
+    # A task read back for a handle bound with another reference is not ours.
+    with pytest.raises(JobLost):
+        await provider.status(Handle(id="t-1", state={"ref": "someone-else-0"}))
+    await provider.close()
     await assert_invariants(owner_url)
 
 
