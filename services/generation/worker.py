@@ -275,12 +275,7 @@ class Worker:
             if provider is None or name in row.excluded:
                 continue
             request = self._request(row, name, provider)
-            # Committed before the call: a crash from here on is seen by the next step.
-            async with self.db.service() as session:
-                marked = await session.scalar(
-                    _MARK, {"provider": name, "ref": request.job_id, "id": row.id}
-                )
-            if marked is None:
+            if not await self._mark(row, name, request.job_id):
                 return  # cancelled meanwhile
             began = time.monotonic()
             try:
@@ -307,6 +302,17 @@ class Worker:
             await self._record(row, name, provider, handle)
             return
         await self._fail(row, "no_provider", "no provider can make this model now")
+
+    async def _mark(self, row: Row[Any], name: str, reference: str) -> bool:
+        """Record the submit about to be made, committed before the call: a crash from here on
+        is seen by the next step. One autocommit statement where the pool has them. False:
+        the job is no longer waiting for a submit (cancelled meanwhile)."""
+        values = {"provider": name, "ref": reference, "id": row.id}
+        if self.db.statement_engine is not None:
+            async with self.db.statement() as conn:
+                return (await conn.execute(_MARK, values)).first() is not None
+        async with self.db.service() as session:
+            return (await session.execute(_MARK, values)).first() is not None
 
     def _request(self, row: Row[Any], name: str, provider: Provider) -> JobRequest:
         spec = self.catalog.models.get(row.model)
