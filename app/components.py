@@ -33,6 +33,7 @@ from integrations.telegram.sender import BotMessageSender
 from sandbox.initdata import KEY_FILE, load_signing_key
 from sandbox.local import RunningSandbox, run_sandbox
 from services.announcements.service import fan_out
+from services.generation.tasks import purge_webhook_receipts
 from services.generation.worker import Worker, WorkerConfig
 from services.gifts.tasks import expire_gifts
 from services.ledger.tasks import expire_holds
@@ -214,7 +215,8 @@ async def generation_worker(
     stop = asyncio.Event()
     gen = services.generation
     delivery = BotChatDelivery(bot, services.catalog, gen) if bot is not None else None
-    worker = Worker(gen.db, gen.models, gen.providers, gen.media, config, delivery)
+    referrals = services.purchases.config.referrals
+    worker = Worker(gen.db, gen.models, gen.providers, gen.media, config, delivery, referrals)
     task = asyncio.create_task(worker.run_forever(stop))
     try:
         yield
@@ -284,6 +286,7 @@ async def scheduler(
     hold_expiry_seconds: int,
     referral_seconds: int = 60,
     market_expiry_seconds: int = 60,
+    webhook_receipt_seconds: int = 72 * 3600,
 ) -> AsyncIterator[None]:
     jobs = AsyncIOScheduler(timezone="UTC")
     jobs.add_job(
@@ -356,6 +359,16 @@ async def scheduler(
         seconds=market_expiry_seconds,
         args=[services.db],
         id="market_expiry",
+        coalesce=True,
+        max_instances=1,
+    )
+    # Every instance schedules it; a try-lock per batch keeps one at it (generation/tasks.py).
+    jobs.add_job(
+        purge_webhook_receipts,
+        "interval",
+        minutes=10,
+        args=[services.db, webhook_receipt_seconds],
+        id="ai_webhook_receipts_purge",
         coalesce=True,
         max_instances=1,
     )

@@ -188,6 +188,7 @@ async def run(settings: Settings, role: Role, stop: asyncio.Event) -> None:
                     settings.hold_expiry_interval,
                     settings.referral_post_interval,
                     settings.market_expiry_interval,
+                    settings.ai_webhook_receipt_hours * 3600,
                 ),
             )
         if serve_bot and bot is not None:

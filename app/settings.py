@@ -256,6 +256,12 @@ class Settings(BaseSettings):
         default=3.0, ge=0, le=600, description="How long the local provider takes for an image"
     )
     ai_media_dir: Path | None = None
+    ai_webhook_receipt_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 365,
+        description="Hours a provider callback's receipt (its dedup record) is kept",
+    )
     public_base_url: str | None = None
     bfl_api_key: SecretStr | None = None
     bfl_api_base: str = "https://api.bfl.ai"

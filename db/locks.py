@@ -31,6 +31,10 @@ HOLD_EXPIRY: Final = 0x6C656467
 # ASCII "refn".
 REFERRAL_NOTICES: Final = 0x7265666E
 
+# services.generation.tasks.purge_webhook_receipts: try-locked per batch by every instance's
+# scheduler; the one that gets it deletes old receipts, the others skip the round. ASCII "aiwr".
+WEBHOOK_RECEIPT_PURGE: Final = 0x61697772
+
 # --- two keys: pg_advisory_xact_lock(namespace int4, key int4) ---
 
 # tokens.create_transfers (db/sql/tokens/create_transfers.sql), in SQL: a lock per transfer
@@ -56,6 +60,7 @@ SINGLE_KEYS: Final[dict[str, int]] = {
     "MIGRATIONS": MIGRATIONS,
     "HOLD_EXPIRY": HOLD_EXPIRY,
     "REFERRAL_NOTICES": REFERRAL_NOTICES,
+    "WEBHOOK_RECEIPT_PURGE": WEBHOOK_RECEIPT_PURGE,
 }
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,

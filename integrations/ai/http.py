@@ -14,6 +14,7 @@ from services.generation.providers import (
     OutputExpired,
     ProviderError,
     Retryable,
+    Unanswered,
     Unavailable,
 )
 
@@ -34,7 +35,8 @@ def retry_after(headers: Any) -> float | None:
 async def request_json(
     session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
 ) -> tuple[int, Any]:
-    """(status, parsed body or None); transport failures are Retryable."""
+    """(status, parsed body or None); transport failures are Retryable, Unanswered when the
+    request may have arrived."""
     try:
         async with session.request(method, url, timeout=TIMEOUT, **kwargs) as response:
             raw = await response.read()
@@ -45,8 +47,10 @@ async def request_json(
             if response.status == 429:
                 raise Retryable("rate limited", retry_after=retry_after(response.headers))
             return response.status, body
+    except aiohttp.ClientConnectorError as exc:
+        raise Retryable(f"transport: {type(exc).__name__}") from exc  # never reached it
     except (TimeoutError, aiohttp.ClientError) as exc:
-        raise Retryable(f"transport: {type(exc).__name__}") from exc
+        raise Unanswered(f"transport: {type(exc).__name__}") from exc
 
 
 def classify(status: int, body: Any) -> ProviderError:

@@ -4,6 +4,7 @@ An image drawn from the prompt (Pillow), a short synthesized WAV, a short animat
 behaves like a remote provider whose jobs outlive the worker: the handle carries the submit
 time, progress is the share of `seconds` elapsed since, and the content is rendered from the
 prompt when the job is read as done, so a worker killed mid-job finds it again after restart.
+A worker killed between the submit and its record finds it too (`find`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class LocalProvider:
             "params": dict(request.params),
         }
         return Handle(id=f"local-{request.job_id}", state=state)
+
+    async def find(self, request: JobRequest) -> Handle | None:
+        """A local job is all in its handle: one lost to a crash is made again under the same
+        id, with its clock restarted (nothing was billed, nothing runs elsewhere)."""
+        return await self.submit(request)
 
     async def status(self, handle: Handle) -> JobStatus:
         state = handle.state

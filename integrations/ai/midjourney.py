@@ -51,6 +51,9 @@ class MidjourneyProxyProvider(HttpClient):
         body: dict[str, Any] = {
             "prompt": f"{request.prompt} --ar {ratio}",
             "botType": "MID_JOURNEY",
+            # Echoed back in the task and its notifyHook: a callback for a task whose id a
+            # crash kept us from recording still names its job.
+            "state": request.job_id,
         }
         if request.webhook_url:
             body["notifyHook"] = request.webhook_url
@@ -77,6 +80,10 @@ class MidjourneyProxyProvider(HttpClient):
             raise JobLost("task not found")
         if code != 200 or not isinstance(task, dict):
             raise classify(code, task)
+        # A task bound by an (unsigned) callback must echo the reference we submitted with.
+        ref = handle.state.get("ref")
+        if ref is not None and task.get("state") != ref:
+            raise JobLost("the task is not the one we submitted")
         state = task.get("status")
         if state in ("NOT_START", "SUBMITTED", "MODAL"):
             return JobStatus(state="queued")
@@ -108,8 +115,11 @@ class MidjourneyProxyProvider(HttpClient):
             raise WebhookRejected("not a task") from exc
         if not isinstance(task_id, str) or not task_id:
             raise WebhookRejected("not a task")
+        state = task.get("state")
         return WebhookEvent(
-            delivery_id=f"{task_id}:{status}:{task.get('progress', '')}", job_id=task_id
+            delivery_id=f"{task_id}:{status}:{task.get('progress', '')}",
+            job_id=task_id,
+            reference=state if isinstance(state, str) and state else None,
         )
 
     def _auth(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -92,6 +93,10 @@ class SunoProvider(HttpClient):
         if answer.get("code") != 200:
             raise _code_error(int(answer.get("code") or 0), str(answer.get("msg", "")))
         data = answer.get("data") or {}
+        # A task bound by an (unsigned) callback must carry the reference we submitted with.
+        ref = handle.state.get("ref")
+        if ref is not None and not _carries(data.get("param"), str(ref)):
+            raise JobLost("the task is not the one we submitted")
         state = str(data.get("status"))
         if state in _PROGRESS:
             return JobStatus(state="running", progress=_PROGRESS[state])
@@ -129,6 +134,16 @@ class SunoProvider(HttpClient):
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"}
+
+
+def _carries(param: Any, ref: str) -> bool:
+    """Whether the task's request (`param`, a JSON string) called back with our reference."""
+    try:
+        request = json.loads(param) if isinstance(param, str) else param
+        callback = str(request["callBackUrl"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    return parse_qs(urlsplit(callback).query).get("ref") == [ref]
 
 
 def _duration(track: Any) -> float | None:

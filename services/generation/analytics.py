@@ -14,7 +14,7 @@ _STATS = text(
     "SELECT (a.created_at AT TIME ZONE 'UTC')::date AS day, a.provider,"
     "       count(*) AS jobs,"
     "       count(*) FILTER (WHERE a.outcome = 'succeeded') AS succeeded,"
-    "       count(*) FILTER (WHERE a.outcome IN ('fallback', 'retry')) AS retried,"
+    "       count(*) FILTER (WHERE a.outcome IN ('fallback', 'retry', 'unknown')) AS retried,"
     "       percentile_disc(0.5) WITHIN GROUP (ORDER BY d.ms) AS p50,"
     "       percentile_disc(0.95) WITHIN GROUP (ORDER BY d.ms) AS p95,"
     "       coalesce(sum(a.cost), 0) AS cost,"

@@ -5,13 +5,18 @@ needs to find the job again, e.g. BFL's `polling_url`), which the worker records
 anything else; `status` reads the job back by that handle; `cancel` asks it to stop;
 `parse_webhook` turns a verified callback into the handle it concerns. Failures are one of the
 exceptions below, so the worker decides by class: retry, fall back, or stop.
+
+`JobRequest.job_id` is our reference for one submit (the job id and its try): recorded before
+the call, the same when a submit is resumed after a crash, and handed to the provider wherever
+its protocol carries a client value back (a callback URL, midjourney-proxy's `state`). A
+provider that can tell whether a reference was submitted implements `FindsSubmissions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from services.generation.catalog import Kind
 
@@ -58,6 +63,8 @@ class JobStatus:
 class WebhookEvent:
     delivery_id: str
     job_id: str
+    # Our submit reference, when the provider echoes one (midjourney-proxy's `state`).
+    reference: str | None = None
 
 
 class ProviderError(Exception):
@@ -74,6 +81,11 @@ class Retryable(ProviderError):
     """Timeouts, 5xx, 429 with Retry-After, throttling: the same call again later."""
 
     code = "provider_busy"
+
+
+class Unanswered(Retryable):
+    """The request may have reached the provider but no answer came (a timeout, a dropped
+    connection): a read may be repeated, a submit must not be, blind."""
 
 
 class Unavailable(ProviderError):
@@ -136,3 +148,11 @@ class Provider(Protocol):
     async def download(self, output: Output) -> bytes: ...
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent: ...
+
+
+@runtime_checkable
+class FindsSubmissions(Protocol):
+    async def find(self, request: JobRequest) -> Handle | None:
+        """The job an earlier submit of this request's reference made, or None when the
+        provider knows none (then submitting it is safe)."""
+        ...

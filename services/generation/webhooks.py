@@ -3,6 +3,15 @@
 The handler answers at once; the work is the worker's: the job's next step is made due now,
 and that step reads the provider's status as it would when polling. A redelivered callback
 (same delivery id) changes nothing; a forged one is refused before anything is written.
+
+A callback also carries our submit reference (in the callback URL's `ref`, or echoed in the
+body, e.g. midjourney-proxy's `state`). When a worker died between a submit and recording
+its answer, the job has no provider job id yet, only that reference: the callback binds the
+provider's id to it, so the job is followed instead of being submitted again. Only a job still
+waiting on that very submit is bound (same provider, same reference, no id yet). The bound
+handle keeps the reference (`ref`), and an adapter whose callbacks are unsigned checks it
+against what the provider echoes when it reads the job (midjourney-proxy's `state`, sunoapi's
+`param.callBackUrl`), so a forged callback cannot bind a job to another job's result.
 """
 
 from __future__ import annotations
@@ -22,17 +31,33 @@ _NUDGE = text(
     "UPDATE ai.jobs SET next_step_at = now() WHERE provider = :provider AND provider_job_id = :pid"
     " AND status IN ('queued', 'running')"
 )
+_BIND = text(
+    "UPDATE ai.jobs SET provider = :provider, provider_job_id = :pid, status = 'running',"
+    " provider_state = jsonb_build_object('ref', CAST(:ref AS text)),"
+    " started_at = coalesce(started_at, now()), submit_provider = NULL, submit_ref = NULL,"
+    " submit_at = NULL, next_step_at = now()"
+    " WHERE submit_provider = :provider AND submit_ref = :ref AND provider_job_id IS NULL"
+    " AND status IN ('queued', 'running')"
+)
 
 
 async def receive(
-    db: Database, provider: Provider, headers: Mapping[str, str], body: bytes
+    db: Database,
+    provider: Provider,
+    headers: Mapping[str, str],
+    body: bytes,
+    reference: str | None = None,
 ) -> bool:
     """Whether the callback was new. Raises WebhookRejected (not the provider's)."""
     event = provider.parse_webhook(headers, body)
+    ref = event.reference or reference
     async with db.service() as session:
         new = await session.scalar(
             _SEEN, {"provider": provider.name, "delivery": event.delivery_id[:200]}
         )
         if new:
-            await session.execute(_NUDGE, {"provider": provider.name, "pid": event.job_id})
+            pid = event.job_id[:200]
+            if ref:
+                await session.execute(_BIND, {"provider": provider.name, "pid": pid, "ref": ref})
+            await session.execute(_NUDGE, {"provider": provider.name, "pid": pid})
     return bool(new)

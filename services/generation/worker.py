@@ -8,6 +8,22 @@ leaves a row whose lease runs out; the next step resumes from what was recorded.
 `UPDATE … WHERE status IN ('queued', 'running')`, so a job finishes once, is billed once, and
 a cancel that wins the race is never overwritten.
 
+The crash window: a submit is recorded (provider, reference = job id + try, time) and committed
+before the provider is called, and cleared when its answer is recorded. A step that finds it
+still set on a job with no provider job id knows a worker died (or a submit timed out) between
+the call and the record, so the provider may hold a job we never heard of. It never submits
+blind to that provider again:
+- a provider that can be asked (`FindsSubmissions`: the local one) is asked by the reference,
+  and the job it names is followed; if it knows none, the submit is made again;
+- a provider that calls back with our reference (webhooks: the reference rides in the callback
+  URL, and in midjourney-proxy's `state`) gets `submit_grace_seconds` for a callback to bind
+  the job (services/generation/webhooks.py);
+- otherwise (BFL, Runway, Veo: no client reference, no list to search) the submit is recorded
+  as an `unknown` attempt with the estimated cost (we may have been billed), that provider is
+  excluded for the job and the next one in the model's order makes it. The user's hold is
+  still one, posted or voided once: a crash can cost us a second provider call, never the user
+  a second charge. With no provider left, the job fails as `submit_unknown` and is refunded.
+
 Provider calls are retried in place by tenacity (Retry-After honoured, short), wrapped in a
 purgatory circuit breaker per provider: an open circuit, an out-of-credit or a retired model
 moves the job to the next provider in the model's order; moderation and invalid input stop it.
@@ -25,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
@@ -33,7 +50,9 @@ from sqlalchemy.engine import Row
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    retry_base,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -44,6 +63,7 @@ from services.generation.delivery import ChatDelivery, Finished
 from services.generation.media import MediaStore
 from services.generation.providers import (
     Final,
+    FindsSubmissions,
     Handle,
     JobLost,
     JobRequest,
@@ -53,11 +73,14 @@ from services.generation.providers import (
     Provider,
     ProviderError,
     Retryable,
+    Unanswered,
     Unavailable,
 )
 from services.generation.service import job_out, publish_job, refund
-from services.ledger.schemas import ResolveHold
+from services.ledger.schemas import ResolveHold, Transfer
 from services.ledger.service import apply, transfer_id
+from services.referrals.config import ReferralConfig
+from services.referrals.rewards import REWARD_SHARDS, hold_transfers, plan_rewards, record_rewards
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +104,8 @@ class WorkerConfig:
     public_base_url: str | None = None
     breaker_threshold: int = 5
     breaker_ttl: float = 30.0
+    # How long a submit cut off by a crash may wait for a provider's callback to name its job.
+    submit_grace_seconds: float = 120.0
 
 
 DEFAULT_DEADLINES = {"image": 600.0, "music": 900.0, "video": 1800.0}
@@ -94,8 +119,14 @@ _CLAIM = text(
     "        ORDER BY next_step_at LIMIT :n FOR UPDATE SKIP LOCKED) due"
     " WHERE j.id = due.id RETURNING j.*"
 )
+_MARK = text(
+    "UPDATE ai.jobs SET submit_provider = :provider, submit_ref = :ref, submit_at = now()"
+    " WHERE id = :id AND status IN ('queued', 'running') AND provider_job_id IS NULL"
+    " RETURNING id"
+)
 _RECORD = text(
     "UPDATE ai.jobs SET provider = :provider, provider_job_id = :pid,"
+    " submit_provider = NULL, submit_ref = NULL, submit_at = NULL,"
     " provider_state = CAST(:state AS jsonb), status = 'running',"
     " started_at = coalesce(started_at, now()),"
     " next_step_at = now() + make_interval(secs => :wait),"
@@ -111,6 +142,8 @@ _LATER = text(
     " next_step_at = now() + make_interval(secs => :wait),"
     " lease_until = NULL, excluded = excluded || CAST(:exclude AS text[]),"
     " provider = CASE WHEN :forget THEN NULL ELSE provider END,"
+    " submit_provider = CASE WHEN :clear THEN NULL ELSE submit_provider END,"
+    " submit_ref = CASE WHEN :clear THEN NULL ELSE submit_ref END,"
     " provider_job_id = CASE WHEN :forget THEN NULL ELSE provider_job_id END"
     " WHERE id = :id AND status IN ('queued', 'running') RETURNING tries"
 )
@@ -128,6 +161,18 @@ _ATTEMPT = text(
     "INSERT INTO ai.attempts (job_id, provider, model, provider_job_id, outcome, error_class,"
     " error_code, latency_ms, cost) VALUES (:job_id, :provider, :model, :pid, :outcome,"
     " :error_class, :error_code, :latency_ms, :cost)"
+)
+# What free credits (promo codes, the welcome bonus) of the job's asset still cover, recorded
+# on the job: credited to the user in all, less what earlier succeeded jobs counted.
+_FREE_CREDITS = text(
+    "WITH free AS (SELECT coalesce(sum(t.amount), 0) AS got FROM tokens.transfers t"
+    "               JOIN tokens.accounts a ON a.id = t.credit_account_id"
+    "              WHERE a.user_id = :user AND a.asset = :asset AND t.result = 'ok'"
+    "                AND t.kind = 'single' AND t.code IN ('promo', 'welcome_bonus')),"
+    " used AS (SELECT coalesce(sum(promo_covered), 0) AS spent FROM ai.jobs"
+    "           WHERE user_id = :user AND asset = :asset AND status = 'succeeded' AND id <> :id)"
+    " UPDATE ai.jobs j SET promo_covered = least(j.price, greatest(0, free.got - used.spent))"
+    " FROM free, used WHERE j.id = :id RETURNING j.promo_covered"
 )
 _DELIVERED = text(
     "UPDATE ai.jobs SET delivered_at = now(), lease_until = NULL"
@@ -157,8 +202,11 @@ class Worker:
         media: MediaStore,
         config: WorkerConfig,
         delivery: ChatDelivery | None = None,
+        referrals: ReferralConfig | None = None,
     ) -> None:
         self.db = db
+        # With `on_ai_spend`, a posted job pays its spender's upline (REFERRAL_ON_AI_SPEND).
+        self.referrals = referrals if referrals is not None and referrals.on_ai_spend else None
         self.catalog = catalog
         self.providers = providers
         self.media = media
@@ -218,25 +266,28 @@ class Worker:
     # --- submit -------------------------------------------------------------------------
 
     async def _submit(self, row: Row[Any]) -> None:
+        if row.submit_ref is not None:
+            await self._resume_submit(row)
+            return
         spec = self.catalog.models.get(row.model)
         order = spec.providers if spec is not None else ("local",)
         for name in order:
             provider = self.providers.get(name)
             if provider is None or name in row.excluded:
                 continue
-            request = JobRequest(
-                job_id=f"{row.id}-{row.tries}",
-                kind=row.kind,
-                target=(spec.targets.get(name, "") if spec else ""),
-                prompt=row.prompt,
-                params=row.params,
-                webhook_url=self._webhook_url(provider),
-            )
+            request = self._request(row, name, provider)
+            if not await self._mark(row, name, request.job_id):
+                return  # cancelled meanwhile
             began = time.monotonic()
             try:
-                handle = await self._call(name, partial(provider.submit, request))
+                handle = await self._call(name, partial(provider.submit, request), submit=True)
             except OpenedState:
-                continue
+                continue  # never called: the next provider's mark replaces this one
+            except Unanswered as exc:
+                # It may have arrived: the mark stays, the next step resumes it.
+                await self._attempt(row, name, None, "retry", exc, began)
+                await self._later(row, wait=0, tried=1, clear=False)
+                return
             except Unavailable as exc:
                 await self._attempt(row, name, None, "fallback", exc, began)
                 await self._later(row, wait=0, tried=0, exclude=name, forget=True)
@@ -249,40 +300,115 @@ class Worker:
                 await self._attempt(row, name, None, "retry", exc, began)
                 await self._retry(row, exc)
                 return
-            # Recorded before anything else: from here on a restart asks about this id.
-            async with self.db.service() as session:
-                updated = (
-                    await session.execute(
-                        _RECORD,
-                        {
-                            "provider": name,
-                            "pid": handle.id,
-                            "state": json.dumps(dict(handle.state)),
-                            "wait": provider.poll_seconds,
-                            "id": row.id,
-                        },
-                    )
-                ).one_or_none()
-                if updated is not None:
-                    await publish_job(session, row.user_id, job_out(updated))
-            if updated is None:  # cancelled meanwhile
-                await self._cancel_at(name, handle)
-            elif updated.chat_id is not None and self.delivery is not None:
-                await self.delivery.working(updated.chat_id, updated.kind)
+            await self._record(row, name, provider, handle)
             return
         await self._fail(row, "no_provider", "no provider can make this model now")
 
-    def _webhook_url(self, provider: Provider) -> str | None:
+    async def _mark(self, row: Row[Any], name: str, reference: str) -> bool:
+        """Record the submit about to be made, committed before the call: a crash from here on
+        is seen by the next step. One autocommit statement where the pool has them. False:
+        the job is no longer waiting for a submit (cancelled meanwhile)."""
+        values = {"provider": name, "ref": reference, "id": row.id}
+        if self.db.statement_engine is not None:
+            async with self.db.statement() as conn:
+                return (await conn.execute(_MARK, values)).first() is not None
+        async with self.db.service() as session:
+            return (await session.execute(_MARK, values)).first() is not None
+
+    def _request(self, row: Row[Any], name: str, provider: Provider) -> JobRequest:
+        spec = self.catalog.models.get(row.model)
+        # The reference of this submit; a resumed one (same try) carries the same.
+        reference = row.submit_ref or f"{row.id}-{row.tries}"
+        return JobRequest(
+            job_id=reference,
+            kind=row.kind,
+            target=(spec.targets.get(name, "") if spec else ""),
+            prompt=row.prompt,
+            params=row.params,
+            webhook_url=self._webhook_url(provider, reference),
+        )
+
+    async def _record(self, row: Row[Any], name: str, provider: Provider, handle: Handle) -> None:
+        """The provider's job id, before anything else: from here on a restart asks about it."""
+        async with self.db.service() as session:
+            updated = (
+                await session.execute(
+                    _RECORD,
+                    {
+                        "provider": name,
+                        "pid": handle.id,
+                        "state": json.dumps(dict(handle.state)),
+                        "wait": provider.poll_seconds,
+                        "id": row.id,
+                    },
+                )
+            ).one_or_none()
+            if updated is not None:
+                await publish_job(session, row.user_id, job_out(updated))
+        if updated is None:  # cancelled meanwhile
+            await self._cancel_at(name, handle)
+        elif updated.chat_id is not None and self.delivery is not None:
+            await self.delivery.working(updated.chat_id, updated.kind)
+
+    async def _resume_submit(self, row: Row[Any]) -> None:
+        """A submit was marked but its answer never recorded (the module's "crash window")."""
+        name = str(row.submit_provider)
+        provider = self.providers.get(name)
+        began = time.monotonic()
+        if provider is not None and isinstance(provider, FindsSubmissions):
+            request = self._request(row, name, provider)
+            try:
+                found = await self._call(name, partial(provider.find, request))
+            except OpenedState:
+                await self._later(row, wait=self.config.breaker_ttl, tried=0, clear=False)
+                return
+            except ProviderError as exc:
+                await self._attempt(row, name, None, "retry", exc, began)
+                await self._later(row, wait=self.config.retry_seconds, tried=1, clear=False)
+                return
+            if found is not None:
+                await self._record(row, name, provider, found)
+            else:  # the provider never got it: submitting is safe
+                await self._later(row, wait=0, tried=0)
+            return
+        waited = (datetime.now(UTC) - row.submit_at).total_seconds()
+        if (
+            provider is not None
+            and self._webhook_url(provider, "") is not None
+            and waited < self.config.submit_grace_seconds
+        ):
+            # A callback with our reference binds the job; the step after the grace decides.
+            left = self.config.submit_grace_seconds - waited
+            await self._later(row, wait=min(left, 10.0), tried=0, clear=False)
+            return
+        log.warning("generation job %s: the submit to %s is unknown after a crash", row.id, name)
+        await self._attempt(row, name, None, "unknown", None, began, cost=int(row.cost_estimate))
+        spec = self.catalog.models.get(row.model)
+        order = spec.providers if spec is not None else ("local",)
+        others = [n for n in order if n in self.providers and n != name and n not in row.excluded]
+        if others:
+            await self._later(row, wait=0, tried=0, exclude=name, forget=True)
+        else:
+            await self._fail(row, "submit_unknown", "the provider's answer to our order was lost")
+
+    def _webhook_url(self, provider: Provider, reference: str) -> str | None:
         base = self.config.public_base_url
         if not provider.webhooks or not base:
             return None
-        return f"{base.rstrip('/')}/webhooks/ai/{provider.name}"
+        # The reference rides back with every callback (services/generation/webhooks.py).
+        return f"{base.rstrip('/')}/webhooks/ai/{provider.name}?ref={quote(reference)}"
 
-    async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, name: str, call: Callable[[], Awaitable[T]], *, submit: bool = False
+    ) -> T:
+        """`submit`: an answer that may have been lost (Unanswered) is not repeated in place."""
         breaker = await self.breakers.get_breaker(name)
+        retry: retry_base = retry_if_exception_type(Retryable)
+        if submit:
+            retry = retry & retry_if_not_exception_type(Unanswered)
         async with breaker:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(Retryable),
+                retry=retry,
                 stop=stop_after_attempt(self.config.call_attempts),
                 wait=_wait(self.config.max_wait),
                 reraise=True,
@@ -368,19 +494,46 @@ class Worker:
                 )
             ).one_or_none()
             if done is None:
-                return  # cancelled meanwhile: its hold is already void
-            await apply(
-                session,
-                [
-                    ResolveHold(
-                        id=transfer_id("ai-post", row.id), pending_id=row.hold_id, kind="post"
-                    )
-                ],
-            )
+                return  # cancelled or finished meanwhile: decided once, paid once
             await self._attempt_in(
                 session, row, row.provider, row.provider_job_id, "succeeded", None, began, cost
             )
             await publish_job(session, row.user_id, job_out(done))
+            rewards = await self._referral_rewards(session, done)
+            # Last: the batch locks the shared spend and rewards accounts until the commit.
+            post = ResolveHold(
+                id=transfer_id("ai-post", row.id), pending_id=row.hold_id, kind="post"
+            )
+            await apply(session, [post, *rewards])
+
+    async def _referral_rewards(self, session: ServiceTx, job: Row[Any]) -> list[Transfer]:
+        """Referral rewards on this job's spend, as a purchase pays them (REFERRAL_ON_AI_SPEND):
+        reward ids from (ai:<job id>, level), so the job pays each level once. Runs only in
+        the transaction that decided the success, so a retried post pays nothing more, and a
+        refunded job (failed, cancelled) never gets here.
+
+        Free credits (promo codes, the welcome bonus) earn nothing: they count as spent first,
+        so the base is the price less what free credits still unspent by earlier jobs cover.
+        Two of one user's jobs posted at the same instant may each count the same free credit:
+        that pays less, never more."""
+        if self.referrals is None:
+            return []
+        covered = int(
+            await session.scalar(
+                _FREE_CREDITS,
+                {"id": job.id, "user": job.user_id, "asset": job.asset},
+            )
+            or 0
+        )
+        base = int(job.price) - covered
+        if base <= 0:
+            return []
+        source = f"ai:{job.id}"
+        planned = await plan_rewards(
+            session, self.referrals, source=source, buyer_id=job.user_id, amount=base
+        )
+        await record_rewards(session, self.referrals, planned, source=source, buyer_id=job.user_id)
+        return hold_transfers(planned, source, job.user_id.int % REWARD_SHARDS)
 
     async def _fail(self, row: Row[Any], code: str, message: str, cost: int = 0) -> None:
         async with self.db.service() as session:
@@ -410,7 +563,9 @@ class Worker:
         tried: int,
         exclude: str | None = None,
         forget: bool = False,
+        clear: bool = True,
     ) -> None:
+        """`clear`: the submit mark goes (its answer is known); kept while it is not."""
         async with self.db.service() as session:
             await session.execute(
                 _LATER,
@@ -419,6 +574,7 @@ class Worker:
                     "wait": wait,
                     "exclude": [exclude] if exclude else [],
                     "forget": forget,
+                    "clear": clear,
                     "id": row.id,
                 },
             )
@@ -440,9 +596,11 @@ class Worker:
         outcome: str,
         exc: ProviderError | None,
         began: float,
+        *,
+        cost: int = 0,
     ) -> None:
         async with self.db.service() as session:
-            await self._attempt_in(session, row, provider, pid, outcome, exc, began, 0)
+            await self._attempt_in(session, row, provider, pid, outcome, exc, began, cost)
 
     @staticmethod
     async def _attempt_in(

@@ -25,7 +25,7 @@ from db.database import Database
 from integrations.ai.bfl import BflProvider
 from integrations.ai.local import LocalProvider, draw_image
 from integrations.ai.replicate import ReplicateProvider
-from services.generation.providers import WebhookRejected
+from services.generation.providers import Handle, JobRequest, WebhookRejected
 from services.generation.webhooks import receive
 from services.ledger.service import system_account
 from tests.generation_helpers import PRICE, drain, generation, worker
@@ -38,7 +38,8 @@ PNG = draw_image("fake provider", "1:1").data or b""
 
 @dataclass
 class FakeBfl:
-    """`submit`: a list of answers to give in turn ("ok", "402", "429", "500"), then "ok".
+    """`submit`: a list of answers to give in turn ("ok", "402", "429", "500", "drop"), then
+    "ok".
     `result`: "ready", "moderated" or "error"; `files`: "ok" or "expired"."""
 
     submit: list[str] = field(default_factory=list)
@@ -71,6 +72,11 @@ class FakeBfl:
             )
         if answer == "500":
             return web.json_response({"detail": "Internal error"}, status=500)
+        if answer == "drop":
+            # Taken, then the connection drops before the answer: the job exists here.
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
         job = f"task-{next(self.ids)}"
         return web.json_response({"id": job, "polling_url": f"{self.base}/v1/get_result?id={job}"})
 
@@ -133,6 +139,28 @@ async def test_bfl_job_after_a_429_with_retry_after(
     assert (data, mime) == (PNG, "image/png")
     assert await attempts(db) == [("bfl", "succeeded", None)]
     assert await available(db, ann.id) == 9 * PRICE
+    await assert_invariants(owner_url)
+
+
+async def test_a_submit_whose_answer_was_lost_is_never_repeated_blind(
+    db: Database, owner_url: str, tmp_path: Path, bfl: FakeBfl
+) -> None:
+    bfl.submit = ["drop"]
+    gen = setup(db, tmp_path, bfl)
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="a", model="pic", prompt="a fox")
+    await drain(worker(gen))
+    assert (await gen.get(ann.id, job.id)).status == "succeeded"
+    # BFL may have the job and cannot be asked by our reference: not submitted again, the
+    # next provider made it, and the unknown one is on record.
+    assert bfl.calls == ["submit"]
+    assert [a[:2] for a in await attempts(db)] == [
+        ("bfl", "retry"),
+        ("bfl", "unknown"),
+        ("local", "succeeded"),
+    ]
+    assert (await account(db, system_account("ai_spend")))["credits_posted"] == PRICE
     await assert_invariants(owner_url)
 
 
@@ -315,7 +343,8 @@ async def test_replicate_job_with_webhooks(
     w = worker(gen, public_base_url="https://gv.example")
     await w.run_once()  # submitted
     [sent] = replicate.bodies
-    assert sent["webhook"] == "https://gv.example/webhooks/ai/replicate"
+    # Our submit reference rides in the callback URL (it binds a submit a crash cut off).
+    assert sent["webhook"] == f"https://gv.example/webhooks/ai/replicate?ref={job.id}-0"
     assert sent["input"]["prompt"] == "a fox"
     body = json.dumps(replicate.prediction("p1", "succeeded")).encode()
     # Forged, stale and replayed deliveries change nothing.
@@ -330,6 +359,40 @@ async def test_replicate_job_with_webhooks(
     done = await gen.get(ann.id, job.id)
     assert done.status == "succeeded"
     assert (await gen.media_of(ann.id, job.id, 0))[0] == PNG
+    await assert_invariants(owner_url)
+
+
+class LostAnswer(ReplicateProvider):
+    """The submit reaches Replicate, then the worker dies before recording the answer."""
+
+    async def submit(self, request: JobRequest) -> Handle:
+        await super().submit(request)
+        raise RuntimeError("killed before the record")
+
+
+async def test_a_callback_binds_a_submit_whose_answer_was_lost(
+    db: Database, owner_url: str, tmp_path: Path, replicate: FakeReplicate
+) -> None:
+    provider = LostAnswer(replicate.base, "r8_test", webhook_secret=SECRET, poll_seconds=0.01)
+    gen = generation(db, tmp_path, providers={"replicate": provider}, order=("replicate",))
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="r", model="pic", prompt="a fox")
+    w = worker(gen, public_base_url="https://gv.example", lease_seconds=0.05)
+    await w.run_once()  # submitted, answer lost
+    await asyncio.sleep(0.1)
+    await drain(w, rounds=5)  # within the grace: waits for a callback, submits nothing
+    assert len(replicate.bodies) == 1
+    body = json.dumps(replicate.prediction("p1", "processing")).encode()
+    # A callback with another reference binds nothing.
+    assert await receive(db, provider, signed(body, "msg_0"), body, "other-0") is True
+    assert (await gen.get(ann.id, job.id)).status == "queued"
+    assert await receive(db, provider, signed(body, "msg_1"), body, f"{job.id}-0") is True
+    await drain(w)
+    done = await gen.get(ann.id, job.id)
+    assert done.status == "succeeded"
+    assert len(replicate.bodies) == 1  # followed, never submitted again
+    assert await available(db, ann.id) == 9 * PRICE
     await assert_invariants(owner_url)
 
 

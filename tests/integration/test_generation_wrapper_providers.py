@@ -19,7 +19,7 @@ from db.database import Database
 from integrations.ai.local import LocalProvider
 from integrations.ai.midjourney import MidjourneyProxyProvider
 from integrations.ai.suno import SunoProvider
-from services.generation.providers import WebhookRejected
+from services.generation.providers import Handle, JobLost, JobRequest, WebhookRejected
 from services.generation.webhooks import receive
 from tests.generation_helpers import PRICE, drain, generation, worker
 from tests.invariants import assert_invariants
@@ -65,6 +65,7 @@ class FakeSuno:
             {"id": "b", "audioUrl": f"{self.base}/audio/b.mp3", "duration": 29.0},
         ]
         data = {"taskId": "t-1", "status": status, "response": {"sunoData": tracks}}
+        data["param"] = json.dumps(self.bodies[0])  # the task's request, as a JSON string
         return web.json_response({"code": 200, "msg": "success", "data": data})
 
     async def file(self, request: web.Request) -> web.Response:
@@ -89,7 +90,7 @@ async def test_suno_two_tracks_with_callbacks(
     job, _ = await gen.order(user_id=ann.id, request_key="s", model="tune", prompt="calm sea")
     w = worker(gen, public_base_url="https://gv.example/")
     await w.run_once()
-    assert suno.bodies[0]["callBackUrl"] == "https://gv.example/webhooks/ai/suno"
+    assert suno.bodies[0]["callBackUrl"] == f"https://gv.example/webhooks/ai/suno?ref={job.id}-0"
     assert suno.bodies[0]["model"] == "V4_5"
     callback = {"code": 200, "msg": "ok", "data": {"callbackType": "first", "task_id": "t-1"}}
     raw = json.dumps(callback).encode()
@@ -129,11 +130,42 @@ async def test_suno_429_is_out_of_credit_and_falls_back(
     await assert_invariants(owner_url)
 
 
+class LostSunoAnswer(SunoProvider):
+    """The submit reaches sunoapi.org, then the worker dies before recording the answer."""
+
+    async def submit(self, request: JobRequest) -> Handle:
+        await super().submit(request)
+        raise RuntimeError("killed before the record")
+
+
+async def test_a_suno_callback_binds_a_lost_submit_and_a_forged_one_binds_nothing(
+    db: Database, owner_url: str, tmp_path: Path, suno: FakeSuno
+) -> None:
+    provider = LostSunoAnswer(suno.base, "suno_key", poll_seconds=0.01)
+    gen = generation(db, tmp_path, providers={"suno": provider}, order=("suno",))
+    ann = await make_user(db)
+    await fund(db, ann.id, 10 * PRICE)
+    job, _ = await gen.order(user_id=ann.id, request_key="s", model="tune", prompt="calm sea")
+    w = worker(gen, public_base_url="https://gv.example/", lease_seconds=0.05)
+    await w.run_once()  # submitted, answer lost
+    callback = {"code": 200, "msg": "ok", "data": {"callbackType": "text", "task_id": "t-1"}}
+    assert await receive(db, provider, {}, json.dumps(callback).encode(), f"{job.id}-0")
+    await drain(w)
+    assert (await gen.get(ann.id, job.id)).status == "succeeded"
+    assert len(suno.bodies) == 1  # bound and followed, never submitted again
+    # A task read back for a handle bound with another reference is not ours.
+    with pytest.raises(JobLost):
+        await provider.status(Handle(id="t-1", state={"ref": "someone-else-0"}))
+    await provider.close()
+    await assert_invariants(owner_url)
+
+
 @dataclass
 class FakeMj:
     base: str = ""
     banned: bool = False
     reads: int = 0
+    states: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -146,6 +178,7 @@ class FakeMj:
         assert request.headers["mj-api-secret"] == "mj_key"
         body = await request.json()
         assert body["prompt"].endswith("--ar 16:9")
+        self.states.append(body["state"])
         return web.json_response({"code": 1, "description": "Submit success", "result": "17"})
 
     async def fetch(self, request: web.Request) -> web.Response:
@@ -192,6 +225,10 @@ async def test_midjourney_proxy_progress_and_banned_prompts(
     )
     await drain(worker(gen))
     done = await gen.get(ann.id, job.id)
+    # Our submit reference goes out as `state` and comes back in the notifyHook.
+    assert mj.states == [f"{job.id}-0"]
+    hook = json.dumps({"id": "17", "status": "IN_PROGRESS", "state": mj.states[0]}).encode()
+    assert provider.parse_webhook({}, hook).reference == mj.states[0]
     async with db.service() as session:
         progress = await session.scalar(
             text(

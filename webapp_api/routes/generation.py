@@ -208,7 +208,8 @@ def provider_webhooks(services: Services) -> list[ProviderWebhook]:
     def handler(provider: Provider) -> ProviderHandler:
         async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
             try:
-                await receive(generation.db, provider, request.headers, body)
+                reference = request.query.get("ref", "")[:200] or None
+                await receive(generation.db, provider, request.headers, body, reference)
             except WebhookRejected:
                 return web.json_response({"ok": False}, status=401)
             return web.json_response({"ok": True})

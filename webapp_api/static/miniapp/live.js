@@ -34,6 +34,7 @@
         if (lastId === null) lastId = data.last_event_id;
         else ws.send(JSON.stringify({ type: "resume", after: lastId }));
       } else if (data.type === "resync") {
+        window.dispatchEvent(new CustomEvent("gvl:resync"));
         GVL.refresh();
       } else if (typeof data.id === "number") {
         handle(data);

@@ -23,6 +23,7 @@ generation-reason-provider_failed = the provider failed.
 generation-reason-generation_failed = the provider failed.
 generation-reason-output_expired = the result could not be downloaded.
 generation-reason-cancelled = cancelled.
+generation-reason-submit_unknown = the provider's answer was lost.
 commands-imagine = Make an image from a description
 commands-music = Make music from a description
 commands-video = Make a short video from a description

@@ -23,6 +23,7 @@ generation-reason-provider_failed = сбой у провайдера.
 generation-reason-generation_failed = сбой у провайдера.
 generation-reason-output_expired = результат не удалось скачать.
 generation-reason-cancelled = отменена.
+generation-reason-submit_unknown = ответ провайдера потерян.
 commands-imagine = Создать картинку по описанию
 commands-music = Создать музыку по описанию
 commands-video = Создать короткое видео по описанию

@@ -1,10 +1,19 @@
 // Create: order a generation (GET /catalog, POST /generations with an Idempotency-Key), follow
-// its progress (GET /generations/{id}), show and offer the result, and a gallery of the user's
-// results (GET /generations). Results are fetched with the same authorization, as blobs.
+// its progress, show and offer the result, and a gallery of the user's results
+// (GET /generations). Results are fetched with the same authorization, as blobs.
+//
+// Following a job: the server sends a `generation` event ({id, status, progress, error}) on the
+// live socket with every change, committed with the change itself. While the socket is live
+// the view draws those and reads the job over REST only at its start and its end (the outputs);
+// while it is not (connecting, offline after a drop, refused), it polls GET /generations/{id}.
+// A resumed socket delivers what it missed; a `resync` (events lost) reads the job again.
+let stopFollowing = () => {};
+
 GVL.register({
   id: "create",
   titleKey: "miniapp.create.tab",
   order: 50,
+  leave() { stopFollowing(); },
   async render(container) {
     const { el, units, t } = GVL;
     const models = await GVL.api("/catalog");
@@ -64,18 +73,36 @@ GVL.register({
     showGallery().catch(() => {});
 
     let pending = null;
-    let timer = null;
     const intent = () => [model.value, prompt.value.trim(), ...Array.from(params.querySelectorAll("select"), (s) => s.value)].join("\u0000");
     const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
-    async function follow(id) {
+    // The job followed, and how its state arrived (read by the browser test).
+    let following = null;
+    let timer = null;
+    let shown = { status: null, progress: 0 };
+    const counts = { events: 0, polls: 0 };
+    const finished = (s) => s !== "queued" && s !== "running";
+    const live = () => document.documentElement.dataset.live === "live";
+
+    function show(state) {
+      // Events and reads may cross: progress never goes back while the job runs.
+      const progress = state.status === shown.status ? Math.max(shown.progress, state.progress) : state.progress;
+      shown = { status: state.status, progress };
+      bar.style.width = `${progress}%`;
+      status.textContent = t(`miniapp.create.status_${state.status}`, { progress });
+      job.dataset.events = String(counts.events);
+      job.dataset.polls = String(counts.polls);
+    }
+
+    async function read(id) {
       const current = await GVL.api(`/generations/${id}`);
-      bar.style.width = `${current.progress}%`;
-      status.textContent = t(`miniapp.create.status_${current.status}`, { progress: current.progress });
-      if (current.status === "queued" || current.status === "running") {
-        timer = setTimeout(() => follow(id).catch((e) => GVL.showError(e.message)), 700);
-        return;
-      }
+      if (following !== id) return;
+      show(current);
+      if (finished(current.status)) await done(current);
+    }
+
+    async function done(current) {
+      stopFollowing();
       if (current.status === "succeeded") {
         const output = current.outputs[0];
         const url = await media(output);
@@ -84,6 +111,46 @@ GVL.register({
       } else if (current.error) {
         result.replaceChildren(el("div", {}, current.error.message));
       }
+    }
+
+    function onEvent(event) {
+      const e = event.detail;
+      if (e.type !== "generation" || !following || !e.data || e.data.id !== following) return;
+      counts.events += 1;
+      if (finished(e.data.status)) read(following).catch((err) => GVL.showError(err.message));
+      else show(e.data);
+    }
+    function onResync() {
+      if (following) read(following).catch((err) => GVL.showError(err.message));
+    }
+    function poll(id) {
+      timer = setTimeout(async () => {
+        if (following !== id) return;
+        if (!live()) {
+          counts.polls += 1;
+          try { await read(id); } catch (err) { GVL.showError(err.message); }
+        }
+        if (following === id) poll(id);
+      }, 700);
+    }
+
+    stopFollowing = () => {
+      following = null;
+      clearTimeout(timer);
+      window.removeEventListener("gvl:event", onEvent);
+      window.removeEventListener("gvl:resync", onResync);
+    };
+
+    async function follow(id) {
+      stopFollowing();
+      following = id;
+      shown = { status: null, progress: 0 };
+      counts.events = 0;
+      counts.polls = 0;
+      window.addEventListener("gvl:event", onEvent);
+      window.addEventListener("gvl:resync", onResync);
+      poll(id);
+      await read(id);
     }
 
     async function submit() {
@@ -106,7 +173,6 @@ GVL.register({
         pending = null;
         job.classList.remove("hidden");
         result.replaceChildren();
-        clearTimeout(timer);
         await follow(created.id);
       } catch (error) {
         GVL.showError(error.message);
