@@ -42,6 +42,7 @@ error-offer_not_open = This offer is no longer open.
 error-self_trade = You cannot fill your own offer.
 error-fill_exceeds_offer = The offer has less left than that. Reload it and try a smaller amount.
 error-fill_below_minimum = This is less than the offer's smallest fill.
+error-offer_maker_banned = This offer's maker is banned; it cannot be taken.
 
 miniapp-market-tab = Market
 miniapp-market-title = Order book

@@ -43,6 +43,7 @@ error-offer_not_open = Это предложение уже закрыто.
 error-self_trade = Нельзя исполнить собственное предложение.
 error-fill_exceeds_offer = В предложении осталось меньше. Обновите его и попробуйте меньшую сумму.
 error-fill_below_minimum = Это меньше минимальной сделки этого предложения.
+error-offer_maker_banned = Автор этого предложения заблокирован, исполнить его нельзя.
 
 miniapp-market-tab = Биржа
 miniapp-market-title = Стакан
