@@ -155,6 +155,7 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             ttl=timedelta(days=settings.gift_ttl_days),
             # Unset: the local sandbox bot's name (gift links do not ask getMe yet).
             bot_username=settings.bot_username or "goodvibe_local_bot",
+            p2p=ledger.p2p,
         ),
         market=Market(db, market_rules(settings), ledger.assets),
         generation=generation(settings, db),

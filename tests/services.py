@@ -75,7 +75,13 @@ def make_services(
         "version": "test",
         "purchases": sales,
         "promos": Promos(db, ledger.assets, user_limit=None, ip_limit=None),
-        "gifts": Gifts(db, ledger.assets, ttl=timedelta(days=7), bot_username="goodvibe_local_bot"),
+        "gifts": Gifts(
+            db,
+            ledger.assets,
+            ttl=timedelta(days=7),
+            bot_username="goodvibe_local_bot",
+            p2p=ledger.p2p,
+        ),
         "market": Market(db, MarketRules(), ledger.assets),
         "generation": test_generation(db),
     }
