@@ -29,6 +29,7 @@ from services.ledger.amounts import parse_amount
 from services.ledger.assets import DEFAULT_ASSET_DECIMALS
 from services.market.config import MarketRules
 from services.market.usecase import Market
+from services.promo.batcher import RedemptionBatcher
 from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
@@ -148,6 +149,7 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             ledger.assets,
             user_limit=RateLimiter.create(storage, "promo-user", settings.promo_rate_limit),
             ip_limit=RateLimiter.create(storage, "promo-ip", settings.promo_ip_rate_limit),
+            batcher=RedemptionBatcher(db),
         ),
         gifts=Gifts(
             db,

@@ -13,6 +13,7 @@ from db.models import User
 from services.errors import DomainError, RateLimited
 from services.ledger.errors import AdminOnly
 from services.ledger.service import AssetRegistry
+from services.promo.batcher import RedemptionBatcher
 from services.promo.errors import InvalidPromoTerms, PromoCodeTaken, PromoUnavailable
 from services.promo.schemas import Promo
 from services.promo.usecase import Promos
@@ -30,8 +31,15 @@ async def make_admin(db: Database) -> User:
     return user
 
 
-def promos(db: Database, **limits: RateLimiter) -> Promos:
-    return Promos(db, AssetRegistry(), user_limit=limits.get("user"), ip_limit=limits.get("ip"))
+def promos(db: Database, *, batched: bool = False, **limits: RateLimiter) -> Promos:
+    """`batched`: redemptions through the RedemptionBatcher, as the composition root wires them."""
+    return Promos(
+        db,
+        AssetRegistry(),
+        user_limit=limits.get("user"),
+        ip_limit=limits.get("ip"),
+        batcher=RedemptionBatcher(db) if batched else None,
+    )
 
 
 async def attempt(promo: Promos, user: User, code: str) -> str:
@@ -71,14 +79,19 @@ async def paid_from_promo_accounts(db: Database) -> int:
     return int(paid)
 
 
-async def test_two_hundred_redemptions_of_a_fifty_use_code_credit_fifty(db: Database) -> None:
+@pytest.mark.parametrize("batched", [False, True])
+async def test_two_hundred_redemptions_of_a_fifty_use_code_credit_fifty(
+    db: Database, batched: bool
+) -> None:
     admin = await make_admin(db)
-    p = promos(db)
+    p = promos(db, batched=batched)
     created = await p.create(admin=admin, code="spring50", asset="VIBE", amount=3, max_uses=50)
     assert created.budget == 150 and await held_budget(db, created) == 150
     users = [await make_user(db) for _ in range(200)]
     before = {u.id: await available(db, u.id) for u in users}
     results = await asyncio.gather(*(attempt(p, u, "SPRING50") for u in users))
+    if p.batcher is not None:  # the race went through shared statements
+        assert p.batcher.batched > 100, (p.batcher.batched, p.batcher.alone)
     assert results.count("ok") == 50
     assert results.count("promo_unavailable") == 150
     credited = [u for u in users if await available(db, u.id) == before[u.id] + 3]
@@ -92,9 +105,12 @@ async def test_two_hundred_redemptions_of_a_fifty_use_code_credit_fifty(db: Data
     assert await paid_from_promo_accounts(db) == 150
 
 
-async def test_one_user_racing_a_once_per_user_code_gets_one_credit(db: Database) -> None:
+@pytest.mark.parametrize("batched", [False, True])
+async def test_one_user_racing_a_once_per_user_code_gets_one_credit(
+    db: Database, batched: bool
+) -> None:
     admin = await make_admin(db)
-    p = promos(db)
+    p = promos(db, batched=batched)
     await p.create(admin=admin, code="ONCE", asset="VIBE", amount=5, max_uses=100)
     ann = await make_user(db)
     start = await available(db, ann.id)
