@@ -1,12 +1,12 @@
 """Concurrent redemptions of one code coalesced into one statement (`gifts.redeem_promos`).
 
-A hot code's redemptions otherwise each pay a round trip, a transaction and a commit's WAL
-flush; here the ones waiting for the same code go together: one statement, one commit. Each
-member runs in its own subtransaction inside the function, so a refused member (used up,
-already redeemed, a ledger refusal) is undone alone and answered with its own error. A member
-the function could not decide (a deadlock or serialization failure, undone with its locks
-released) and every member of a statement that failed as a whole are redeemed again one by
-one, each with its own outcome.
+A hot code's redemptions otherwise each pay a round trip, a transaction, a pass of the ledger
+function and a commit; here the ones waiting for the same code go together: each member's
+rules and ordinal, then one slot for all of them and one ledger batch (void the slot's hold, a
+credit each, hold the rest), one commit. A refused member (used up, already redeemed, not
+eligible) is answered alone; members the slot had no uses left for are asked again in the
+next statement; a statement that fails as a whole (a ledger refusal) has each member redeemed
+again on its own (`gifts.redeem_promo`), each with its own outcome.
 
 Workers start when redemptions wait and stop when none do: nothing to close. Two at most by
 default: while one statement waits for its commit's flush, the other computes.
@@ -23,7 +23,7 @@ from uuid import UUID
 from db.database import Database
 from services.ledger.service import run_native
 from services.promo.schemas import Redemption
-from services.promo.service import redeem_hash, redemption_of, refusal
+from services.promo.service import redeem_hash, redemption_of
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +102,16 @@ class RedemptionBatcher:
             await asyncio.gather(*(self._alone(hashed, p) for p in group))
             return
         self.batched += len(group)
-        again = []
         for pending, raw in zip(group, answers, strict=True):
             answer = json.loads(raw) if isinstance(raw, str) else raw
             if answer["result"] == "retry":
-                again.append(pending)
-            elif answer["result"] == "error":
-                _settle(pending, error=refusal(answer["message"], answer.get("hint")))
-            else:
-                try:
-                    _settle(pending, result=redemption_of(answer))
-                except Exception as error:
-                    _settle(pending, error=error)
-        await asyncio.gather(*(self._alone(hashed, p) for p in again))
+                # The slot it took had fewer uses left than the batch: the next statement.
+                self._waiting.setdefault(hashed, []).append(pending)
+                continue
+            try:
+                _settle(pending, result=redemption_of(answer))
+            except Exception as error:
+                _settle(pending, error=error)
 
     async def _alone(self, hashed: bytes, pending: _Pending) -> None:
         self.alone += 1

@@ -1,4 +1,4 @@
--- gifts.redeem_promos: concurrent redemptions of one code, one statement and one commit.
+-- gifts.redeem_promos: concurrent redemptions of one code, decided and paid in one statement.
 -- The whole current definition; migration 0017_market_safety applies a frozen copy of it.
 --
 CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[])
@@ -7,32 +7,162 @@ CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[])
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    members integer[];
+    p record;
+    u record;
+    s record;
     m integer;
+    k integer;
+    total integer := cardinality(p_users);
     answers jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_users)]);
-    err_message text;
-    err_hint text;
+    ords integer[] := array_fill(NULL::integer, ARRAY[cardinality(p_users)]);
+    credit_ids uuid[] := array_fill(NULL::uuid, ARRAY[cardinality(p_users)]);
+    eligible integer[] := '{}';
+    winners integer[] := '{}';
+    left_over numeric;
+    served integer;
+    first_use integer;
+    shard integer;
+    slot_key text;
+    batch jsonb;
+    results text[];
+    failure text;
+    started timestamptz := clock_timestamp();
 BEGIN
-    -- Members in the order of their wallet rows (new wallets first), so that the wallets this
-    -- transaction locks one member after the other are taken in the ledger's own lock order.
-    SELECT array_agg(x.i::integer ORDER BY a.id NULLS FIRST, x.i) INTO members
-      FROM unnest(p_users) WITH ORDINALITY AS x(u, i)
-      LEFT JOIN gifts.promo_codes c ON c.code_hash = p_hash
-      LEFT JOIN tokens.accounts a ON a.address = 'user:' || x.u AND a.asset = c.asset;
-    FOREACH m IN ARRAY coalesce(members, '{}') LOOP
-        -- Each member in its own subtransaction: a refusal undoes that member alone.
-        BEGIN
-            answers[m] := gifts.redeem_promo(p_hash, p_users[m]);
-        EXCEPTION
-            WHEN raise_exception THEN
-                GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT, err_hint = PG_EXCEPTION_HINT;
-                answers[m] := jsonb_build_object(
-                    'result', 'error', 'message', err_message, 'hint', err_hint);
-            WHEN deadlock_detected OR serialization_failure THEN
-                -- Undone, and its locks released: the caller redeems it again on its own.
-                answers[m] := jsonb_build_object('result', 'retry');
-        END;
+    SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
+           c.min_account_age, c.created_at, c.shard,
+           c.active AND (c.expires_at IS NULL OR c.expires_at > now()) AS open
+      INTO p
+      FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
+     WHERE c.code_hash = p_hash;
+    IF NOT FOUND OR NOT p.open THEN
+        RETURN array_fill(jsonb_build_object('result', 'unavailable'), ARRAY[total]);
+    END IF;
+
+    -- Each member's rules and next ordinal, read in user id order (a user twice in the batch
+    -- counts their earlier place). Nothing is written yet.
+    FOR m IN SELECT x.i::integer FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
+              ORDER BY x.id, x.i LOOP
+        SELECT x.banned_at, x.created_at INTO u FROM auth.users x WHERE x.id = p_users[m];
+        IF NOT FOUND OR u.banned_at IS NOT NULL
+           OR (p.new_users_only AND u.created_at <= p.created_at)
+           OR (p.min_account_age > 0
+               AND now() - u.created_at < make_interval(secs => p.min_account_age)) THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            CONTINUE;
+        END IF;
+        SELECT count(*)::integer + 1 INTO k
+          FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_users[m];
+        IF cardinality(eligible) > 0 AND p_users[eligible[cardinality(eligible)]] = p_users[m]
+        THEN
+            k := greatest(k, ords[eligible[cardinality(eligible)]] + 1);
+        END IF;
+        IF k > p.per_user THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            CONTINUE;
+        END IF;
+        ords[m] := k;
+        eligible := eligible || m;
     END LOOP;
+    IF cardinality(eligible) = 0 THEN
+        RETURN answers;
+    END IF;
+
+    -- The decision: as many uses as the eligible members, on ONE free slot (SKIP LOCKED; a
+    -- transaction holds one slot at most, so slots cannot deadlock). Members beyond what the
+    -- slot has left are answered `retry`: the caller asks again, in another statement.
+    LOOP
+        UPDATE gifts.promo_slots t
+           SET used = t.used + q.k, paid = t.paid + q.k * p.amount
+          FROM (SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
+                                     floor((f.budget - f.paid) / p.amount)::integer) AS k
+                  FROM gifts.promo_slots f
+                 WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                   AND f.paid + p.amount <= f.budget
+                 ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) q
+         WHERE t.promo_id = p.id AND t.slot = q.slot
+        RETURNING t.slot, t.used, q.k AS k INTO s;
+        EXIT WHEN FOUND;
+        IF NOT EXISTS (SELECT FROM gifts.promo_slots f
+                        WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                          AND f.paid + p.amount <= f.budget)
+           OR clock_timestamp() - started > interval '10 seconds' THEN
+            FOREACH m IN ARRAY eligible LOOP
+                answers[m] := jsonb_build_object('result', 'unavailable');
+            END LOOP;
+            RETURN answers;
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+
+    -- The ordinals, in user id order (two batches sharing users wait for each other in one
+    -- order only): a concurrent redemption of the same ordinal makes the member unavailable.
+    first_use := s.used - s.k + 1;
+    served := 0;
+    FOR k IN 1 .. cardinality(eligible) LOOP
+        m := eligible[k];
+        IF served = s.k THEN
+            answers[m] := jsonb_build_object('result', 'retry');
+            CONTINUE;
+        END IF;
+        credit_ids[m] := md5('promo:' || p.id || ':' || p_users[m] || ':' || ords[m])::uuid;
+        INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id, slot,
+                                             use_number)
+        VALUES (p.id, p_users[m], ords[m], p.amount, credit_ids[m], s.slot, first_use + served)
+        ON CONFLICT (promo_id, user_id, n) DO NOTHING;
+        IF NOT FOUND THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            credit_ids[m] := NULL;
+            CONTINUE;
+        END IF;
+        served := served + 1;
+        winners := winners || m;
+    END LOOP;
+    IF served < s.k THEN
+        -- Uses taken for members who lost their ordinal meanwhile go back to the slot.
+        UPDATE gifts.promo_slots t
+           SET used = t.used - (s.k - served), paid = t.paid - (s.k - served) * p.amount
+         WHERE t.promo_id = p.id AND t.slot = s.slot
+        RETURNING t.used INTO s.used;
+    END IF;
+    IF served = 0 THEN
+        RETURN answers;
+    END IF;
+    SELECT t.budget - t.paid INTO left_over
+      FROM gifts.promo_slots t WHERE t.promo_id = p.id AND t.slot = s.slot;
+
+    -- One ledger batch: void the slot's hold, a credit per served member, hold what is left
+    -- (named, like every budget hold, by the slot's use count after it).
+    shard := (p.shard + s.slot) % 256;
+    slot_key := p.id || ':' || s.slot || ':';
+    batch := jsonb_build_array(jsonb_build_object(
+        'id', md5('promo_budget_void:' || slot_key || (first_use - 1))::uuid,
+        'kind', 'void',
+        'pending_id', md5('promo_budget:' || slot_key || (first_use - 1))::uuid));
+    FOR k IN 1 .. served LOOP
+        m := winners[k];
+        batch := batch || jsonb_build_object(
+            'id', credit_ids[m], 'kind', 'single', 'debit', 'system:promo#' || shard,
+            'credit', 'user:' || p_users[m], 'asset', p.asset, 'amount', p.amount::text,
+            'code', 'promo', 'metadata', jsonb_build_object('promo_id', p.id, 'code', p.code));
+        answers[m] := jsonb_build_object(
+            'result', 'ok', 'promo_id', p.id, 'code', p.code, 'asset', p.asset,
+            'decimals', p.decimals, 'amount', p.amount::text, 'transfer_id', credit_ids[m],
+            'slot', s.slot, 'use', first_use + k - 1);
+    END LOOP;
+    IF left_over > 0 THEN
+        batch := batch || jsonb_build_object(
+            'id', md5('promo_budget:' || slot_key || s.used)::uuid,
+            'kind', 'pending', 'debit', 'system:promo#' || shard,
+            'credit', 'system:escrow#' || shard, 'asset', p.asset, 'amount', left_over::text,
+            'code', 'promo_budget', 'metadata', jsonb_build_object('promo_id', p.id));
+    END IF;
+    results := tokens.create_transfers(batch, true);
+    SELECT r INTO failure FROM unnest(results) r
+     WHERE r NOT IN ('ok', 'exists', 'linked_event_failed') LIMIT 1;
+    IF failure IS NOT NULL THEN
+        -- The whole statement is undone; the caller redeems each member on its own.
+        RAISE EXCEPTION '%', failure USING ERRCODE = 'P0001', HINT = 'ledger';
+    END IF;
     RETURN answers;
 END
 $function$;
