@@ -12,6 +12,7 @@ Create Date: 2026-12-04
 - `gifts.redeem_promos(code_hash, user_ids)`: concurrent redemptions of one code in one
   statement: each member's rules, then one slot for all of them, their ordinals and one
   ledger batch (void, a credit each, hold the rest); `services/promo/batcher.py` gathers them.
+  `gifts.redeem_promo` records the ordinal with every unique key as an arbiter, like it.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ DROP INDEX auth.users_banned_idx;
 def upgrade() -> None:
     run_script(_UP)
     run_script(CREATE_TRANSFERS)
+    run_script(REDEEM_PROMO)
     run_script(REDEEM_PROMOS)
     run_script(_GRANTS)
 
 
 def downgrade() -> None:
     run_script(import_module("migrations.versions.0014_market").CREATE_TRANSFERS)
+    run_script(import_module("migrations.versions.0013_promo_gifts").REDEEM_PROMO)
     run_script(_DOWN)
 
 
@@ -556,6 +559,7 @@ DECLARE
     p record;
     u record;
     s record;
+    q record;
     m integer;
     k integer;
     total integer := cardinality(p_users);
@@ -617,16 +621,18 @@ BEGIN
     -- transaction holds one slot at most, so slots cannot deadlock). Members beyond what the
     -- slot has left are answered `retry`: the caller asks again, in another statement.
     LOOP
-        UPDATE gifts.promo_slots t
-           SET used = t.used + q.k, paid = t.paid + q.k * p.amount
-          FROM (SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
-                                     floor((f.budget - f.paid) / p.amount)::integer) AS k
-                  FROM gifts.promo_slots f
-                 WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
-                   AND f.paid + p.amount <= f.budget
-                 ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) q
-         WHERE t.promo_id = p.id AND t.slot = q.slot
-        RETURNING t.slot, t.used, q.k AS k INTO s;
+        SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
+                             floor((f.budget - f.paid) / p.amount)::integer) AS k
+          INTO q
+          FROM gifts.promo_slots f
+         WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+           AND f.paid + p.amount <= f.budget
+         ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE gifts.promo_slots t SET used = t.used + q.k, paid = t.paid + q.k * p.amount
+             WHERE t.promo_id = p.id AND t.slot = q.slot
+            RETURNING t.slot, t.used, q.k AS k INTO s;
+        END IF;
         EXIT WHEN FOUND;
         IF NOT EXISTS (SELECT FROM gifts.promo_slots f
                         WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
@@ -654,7 +660,9 @@ BEGIN
         INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id, slot,
                                              use_number)
         VALUES (p.id, p_users[m], ords[m], p.amount, credit_ids[m], s.slot, first_use + served)
-        ON CONFLICT (promo_id, user_id, n) DO NOTHING;
+        -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice):
+        -- with one as the target, two inserts of one key could wait on each other's other one.
+        ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
             answers[m] := jsonb_build_object('result', 'unavailable');
             credit_ids[m] := NULL;
@@ -710,6 +718,120 @@ BEGIN
         RAISE EXCEPTION '%', failure USING ERRCODE = 'P0001', HINT = 'ledger';
     END IF;
     RETURN answers;
+END
+$function$;
+"""
+
+# A frozen copy of db/sql/gifts/redeem_promo.sql as of this migration.
+REDEEM_PROMO = r"""
+-- gifts.redeem_promo: one promo redemption, decided and paid in one statement.
+-- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
+--
+CREATE OR REPLACE FUNCTION gifts.redeem_promo(p_hash bytea, p_user uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p record;
+    u record;
+    s record;
+    ord integer;
+    shard integer;
+    credit_id uuid;
+    batch jsonb;
+    results text[];
+    failure text;
+    slot_key text;
+    started timestamptz := clock_timestamp();
+BEGIN
+    SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
+           c.min_account_age, c.created_at, c.shard,
+           c.active AND (c.expires_at IS NULL OR c.expires_at > now()) AS open
+      INTO p
+      FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
+     WHERE c.code_hash = p_hash;
+    IF NOT FOUND OR NOT p.open THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+    SELECT x.banned_at, x.created_at INTO u FROM auth.users x WHERE x.id = p_user;
+    IF NOT FOUND OR u.banned_at IS NOT NULL
+       OR (p.new_users_only AND u.created_at <= p.created_at)
+       OR (p.min_account_age > 0
+           AND now() - u.created_at < make_interval(secs => p.min_account_age)) THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+    SELECT count(*)::integer + 1 INTO ord
+      FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_user;
+    IF ord > p.per_user THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+
+    -- The user's ordinal first: a concurrent redemption by the same user queues here, before
+    -- either holds a slot, and the later one finds the ordinal taken.
+    credit_id := md5('promo:' || p.id || ':' || p_user || ':' || ord)::uuid;
+    INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id)
+    VALUES (p.id, p_user, ord, p.amount, credit_id)
+    -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice): with
+    -- one as the target, two inserts of one key could wait on each other's other one.
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+
+    -- The decision, on one free slot (SKIP LOCKED: a transaction never waits for a slot while
+    -- it holds another, so slots cannot deadlock). While every slot with uses left is busy,
+    -- wait a moment and look again: "used up" is answered only when no slot has a use left.
+    LOOP
+        UPDATE gifts.promo_slots t SET used = t.used + 1, paid = t.paid + p.amount
+         WHERE t.promo_id = p.id AND t.active AND t.used < t.max_uses
+           AND t.paid + p.amount <= t.budget
+           AND t.slot = (SELECT f.slot FROM gifts.promo_slots f
+                          WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                            AND f.paid + p.amount <= f.budget
+                          ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING t.slot, t.used, t.budget - t.paid AS left INTO s;
+        EXIT WHEN FOUND;
+        IF NOT EXISTS (SELECT FROM gifts.promo_slots f
+                        WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                          AND f.paid + p.amount <= f.budget)
+           OR clock_timestamp() - started > interval '10 seconds' THEN
+            -- Undoes the ordinal recorded above, with the whole statement.
+            RAISE EXCEPTION 'promo_unavailable' USING ERRCODE = 'P0001';
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+    UPDATE gifts.promo_redemptions r SET slot = s.slot, use_number = s.used
+     WHERE r.promo_id = p.id AND r.user_id = p_user AND r.n = ord;
+
+    shard := (p.shard + s.slot) % 256;
+    slot_key := p.id || ':' || s.slot || ':';
+    batch := jsonb_build_array(
+        jsonb_build_object(
+            'id', md5('promo_budget_void:' || slot_key || (s.used - 1))::uuid,
+            'kind', 'void',
+            'pending_id', md5('promo_budget:' || slot_key || (s.used - 1))::uuid),
+        jsonb_build_object(
+            'id', credit_id, 'kind', 'single', 'debit', 'system:promo#' || shard,
+            'credit', 'user:' || p_user, 'asset', p.asset, 'amount', p.amount::text,
+            'code', 'promo', 'metadata', jsonb_build_object('promo_id', p.id, 'code', p.code)));
+    IF s.left > 0 THEN
+        batch := batch || jsonb_build_object(
+            'id', md5('promo_budget:' || slot_key || s.used)::uuid,
+            'kind', 'pending', 'debit', 'system:promo#' || shard,
+            'credit', 'system:escrow#' || shard, 'asset', p.asset, 'amount', s.left::text,
+            'code', 'promo_budget', 'metadata', jsonb_build_object('promo_id', p.id));
+    END IF;
+    results := tokens.create_transfers(batch, true);
+    SELECT r INTO failure FROM unnest(results) r
+     WHERE r NOT IN ('ok', 'exists', 'linked_event_failed') LIMIT 1;
+    IF failure IS NOT NULL THEN
+        RAISE EXCEPTION '%', failure USING ERRCODE = 'P0001', HINT = 'ledger';
+    END IF;
+    RETURN jsonb_build_object(
+        'result', 'ok', 'promo_id', p.id, 'code', p.code, 'asset', p.asset,
+        'decimals', p.decimals, 'amount', p.amount::text, 'transfer_id', credit_id,
+        'slot', s.slot, 'use', s.used);
 END
 $function$;
 """

@@ -10,6 +10,7 @@ DECLARE
     p record;
     u record;
     s record;
+    q record;
     m integer;
     k integer;
     total integer := cardinality(p_users);
@@ -71,16 +72,18 @@ BEGIN
     -- transaction holds one slot at most, so slots cannot deadlock). Members beyond what the
     -- slot has left are answered `retry`: the caller asks again, in another statement.
     LOOP
-        UPDATE gifts.promo_slots t
-           SET used = t.used + q.k, paid = t.paid + q.k * p.amount
-          FROM (SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
-                                     floor((f.budget - f.paid) / p.amount)::integer) AS k
-                  FROM gifts.promo_slots f
-                 WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
-                   AND f.paid + p.amount <= f.budget
-                 ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) q
-         WHERE t.promo_id = p.id AND t.slot = q.slot
-        RETURNING t.slot, t.used, q.k AS k INTO s;
+        SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
+                             floor((f.budget - f.paid) / p.amount)::integer) AS k
+          INTO q
+          FROM gifts.promo_slots f
+         WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+           AND f.paid + p.amount <= f.budget
+         ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE gifts.promo_slots t SET used = t.used + q.k, paid = t.paid + q.k * p.amount
+             WHERE t.promo_id = p.id AND t.slot = q.slot
+            RETURNING t.slot, t.used, q.k AS k INTO s;
+        END IF;
         EXIT WHEN FOUND;
         IF NOT EXISTS (SELECT FROM gifts.promo_slots f
                         WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
@@ -108,7 +111,9 @@ BEGIN
         INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id, slot,
                                              use_number)
         VALUES (p.id, p_users[m], ords[m], p.amount, credit_ids[m], s.slot, first_use + served)
-        ON CONFLICT (promo_id, user_id, n) DO NOTHING;
+        -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice):
+        -- with one as the target, two inserts of one key could wait on each other's other one.
+        ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
             answers[m] := jsonb_build_object('result', 'unavailable');
             credit_ids[m] := NULL;
