@@ -18,6 +18,7 @@ from services.promo.errors import InvalidPromoTerms, PromoCodeTaken, PromoUnavai
 from services.promo.schemas import Promo
 from services.promo.usecase import Promos
 from services.ratelimit.limiter import MemoryWindows, RateLimiter
+from services.users.service import set_banned
 from tests.ledger_helpers import available, make_user
 
 
@@ -139,6 +140,34 @@ async def test_per_user_allows_that_many_and_a_budget_caps_uses(db: Database) ->
     assert await attempt(p, cat, "twice") == "promo_unavailable"
     promo, _ = await p.stats(admin=admin, code="twice")
     assert (promo.used, promo.paid) == (4, 40) and await held_budget(db, promo) == 0
+
+
+async def test_a_batch_answers_each_member_its_own_outcome(db: Database) -> None:
+    """Members refused for their own reasons (banned, per-user limit reached, a user twice in
+    one batch, more members than the slot has uses) share statements with members that are
+    paid: each gets its own answer, and the code pays exactly its uses."""
+    admin = await make_admin(db)
+    p = promos(db, batched=True)
+    assert p.batcher is not None
+    await p.create(admin=admin, code="MIXED", asset="VIBE", amount=7, max_uses=20, per_user=2)
+    fresh = [await make_user(db) for _ in range(24)]
+    banned, twice = await make_user(db), await make_user(db)
+    async with db.service() as session:
+        await set_banned(session, banned.id, True)
+    start = {u.id: await available(db, u.id) for u in [*fresh, twice]}
+    attempts = [*fresh[:12], banned, banned, twice, twice, twice, *fresh[12:]]
+    results = await asyncio.gather(*(attempt(p, u, "mixed") for u in attempts))
+    assert p.batcher.batched > len(attempts) // 2, (p.batcher.batched, p.batcher.alone)
+    assert results[12:14] == ["promo_unavailable"] * 2  # banned
+    # per_user = 2; a twin in another statement at the same instant may lose the race
+    assert 1 <= results[14:17].count("ok") <= 2
+    assert set(results) == {"ok", "promo_unavailable"}
+    assert results.count("ok") == 20  # every use, whoever raced whom
+    credited = [await available(db, u.id) - start[u.id] for u in [*fresh, twice]]
+    assert sum(credited) == 140 and set(credited) <= {0, 7, 14}
+    promo, rows = await p.stats(admin=admin, code="mixed")
+    assert (promo.used, promo.paid, len(rows)) == (20, 140, 20)
+    assert await held_budget(db, promo) == 0
 
 
 async def test_unknown_used_expired_and_ineligible_answer_the_same(db: Database) -> None:
