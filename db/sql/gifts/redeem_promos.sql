@@ -39,25 +39,27 @@ BEGIN
         RETURN array_fill(jsonb_build_object('result', 'unavailable'), ARRAY[total]);
     END IF;
 
-    -- Each member's rules and next ordinal, read in user id order (a user twice in the batch
-    -- counts their earlier place). Nothing is written yet.
-    FOR m IN SELECT x.i::integer FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
-              ORDER BY x.id, x.i LOOP
-        SELECT x.banned_at, x.created_at INTO u FROM auth.users x WHERE x.id = p_users[m];
-        IF NOT FOUND OR u.banned_at IS NOT NULL
-           OR (p.new_users_only AND u.created_at <= p.created_at)
-           OR (p.min_account_age > 0
-               AND now() - u.created_at < make_interval(secs => p.min_account_age)) THEN
-            answers[m] := jsonb_build_object('result', 'unavailable');
-            CONTINUE;
-        END IF;
-        SELECT count(*)::integer + 1 INTO k
-          FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_users[m];
-        IF cardinality(eligible) > 0 AND p_users[eligible[cardinality(eligible)]] = p_users[m]
-        THEN
+    -- Each member's rules and next ordinal, read in one query in user id order (a user twice
+    -- in the batch counts their earlier place). Nothing is written yet.
+    FOR u IN
+        SELECT x.i::integer AS m, x.id,
+               usr.id IS NULL OR usr.banned_at IS NOT NULL
+               OR (p.new_users_only AND usr.created_at <= p.created_at)
+               OR (p.min_account_age > 0
+                   AND now() - usr.created_at < make_interval(secs => p.min_account_age))
+                   AS refused,
+               (SELECT count(*)::integer FROM gifts.promo_redemptions r
+                 WHERE r.promo_id = p.id AND r.user_id = x.id) AS done
+          FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
+          LEFT JOIN auth.users usr ON usr.id = x.id
+         ORDER BY x.id, x.i
+    LOOP
+        m := u.m;
+        k := u.done + 1;
+        IF cardinality(eligible) > 0 AND p_users[eligible[cardinality(eligible)]] = u.id THEN
             k := greatest(k, ords[eligible[cardinality(eligible)]] + 1);
         END IF;
-        IF k > p.per_user THEN
+        IF u.refused OR k > p.per_user THEN
             answers[m] := jsonb_build_object('result', 'unavailable');
             CONTINUE;
         END IF;
