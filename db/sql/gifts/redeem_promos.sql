@@ -1,10 +1,13 @@
 -- gifts.redeem_promos: concurrent redemptions of one code, decided and paid in one statement.
 -- The whole current definition; migration 0017_market_safety applies a frozen copy of it.
+-- No sequential scans: planned while the redemptions table was small, the per-user count
+-- scanned all of it, and each batch grew slower as the code was used.
 --
 CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[])
  RETURNS jsonb[]
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
     p record;
