@@ -79,7 +79,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "market",
         router=market_handlers.build_router,
-        commands=("market", "offer", "offers"),
+        commands=("market", "offer", "offers", "fill"),
         routes=market.routes,
     ),
     Capability(

@@ -29,6 +29,7 @@ from services.ledger.amounts import parse_amount
 from services.ledger.assets import DEFAULT_ASSET_DECIMALS
 from services.market.config import MarketRules
 from services.market.usecase import Market
+from services.promo.batcher import RedemptionBatcher
 from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
@@ -152,6 +153,7 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             ledger.assets,
             user_limit=RateLimiter.create(storage, "promo-user", settings.promo_rate_limit),
             ip_limit=RateLimiter.create(storage, "promo-ip", settings.promo_ip_rate_limit),
+            batcher=RedemptionBatcher(db),
         ),
         gifts=Gifts(
             db,
@@ -159,6 +161,7 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             ttl=timedelta(days=settings.gift_ttl_days),
             # Unset: the local sandbox bot's name (gift links do not ask getMe yet).
             bot_username=settings.bot_username or "goodvibe_local_bot",
+            p2p=ledger.p2p,
         ),
         market=Market(db, market_rules(settings), ledger.assets),
         generation=generation(settings, db),

@@ -22,6 +22,7 @@ from services.gifts.usecase import Gifts
 from services.i18n import Catalog
 from services.market.config import MarketRules
 from services.market.usecase import Market
+from services.promo.batcher import RedemptionBatcher
 from services.promo.usecase import Promos
 from services.purchases.packs import parse_packs
 from services.purchases.service import PurchaseConfig
@@ -74,8 +75,16 @@ def make_services(
         "webapp_url": "https://app.example.test/",
         "version": "test",
         "purchases": sales,
-        "promos": Promos(db, ledger.assets, user_limit=None, ip_limit=None),
-        "gifts": Gifts(db, ledger.assets, ttl=timedelta(days=7), bot_username="goodvibe_local_bot"),
+        "promos": Promos(
+            db, ledger.assets, user_limit=None, ip_limit=None, batcher=RedemptionBatcher(db)
+        ),
+        "gifts": Gifts(
+            db,
+            ledger.assets,
+            ttl=timedelta(days=7),
+            bot_username="goodvibe_local_bot",
+            p2p=ledger.p2p,
+        ),
         "market": Market(db, MarketRules(), ledger.assets),
         "generation": test_generation(db),
     }

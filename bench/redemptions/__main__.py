@@ -1,10 +1,13 @@
 """Promo redemptions per second on one hot code, against pgbench TPC-B on the same server.
 
     python -m bench.redemptions [--seconds 6] [--clients 16] [--users 1000] [--rounds 3]
+                                [--one-by-one]
 
 Every client redeems the same code as a random user (the code allows every user many uses),
-through `Promos.redeem`, the call both doors make: one transaction with the conditional
-UPDATE of the code's row, the redemption row and the linked ledger batch (void the budget
+through `Promos.redeem`, the call both doors make, with the `RedemptionBatcher` the
+composition root gives it (`--one-by-one`: without): the redemptions waiting for the code go
+in one `gifts.redeem_promos` statement and one commit, each member a subtransaction with the
+conditional UPDATE of a slot, the redemption row and the linked ledger batch (void the budget
 hold, credit the user, hold the rest). All redemptions of one code queue on that row, so this
 is the worst case for a promo campaign. Baseline and redemptions take turns per round; the
 ratio is per round, and the median is the figure.
@@ -29,6 +32,7 @@ from db.database import create_database
 from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.errors import DomainError
+from services.promo.batcher import RedemptionBatcher
 from services.promo.usecase import Promos
 from services.transfers.config import LedgerConfig
 
@@ -36,11 +40,12 @@ CODE = "HOTCODE"
 
 
 async def redemptions(
-    owner_url: str, seconds: float, clients: int, rounds: int, pgbench_url: str
+    owner_url: str, seconds: float, clients: int, rounds: int, pgbench_url: str, batched: bool
 ) -> list[tuple[Run, Run]]:
     db = create_database(app_url_from_owner(owner_url), pool_size=clients, application_name="bench")
     ledger = LedgerConfig()
-    promos = Promos(db, ledger.assets, user_limit=None, ip_limit=None)
+    batcher = RedemptionBatcher(db) if batched else None
+    promos = Promos(db, ledger.assets, user_limit=None, ip_limit=None, batcher=batcher)
     try:
         async with db.service() as session:
             users = list((await session.scalars(select(User))).all())
@@ -67,6 +72,8 @@ async def redemptions(
             results.append(
                 (baseline, await drive("redemptions, one hot code", seconds, clients, one))
             )
+        if batcher is not None:
+            print(f"batched {batcher.batched}, alone {batcher.alone} redemptions")
         return results
     finally:
         await db.dispose()
@@ -78,6 +85,7 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one-by-one", action="store_true", help="without the batcher")
     args = parser.parse_args()
     async with bench_server() as server_url:
         admin = await asyncpg.connect(asyncpg_dsn(server_url))
@@ -90,11 +98,12 @@ async def main() -> None:
             await prepare(owner_url, args.users)
             await asyncio.to_thread(pgbench_init, pgbench_url)
             rounds = await redemptions(
-                owner_url, args.seconds, args.clients, args.rounds, pgbench_url
+                owner_url, args.seconds, args.clients, args.rounds, pgbench_url, not args.one_by_one
             )
     print(
         f"PostgreSQL {version}, {os.cpu_count()} CPUs, {args.clients} clients, "
-        f"{args.seconds:g} s per run, one code"
+        f"{args.seconds:g} s per run, one code, "
+        + ("one statement per redemption" if args.one_by_one else "batched")
     )
     print("round  pgbench TPC-B  redemptions (refused)  ratio")
     for n, (base, run) in enumerate(rounds, 1):

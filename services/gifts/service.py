@@ -46,12 +46,19 @@ from services.gifts.schemas import (
     Split,
 )
 from services.ledger.amounts import format_amount
+from services.ledger.errors import first_failure, ledger_error
 from services.ledger.limits import check_amount
 from services.ledger.schemas import Asset, ResolveHold, Transfer
-from services.ledger.service import apply, system_account, transfer_id, user_account
+from services.ledger.service import (
+    apply,
+    create_transfers,
+    system_account,
+    transfer_id,
+    user_account,
+)
 from services.notifications.service import enqueue
 from services.transfers.errors import AssetNotTransferable, InvalidMemo, RecipientBanned
-from services.transfers.service import display_name
+from services.transfers.service import P2P_CODE, display_name
 from services.users.access import is_banned
 from services.validation import clean_text
 
@@ -182,13 +189,19 @@ async def create(
     split: Split = "equal",
     message: str | None = None,
     ttl: timedelta,
+    daily_limit: int | None,
 ) -> Gift:
     """A gift; `gift_id` derives from the cause, and a replay answers the gift without its
     secret (it is not stored). `amount` is the total.
 
+    `daily_limit`: the sender's P2P daily limit in this asset (None: none). A direct gift, and
+    the escrow of a link or packet when it is made, count on the same daily counter as P2P
+    sends (the ledger checks it on the locked account row), so gifts cannot go around it; what
+    is later voided back does not uncount.
+
     Raises InvalidGift (a direct gift without a recipient, a packet with a named recipient),
     InvalidShares, OwnGift, AssetNotTransferable, RecipientBanned, InvalidMemo, InvalidAmount,
-    AmountTooLarge and the ledger's refusals (InsufficientFunds).
+    AmountTooLarge and the ledger's refusals (InsufficientFunds, DailyLimitExceeded).
     """
     message = _check(creator, asset, amount, recipient, message)
     if kind == "direct" and recipient is None:
@@ -223,11 +236,13 @@ async def create(
         return await _replayed(session, gift_id, creator)
     if kind == "direct":
         assert recipient is not None
-        await _send_direct(session, gift_id, creator, recipient, asset, amount, message)
+        await _send_direct(
+            session, gift_id, creator, recipient, asset, amount, message, daily_limit
+        )
     else:
         await session.execute(_INSERT_SHARES, {"gift": gift_id, "amounts": amounts})
         escrow = system_account("escrow", shard=shard)
-        await apply(
+        await _pay(
             session,
             [
                 Transfer(
@@ -239,9 +254,13 @@ async def create(
                     code=GIFT_HOLD_CODE,
                     kind="pending",
                     metadata={"gift_id": str(gift_id)},
+                    daily_limit=daily_limit,
+                    limit_code=P2P_CODE,
                 )
                 for idx, share in enumerate(amounts)
             ],
+            asset,
+            daily_limit,
         )
     gift = await get(session, gift_id)
     return Gift(**{**gift.__dict__, "secret": secret})
@@ -262,8 +281,9 @@ async def _send_direct(
     asset: Asset,
     amount: int,
     message: str | None,
+    daily_limit: int | None,
 ) -> None:
-    await apply(
+    await _pay(
         session,
         [
             Transfer(
@@ -274,8 +294,12 @@ async def _send_direct(
                 amount=amount,
                 code=GIFT_CODE,
                 metadata={"gift_id": str(gift_id), **({"memo": message} if message else {})},
+                daily_limit=daily_limit,
+                limit_code=P2P_CODE,
             )
         ],
+        asset,
+        daily_limit,
     )
     params = {
         "amount": format_amount(amount, asset.decimals),
@@ -291,6 +315,20 @@ async def _send_direct(
         params=params,
         dedup_key=f"gift:{gift_id}",
     )
+
+
+async def _pay(
+    session: ServiceTx, legs: list[Transfer], asset: Asset, daily_limit: int | None
+) -> None:
+    """The creator's side of a gift, one linked batch; a refusal raises as a P2P send's does
+    (daily_limit_exceeded with the limit and asset)."""
+    failure = first_failure(await create_transfers(session, legs, linked=True))
+    if failure is None:
+        return
+    details: dict[str, str] = {}
+    if failure == "daily_limit_exceeded" and daily_limit is not None:
+        details = {"limit": format_amount(daily_limit, asset.decimals), "asset": asset.code}
+    raise ledger_error(failure, **details)
 
 
 async def claim(session: ServiceTx, *, claimer: User, secret: str) -> Claim:

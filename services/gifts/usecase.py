@@ -11,6 +11,7 @@ from db.models import User
 from services.gifts import service
 from services.gifts.schemas import Claim, Gift, GiftKind, Split
 from services.ledger.service import AssetRegistry
+from services.transfers.config import P2PRules
 from services.transfers.service import resolve_recipient
 
 
@@ -22,6 +23,8 @@ class Gifts:
     ttl: timedelta
     # The bot's @username, for `https://t.me/<bot>?start=gift_<secret>` links.
     bot_username: str
+    # The P2P rules: a gift counts on the sender's P2P daily limit.
+    p2p: P2PRules
 
     def link(self, secret: str) -> str:
         return f"https://t.me/{self.bot_username}?start=gift_{secret}"
@@ -55,6 +58,7 @@ class Gifts:
                 split=split,
                 message=message,
                 ttl=self.ttl,
+                daily_limit=self.p2p.daily_limit_units(found),
             )
 
     async def claim(self, *, claimer: User, secret: str) -> Claim:

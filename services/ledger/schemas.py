@@ -35,8 +35,9 @@ class Transfer:
 
     Accounts are addresses: `user_account(user_id)` or `system_account("fees")`.
     `group`: in an unlinked batch, consecutive transfers with the same number are linked.
-    `daily_limit` caps what the debit account may move per UTC day with this `code`, counting
-    the transfers of the day that carried a limit.
+    `daily_limit` caps what the debit account may move per UTC day with this `code` (or with
+    `limit_code`, when given: kinds of transfer that share one limit, like a gift and a P2P
+    send), counting the transfers of the day that carried a limit on the same counter.
     """
 
     id: UUID
@@ -49,6 +50,7 @@ class Transfer:
     kind: TransferKind = "single"
     timeout: int | None = None
     daily_limit: int | None = None
+    limit_code: str | None = None
     group: int | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -66,6 +68,8 @@ class Transfer:
             item["timeout"] = self.timeout
         if self.daily_limit is not None:
             item["daily_limit"] = str(self.daily_limit)
+        if self.limit_code is not None:
+            item["limit_code"] = self.limit_code
         if self.group is not None:
             item["group"] = self.group
         return item

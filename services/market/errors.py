@@ -9,6 +9,7 @@ from services.ledger.errors import (
     AssetNotFound,
     InvalidAmount,
 )
+from services.users.errors import UserBanned
 
 
 class SameAsset(ValidationError):
@@ -47,6 +48,12 @@ class FillBelowMinimum(ValidationError):
     code = "fill_below_minimum"
 
 
+class MakerBanned(Conflict):
+    """The offer's maker is banned: it cannot be filled (it is being, or was, cancelled)."""
+
+    code = "offer_maker_banned"
+
+
 # What creating an offer can raise (the ledger's refusal included).
 CREATE_ERRORS: tuple[type[DomainError], ...] = (
     AssetNotFound,
@@ -66,6 +73,8 @@ FILL_ERRORS: tuple[type[DomainError], ...] = (
     SelfTrade,
     FillExceedsOffer,
     FillBelowMinimum,
+    MakerBanned,
+    UserBanned,
     InsufficientFunds,
     AccountTotalOverflow,
 )

@@ -53,6 +53,7 @@ from services.market.errors import (
     FillBelowMinimum,
     FillExceedsOffer,
     InvalidMinFill,
+    MakerBanned,
     OfferNotFound,
     OfferNotOpen,
     SameAsset,
@@ -62,6 +63,7 @@ from services.market.errors import (
 from services.market.pricing import FillTerms, fill_terms
 from services.market.schemas import FillOut, OfferOut
 from services.transfers.service import FEE_SHARDS
+from services.users.errors import UserBanned
 from services.validation import InvalidCursor
 
 OFFER_CODE = "market_offer"
@@ -96,6 +98,7 @@ _INSERT_OFFER = text(
     """
 )
 _OFFER = text(f"SELECT {_COLUMNS} FROM market.offers o WHERE o.id = :id")
+_BANNED = text("SELECT id FROM auth.users WHERE id = ANY(:ids) AND banned_at IS NOT NULL")
 
 # Every rule of a fill in the WHERE: the decision is this one statement, taken on the row as
 # the previous fill or cancel left it.
@@ -111,6 +114,10 @@ _TAKE = text(
            closed_at = CASE WHEN o.remaining = :amount THEN now() END
       FROM auth.users u
      WHERE o.id = :id AND u.id = o.maker_id AND o.status = 'open' AND o.expires_at > now()
+       -- Neither side banned: a ban committed before this statement refuses it; one racing it
+       -- closes the offer after this fill (the ban's close waits for this row).
+       AND u.banned_at IS NULL
+       AND NOT EXISTS (SELECT FROM auth.users t WHERE t.id = :taker AND t.banned_at IS NOT NULL)
        AND o.maker_id <> :taker AND o.remaining >= :amount
        AND (:amount >= o.min_fill OR :amount = o.remaining)
     RETURNING {_COLUMNS}, u.telegram_id AS maker_chat
@@ -140,22 +147,6 @@ _APPLY_FILL = text(
     )
     SELECT r.results, f.created_at, (SELECT ops.enqueue(CAST(:notices AS jsonb)) FROM f) AS n
       FROM r LEFT JOIN f ON true
-    """
-)
-_FILL = text(
-    """
-    WITH f AS (
-        INSERT INTO market.fills (id, offer_id, seq, taker_id, amount, fee, paid,
-                                  offer_remaining)
-        VALUES (:id, :offer_id, :seq, :taker, :amount, :fee, :paid, :remaining)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING created_at
-    ), e AS (
-        INSERT INTO ops.events (user_id, channel, type, data)
-        SELECT x.user_id, 'user', 'trade', x.data
-          FROM f, jsonb_to_recordset(CAST(:events AS jsonb)) AS x(user_id uuid, data jsonb)
-    )
-    SELECT f.created_at, ops.enqueue(CAST(:notices AS jsonb)) FROM f
     """
 )
 _FILL = text(
@@ -348,7 +339,8 @@ async def fill_offer(
     derives from the cause: a replay answers the first fill.
 
     Raises NotFound(offer_not_found), Conflict (offer_not_open, fill_exceeds_offer,
-    exists_with_different_fields, account_total_overflow), ValidationError (self_trade,
+    offer_maker_banned, exists_with_different_fields, account_total_overflow),
+    Forbidden(user_banned: the taker), ValidationError (self_trade,
     fill_below_minimum, invalid_amount), InsufficientFunds (the taker cannot pay), FillRaced
     (the same fill id committed meanwhile: the caller rolls back and reads it).
     """
@@ -537,6 +529,12 @@ async def _refusal(session: ServiceTx, offer_id: UUID, taker: User, amount: int)
         return OfferNotFound("no such offer")
     if row.maker_id == taker.id:
         return SelfTrade("you cannot fill your own offer")
+    banned = set((await session.scalars(_BANNED, {"ids": [row.maker_id, taker.id]})).all())
+    if taker.id in banned:
+        return UserBanned("banned users cannot trade")
+    if row.maker_id in banned:
+        # Before or after the ban closed the offer: the reason that stays true.
+        return MakerBanned("this offer's maker is banned; it cannot be filled")
     if row.status != "open" or row.expires_at <= await _now(session):
         return OfferNotOpen("the offer is no longer open", status=_closed_status(row))
     remaining, minimum = int(row.remaining), int(row.min_fill)
@@ -604,18 +602,48 @@ async def cancel_offer(
         if found is None or found.maker_id != maker.id:
             raise OfferNotFound("no such offer")
         raise OfferNotOpen("the offer is no longer open", status=found.status)
-    await apply(
-        session,
-        [
-            ResolveHold(
-                id=transfer_id("market_cancel", offer_id),
-                pending_id=hold_id(offer_id, row.fills),
-                kind="void",
-                metadata={"offer": str(offer_id)},
-            )
-        ],
-    )
+    await apply(session, [cancel_void(offer_id, row.fills)])
     return offer_out(row, assets, maker.id)
+
+
+# A banned maker's open offers, closed as a cancel closes one. `FOR UPDATE` (no SKIP) for one
+# maker: the ban waits for fills under way and closes what they leave; the job, over every
+# banned maker, skips rows in use and closes them on a later run.
+_BANNED_OFFERS = """
+    WITH due AS (
+        SELECT o.id FROM auth.users u JOIN market.offers o ON o.maker_id = u.id
+         WHERE u.banned_at IS NOT NULL AND o.status = 'open' {maker}
+         ORDER BY o.id LIMIT :limit FOR UPDATE OF o {skip}
+    )
+    UPDATE market.offers o SET status = 'cancelled', closed_at = now()
+      FROM due WHERE o.id = due.id AND o.status = 'open'
+    RETURNING o.id, o.fills
+"""
+_CLOSE_MAKER = text(_BANNED_OFFERS.format(maker="AND u.id = :maker", skip=""))
+_CLOSE_BANNED = text(_BANNED_OFFERS.format(maker="", skip="SKIP LOCKED"))
+
+
+def cancel_void(offer_id: UUID, fills: int, **metadata: str) -> ResolveHold:
+    """The void of a closed offer's escrow: one id per offer, whoever closes it."""
+    return ResolveHold(
+        id=transfer_id("market_cancel", offer_id),
+        pending_id=hold_id(offer_id, fills),
+        kind="void",
+        metadata={"offer": str(offer_id), **metadata},
+    )
+
+
+async def close_banned_offers(
+    session: ServiceTx, *, maker_id: UUID | None = None, limit: int = 1000
+) -> int:
+    """Cancel the open offers of banned makers (of `maker_id` only, when given) and return their
+    escrow; how many it closed. Idempotent: a closed offer no longer matches."""
+    params: dict[str, object] = {"limit": limit, "maker": maker_id}
+    query = _CLOSE_BANNED if maker_id is None else _CLOSE_MAKER
+    rows = (await session.execute(query, params)).all()
+    if rows:
+        await apply(session, [cancel_void(r.id, r.fills, reason="maker_banned") for r in rows])
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Offer expiry: open offers past `expires_at` are closed and their escrow returned, once.
+"""Offer expiry: open offers past `expires_at` are closed and their escrow returned, once;
+so are the open offers of banned makers (a ban closes them in its own transaction; this
+catches a ban made any other way, and offers a fill held while the ban looked).
 
 Any number of instances may run it at once: each claims due offers with SKIP LOCKED (a row a
 fill or a cancel holds is skipped, and one they closed no longer matches), and closes them and
@@ -14,7 +16,7 @@ from sqlalchemy import text
 from db.database import Database
 from services.ledger.schemas import ResolveHold
 from services.ledger.service import apply, transfer_id
-from services.market.service import hold_id
+from services.market.service import close_banned_offers, hold_id
 
 log = logging.getLogger(__name__)
 
@@ -57,4 +59,11 @@ async def expire_offers(db: Database, *, batch_size: int = 200) -> int:
         if rows:
             log.info("expired %d market offers", len(rows))
         if len(rows) < batch_size:
+            break
+    while True:
+        async with db.service() as session:
+            closed = await close_banned_offers(session, limit=batch_size)
+        if closed:
+            log.info("cancelled %d market offers of banned makers", closed)
+        if closed < batch_size:
             return expired

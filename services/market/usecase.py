@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from db.database import Database
@@ -10,6 +11,13 @@ from db.models import User
 from services.ledger.amounts import parse_amount
 from services.ledger.service import AssetRegistry
 from services.market.config import MarketRules
+from services.market.errors import (
+    FillBelowMinimum,
+    FillExceedsOffer,
+    OfferNotOpen,
+    SelfTrade,
+)
+from services.market.pricing import FillTerms, fill_terms
 from services.market.schemas import FillOut, OfferOut
 from services.market.service import (
     FillRaced,
@@ -24,6 +32,14 @@ from services.market.service import (
     open_pairs,
     replayed_fill,
 )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a fill of `terms.amount` from `offer` would move, as the offer stands now."""
+
+    offer: OfferOut
+    terms: FillTerms
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,30 @@ class Market:
                 assert row is not None  # it committed before ours tried to record
                 assets = await self.assets.all(session)
                 return replayed_fill(row, assets, taker, offer_id, amount)
+
+    async def quote(self, *, taker: User, offer_id: UUID, amount: str | None) -> Quote:
+        """A fill's terms before it is confirmed: `amount` human, in the offer's sell asset
+        (None: all that is left). Checks what the fill itself will check again.
+
+        Raises OfferNotFound, OfferNotOpen, SelfTrade, FillExceedsOffer, FillBelowMinimum and
+        what `parse_amount` raises."""
+        offer = await self.get(viewer=taker, offer_id=offer_id)
+        if offer.mine:
+            raise SelfTrade("you cannot fill your own offer")
+        if offer.status != "open" or offer.expires_at <= datetime.now(UTC):
+            raise OfferNotOpen("the offer is no longer open", status=offer.status)
+        remaining, minimum = int(offer.remaining), int(offer.min_fill)
+        units = remaining if amount is None else parse_amount(amount, offer.sell_decimals)
+        if units > remaining:
+            raise FillExceedsOffer("more than the offer has left", remaining=str(remaining))
+        if units < minimum and units != remaining:
+            raise FillBelowMinimum(
+                "less than the offer's minimum fill",
+                min_fill=str(minimum),
+                remaining=str(remaining),
+            )
+        sell, buy = int(offer.sell_amount), int(offer.buy_amount)
+        return Quote(offer, fill_terms(units, sell=sell, buy=buy, fee_bps=self.rules.fee_bps))
 
     async def get(self, *, viewer: User | None, offer_id: UUID) -> OfferOut:
         """Raises OfferNotFound."""

@@ -222,13 +222,29 @@ async def redeem(conn: AsyncConnection, *, user: User, raw_code: str) -> Redempt
     code = normalize_code(raw_code)
     if code is None:
         raise PromoUnavailable("this code is not available")
+    return await redeem_hash(conn, code_hash(code), user.id)
+
+
+async def redeem_hash(conn: AsyncConnection, hashed: bytes, user_id: UUID) -> Redemption:
+    """`redeem` of a normalized code's hash. Raises what `redeem` raises."""
     try:
-        raw = await run_native(conn, _REDEEM, code_hash(code), user.id)
+        raw = await run_native(conn, _REDEEM, hashed, user_id)
     except asyncpg.RaiseError as error:
         message = getattr(error, "message", "") or str(error)
-        if getattr(error, "hint", None) == "ledger":
-            raise ledger_error(message) from None
-        raise PromoUnavailable("this code is not available") from None
+        raise refusal(message, getattr(error, "hint", None)) from None
+    return redemption_of(raw)
+
+
+def refusal(message: str, hint: str | None) -> Exception:
+    """The error of a redemption the function refused by raising: the ledger's (hint
+    `ledger`), else the code's."""
+    if hint == "ledger":
+        return ledger_error(message)
+    return PromoUnavailable("this code is not available")
+
+
+def redemption_of(raw: str | dict[str, Any]) -> Redemption:
+    """One answer of `gifts.redeem_promo`; raises PromoUnavailable for a refusal."""
     # SQLAlchemy's asyncpg connections decode jsonb; a bare driver hands over the text.
     answer: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else raw
     if answer["result"] != "ok":

@@ -11,6 +11,8 @@ from services.ledger.errors import AdminOnly
 from services.ledger.schemas import Asset
 from services.ledger.service import AssetRegistry
 from services.promo import service
+from services.promo.batcher import RedemptionBatcher
+from services.promo.errors import PromoUnavailable
 from services.promo.schemas import Promo, PromoTerms, Redemption, RedemptionRow
 from services.ratelimit.limiter import RateLimiter
 from services.users.access import is_admin
@@ -24,6 +26,8 @@ class Promos:
     # successful or not, so guessing codes is slow from one account and from one address.
     user_limit: RateLimiter | None
     ip_limit: RateLimiter | None
+    # Concurrent redemptions of one code share a statement and a commit; None: one each.
+    batcher: RedemptionBatcher | None = None
 
     async def asset(self, code: str) -> Asset:
         """Raises AssetNotFound."""
@@ -36,8 +40,13 @@ class Promos:
             await self.user_limit.hit(str(user.telegram_id))
         if ip is not None and self.ip_limit is not None:
             await self.ip_limit.hit(ip)
-        async with self.db.statement() as conn:
-            return await service.redeem(conn, user=user, raw_code=code)
+        if self.batcher is None:
+            async with self.db.statement() as conn:
+                return await service.redeem(conn, user=user, raw_code=code)
+        normalized = service.normalize_code(code)
+        if normalized is None:
+            raise PromoUnavailable("this code is not available")
+        return await self.batcher.redeem(service.code_hash(normalized), user.id)
 
     async def create(
         self,

@@ -22,6 +22,7 @@ from services.referrals.config import FraudRules, WalletLinks
 from services.referrals.errors import FlagDecided, FlagNotFound
 from services.referrals.totals import resolve_totals
 from services.users.access import is_admin
+from services.users.bans import ban as ban_user
 
 VELOCITY = "velocity"
 FARM = "farm"
@@ -229,7 +230,6 @@ _VOID_HELD = text(
     RETURNING id, referrer_id, level, amount
     """
 )
-_BAN = text("UPDATE auth.users SET banned_at = now() WHERE id = :user AND banned_at IS NULL")
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ async def decide(
             await resolve_totals(session, voided, posted=False)
             await apply(session, [void_reward(r.id) for r in voided])
         if ban:
-            await session.execute(_BAN, {"user": user_id})
+            await ban_user(session, user_id)
     return Decision(flag_id, user_id, status, len(voided))
 
 

@@ -231,6 +231,8 @@ async def clear_bot_blocked(session: ServiceTx, user_id: UUID) -> None:
 
 
 async def set_banned(session: ServiceTx, user_id: UUID, banned: bool) -> None:
+    """The flag alone. Banning someone is `services.users.bans.ban`, which also closes what
+    they have open (market offers)."""
     await session.execute(
         update(User).where(User.id == user_id).values(banned_at=func.now() if banned else None)
     )

@@ -18,11 +18,14 @@ from services.gifts.service import secret_hash, split_amount
 from services.gifts.tasks import expire_gifts
 from services.gifts.usecase import Gifts
 from services.ledger.service import AssetRegistry, system_account
+from services.transfers.config import P2PRules
 from tests.ledger_helpers import account, available, fund, make_user
 
 
 def gifts(db: Database) -> Gifts:
-    return Gifts(db, AssetRegistry(), ttl=timedelta(days=7), bot_username="GoodVibeBot")
+    return Gifts(
+        db, AssetRegistry(), ttl=timedelta(days=7), bot_username="GoodVibeBot", p2p=P2PRules()
+    )
 
 
 async def attempt(g: Gifts, user: User, secret: str) -> str:

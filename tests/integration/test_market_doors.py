@@ -8,10 +8,12 @@ from uuid import uuid4
 
 from aiogram import Bot, Dispatcher
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
 from db.database import Database
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
+from services.ledger.amounts import format_amount, parse_amount
 from tests.api import tma, web_user
 from tests.ledger_helpers import available, fund, make_user
 from tests.telegram import press, send, tg_user
@@ -207,3 +209,118 @@ async def test_one_offer_reads_back_by_id(api: TestClient[Any, Any], db: Databas
     assert {**seen["data"], "mine": True} == offer
     gone = await api.get(f"/api/v1/market/offers/{uuid4()}", headers=tma(BOB))
     assert (gone.status, (await gone.json())["error"]["code"]) == (404, "offer_not_found")
+
+
+CAT_TG, DAN_TG = tg_user(721, "Cat", username="cat721"), tg_user(722, "Dan", username="dan722")
+
+
+def confirmation(catalog: Catalog, offer_id: str, amount: str, paid: str, fee: str) -> str:
+    received = format_amount(parse_amount(amount, 6) - parse_amount(fee, 6), 6)
+    return catalog.get(
+        "en",
+        "market.fill_confirm",
+        amount=amount,
+        sell_asset="VIBE",
+        paid=paid,
+        buy_asset="USDT",
+        received=received,
+        fee=fee,
+        offer_id=offer_id,
+    )
+
+
+async def test_bot_takes_an_offer_from_the_book_or_by_fill_after_a_confirmation(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    tg, _ = botapi
+    dan = await make_user(db, "dan722", 722)
+    await fund(db, dan.id, 10_000_000, "USDT")
+    dan_vibe = await available(db, dan.id, "VIBE")
+    await send(tg, dispatcher, bot, CAT_TG, "/offer 5 VIBE 2.5 USDT")
+    async with db.service() as session:
+        offer_id = str(await session.scalar(text("SELECT id FROM market.offers")))
+    await send(tg, dispatcher, bot, CAT_TG, "/market VIBE USDT")
+    assert tg.calls_of("sendMessage")[-1].get("reply_markup") is None  # no Take on your own
+
+    # /fill with an amount: the terms first (fee 0.3% of what Dan receives), then the fill.
+    await send(tg, dispatcher, bot, DAN_TG, f"/fill {offer_id} 2")
+    asked = tg.calls_of("sendMessage")[-1]
+    assert asked["text"] == confirmation(catalog, offer_id, "2", "1", "0.006")
+    ok, no = asked["reply_markup"]["inline_keyboard"][0]
+    assert (ok["text"], no["text"]) == (
+        catalog.get("en", "market.fill_confirm_button"),
+        catalog.get("en", "market.fill_cancel_button"),
+    )
+    message = {"message_id": 41, "date": 0, "chat": {"id": 722, "type": "private"}, "text": "?"}
+    await press(tg, dispatcher, bot, DAN_TG, message, ok["callback_data"])
+    filled = catalog.get(
+        "en",
+        "market.filled",
+        received="1.994",
+        sell_asset="VIBE",
+        paid="1",
+        buy_asset="USDT",
+        fee="0.006",
+        remaining="3",
+    )
+    assert last_text(tg) == filled
+    assert int(tg.calls_of("editMessageReplyMarkup")[-1]["message_id"]) == 41
+    # The same confirmation pressed again answers the same fill, and moves nothing twice.
+    await press(tg, dispatcher, bot, DAN_TG, message, ok["callback_data"])
+    assert last_text(tg) == filled
+    assert await available(db, dan.id, "VIBE") == dan_vibe + 1_994_000
+    assert await available(db, dan.id, "USDT") == 9_000_000
+
+    # Cancel on a confirmation takes nothing.
+    await send(tg, dispatcher, bot, DAN_TG, f"/fill {offer_id} 1")
+    _, no = tg.calls_of("sendMessage")[-1]["reply_markup"]["inline_keyboard"][0]
+    await press(tg, dispatcher, bot, DAN_TG, {**message, "message_id": 42}, no["callback_data"])
+    assert tg.calls_of("answerCallbackQuery")[-1]["text"] == catalog.get(
+        "en", "market.fill_dropped"
+    )
+
+    # Refusals are the fill's own, localized.
+    for who, text_, key in (
+        (DAN_TG, "/fill", "market.fill_usage"),
+        (DAN_TG, "/fill not-an-id 1", "error.offer_not_found"),
+        (DAN_TG, f"/fill {offer_id} 4", "error.fill_exceeds_offer"),
+        (CAT_TG, f"/fill {offer_id} 1", "error.self_trade"),
+    ):
+        await send(tg, dispatcher, bot, who, text_)
+        assert last_text(tg) == catalog.get("en", key), text_
+
+    # The book's Take button: the rest of the offer, confirmed the same way.
+    await send(tg, dispatcher, bot, DAN_TG, "/market VIBE USDT")
+    book = tg.calls_of("sendMessage")[-1]
+    [[take]] = book["reply_markup"]["inline_keyboard"]
+    assert take["text"] == catalog.get(
+        "en", "market.take_button", amount="3", asset="VIBE", pay_asset="USDT"
+    )
+    await press(tg, dispatcher, bot, DAN_TG, {**message, "message_id": 43}, take["callback_data"])
+    asked = tg.calls_of("sendMessage")[-1]
+    assert asked["text"] == confirmation(catalog, offer_id, "3", "1.5", "0.009")
+    ok, _ = asked["reply_markup"]["inline_keyboard"][0]
+    await press(tg, dispatcher, bot, DAN_TG, {**message, "message_id": 44}, ok["callback_data"])
+    assert last_text(tg) == catalog.get(
+        "en",
+        "market.filled",
+        received="2.991",
+        sell_asset="VIBE",
+        paid="1.5",
+        buy_asset="USDT",
+        fee="0.009",
+        remaining="0",
+    )
+    assert await available(db, dan.id, "USDT") == 7_500_000
+    async with db.service() as session:
+        status = await session.scalar(text("SELECT status FROM market.offers"))
+    assert status == "filled"
+    # A later press of a stale Take answers that the offer is closed.
+    await press(tg, dispatcher, bot, DAN_TG, {**message, "message_id": 45}, take["callback_data"])
+    assert tg.calls_of("answerCallbackQuery")[-1]["text"] == catalog.get(
+        "en", "error.offer_not_open"
+    )

@@ -375,6 +375,7 @@ gv_service   ATTRIBUTES  NOLOGIN INHERIT
 gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
 gv_service   EXECUTE     function gifts.redeem_promo(bytea,uuid)
+gv_service   EXECUTE     function gifts.redeem_promos(bytea,uuid[])
 gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function ops.next_event_id()
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)

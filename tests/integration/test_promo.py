@@ -13,10 +13,12 @@ from db.models import User
 from services.errors import DomainError, RateLimited
 from services.ledger.errors import AdminOnly
 from services.ledger.service import AssetRegistry
+from services.promo.batcher import RedemptionBatcher
 from services.promo.errors import InvalidPromoTerms, PromoCodeTaken, PromoUnavailable
 from services.promo.schemas import Promo
 from services.promo.usecase import Promos
 from services.ratelimit.limiter import MemoryWindows, RateLimiter
+from services.users.service import set_banned
 from tests.ledger_helpers import available, make_user
 
 
@@ -30,8 +32,15 @@ async def make_admin(db: Database) -> User:
     return user
 
 
-def promos(db: Database, **limits: RateLimiter) -> Promos:
-    return Promos(db, AssetRegistry(), user_limit=limits.get("user"), ip_limit=limits.get("ip"))
+def promos(db: Database, *, batched: bool = False, **limits: RateLimiter) -> Promos:
+    """`batched`: redemptions through the RedemptionBatcher, as the composition root wires them."""
+    return Promos(
+        db,
+        AssetRegistry(),
+        user_limit=limits.get("user"),
+        ip_limit=limits.get("ip"),
+        batcher=RedemptionBatcher(db) if batched else None,
+    )
 
 
 async def attempt(promo: Promos, user: User, code: str) -> str:
@@ -71,14 +80,19 @@ async def paid_from_promo_accounts(db: Database) -> int:
     return int(paid)
 
 
-async def test_two_hundred_redemptions_of_a_fifty_use_code_credit_fifty(db: Database) -> None:
+@pytest.mark.parametrize("batched", [False, True])
+async def test_two_hundred_redemptions_of_a_fifty_use_code_credit_fifty(
+    db: Database, batched: bool
+) -> None:
     admin = await make_admin(db)
-    p = promos(db)
+    p = promos(db, batched=batched)
     created = await p.create(admin=admin, code="spring50", asset="VIBE", amount=3, max_uses=50)
     assert created.budget == 150 and await held_budget(db, created) == 150
     users = [await make_user(db) for _ in range(200)]
     before = {u.id: await available(db, u.id) for u in users}
     results = await asyncio.gather(*(attempt(p, u, "SPRING50") for u in users))
+    if p.batcher is not None:  # the race went through shared statements
+        assert p.batcher.batched > 100, (p.batcher.batched, p.batcher.alone)
     assert results.count("ok") == 50
     assert results.count("promo_unavailable") == 150
     credited = [u for u in users if await available(db, u.id) == before[u.id] + 3]
@@ -92,9 +106,12 @@ async def test_two_hundred_redemptions_of_a_fifty_use_code_credit_fifty(db: Data
     assert await paid_from_promo_accounts(db) == 150
 
 
-async def test_one_user_racing_a_once_per_user_code_gets_one_credit(db: Database) -> None:
+@pytest.mark.parametrize("batched", [False, True])
+async def test_one_user_racing_a_once_per_user_code_gets_one_credit(
+    db: Database, batched: bool
+) -> None:
     admin = await make_admin(db)
-    p = promos(db)
+    p = promos(db, batched=batched)
     await p.create(admin=admin, code="ONCE", asset="VIBE", amount=5, max_uses=100)
     ann = await make_user(db)
     start = await available(db, ann.id)
@@ -123,6 +140,34 @@ async def test_per_user_allows_that_many_and_a_budget_caps_uses(db: Database) ->
     assert await attempt(p, cat, "twice") == "promo_unavailable"
     promo, _ = await p.stats(admin=admin, code="twice")
     assert (promo.used, promo.paid) == (4, 40) and await held_budget(db, promo) == 0
+
+
+async def test_a_batch_answers_each_member_its_own_outcome(db: Database) -> None:
+    """Members refused for their own reasons (banned, per-user limit reached, a user twice in
+    one batch, more members than the slot has uses) share statements with members that are
+    paid: each gets its own answer, and the code pays exactly its uses."""
+    admin = await make_admin(db)
+    p = promos(db, batched=True)
+    assert p.batcher is not None
+    await p.create(admin=admin, code="MIXED", asset="VIBE", amount=7, max_uses=20, per_user=2)
+    fresh = [await make_user(db) for _ in range(24)]
+    banned, twice = await make_user(db), await make_user(db)
+    async with db.service() as session:
+        await set_banned(session, banned.id, True)
+    start = {u.id: await available(db, u.id) for u in [*fresh, twice]}
+    attempts = [*fresh[:12], banned, banned, twice, twice, twice, *fresh[12:]]
+    results = await asyncio.gather(*(attempt(p, u, "mixed") for u in attempts))
+    assert p.batcher.batched > len(attempts) // 2, (p.batcher.batched, p.batcher.alone)
+    assert results[12:14] == ["promo_unavailable"] * 2  # banned
+    # per_user = 2; a twin in another statement at the same instant may lose the race
+    assert 1 <= results[14:17].count("ok") <= 2
+    assert set(results) == {"ok", "promo_unavailable"}
+    assert results.count("ok") == 20  # every use, whoever raced whom
+    credited = [await available(db, u.id) - start[u.id] for u in [*fresh, twice]]
+    assert sum(credited) == 140 and set(credited) <= {0, 7, 14}
+    promo, rows = await p.stats(admin=admin, code="mixed")
+    assert (promo.used, promo.paid, len(rows)) == (20, 140, 20)
+    assert await held_budget(db, promo) == 0
 
 
 async def test_unknown_used_expired_and_ineligible_answer_the_same(db: Database) -> None:

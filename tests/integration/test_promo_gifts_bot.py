@@ -14,6 +14,7 @@ from sandbox.botapi import BotApiServer
 from services.gifts.usecase import Gifts
 from services.i18n import Catalog
 from services.ledger.service import AssetRegistry
+from services.transfers.config import P2PRules
 from tests.ledger_helpers import available
 from tests.telegram import ADMIN_ID, bot, botapi, dispatcher, send, tg_user  # noqa: F401
 
@@ -92,7 +93,7 @@ async def test_a_gift_link_is_claimed_from_start(
     await send(api, dispatcher, bot, ANN, "/start")
     await send(api, dispatcher, bot, BOB, "/start")
     ann = await user_of(db, ANN["id"])
-    gifts = Gifts(db, AssetRegistry(), ttl=timedelta(days=1), bot_username="b")
+    gifts = Gifts(db, AssetRegistry(), ttl=timedelta(days=1), bot_username="b", p2p=P2PRules())
     gift = await gifts.create(
         creator=ann, gift_id=uuid4(), kind="link", asset="VIBE", amount=2_000_000, message="yo"
     )

@@ -1,5 +1,5 @@
 -- gifts.redeem_promo: one promo redemption, decided and paid in one statement.
--- The whole current definition; migration 0013_promo_gifts applies a frozen copy of it.
+-- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
 --
 CREATE OR REPLACE FUNCTION gifts.redeem_promo(p_hash bytea, p_user uuid)
  RETURNS jsonb
@@ -46,7 +46,9 @@ BEGIN
     credit_id := md5('promo:' || p.id || ':' || p_user || ':' || ord)::uuid;
     INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id)
     VALUES (p.id, p_user, ord, p.amount, credit_id)
-    ON CONFLICT (promo_id, user_id, n) DO NOTHING;
+    -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice): with
+    -- one as the target, two inserts of one key could wait on each other's other one.
+    ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('result', 'unavailable');
     END IF;

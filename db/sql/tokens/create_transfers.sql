@@ -1,5 +1,5 @@
 -- tokens.create_transfers: every money movement, one call.
--- The whole current definition; migrations apply frozen copies of it (0014_market).
+-- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
 --
 CREATE OR REPLACE FUNCTION tokens.create_transfers(batch jsonb, linked boolean DEFAULT true)
  RETURNS text[]
@@ -22,6 +22,8 @@ DECLARE
     pids uuid[];
     timeouts integer[];
     limits numeric[];
+    -- the daily counter a limited transfer counts on: `limit_code`, else its own code
+    lcodes text[];
     fps uuid[];
     grps integer[];
     results text[];
@@ -101,9 +103,10 @@ BEGIN
            array_agg((e->>'amount')::numeric), array_agg(e->>'code'),
            array_agg(coalesce(e->'metadata', '{}'::jsonb)), array_agg((e->>'pending_id')::uuid),
            array_agg((e->>'timeout')::integer), array_agg((e->>'daily_limit')::numeric),
+           array_agg(coalesce(e->>'limit_code', e->>'code')),
            array_agg(md5((e - 'id' - 'group')::text)::uuid), array_agg((e->>'group')::integer)
       INTO n, ids, kinds, debits, credits, assets, amounts, codes, metas, pids, timeouts,
-           limits, fps, grps
+           limits, lcodes, fps, grps
       FROM jsonb_array_elements(batch) e;
     IF n = 0 THEN
         RETURN '{}'::text[];
@@ -359,11 +362,12 @@ BEGIN
                 IF a_daily[di]->>'day' IS DISTINCT FROM today THEN
                     a_daily[di] := jsonb_build_object('day', today);
                 END IF;
-                spent := coalesce((a_daily[di]->>codes[i])::numeric, 0);
+                spent := coalesce((a_daily[di]->>lcodes[i])::numeric, 0);
                 IF spent + amt > limits[i] THEN
                     results[i] := 'daily_limit_exceeded';
                 ELSE
-                    a_daily[di] := a_daily[di] || jsonb_build_object(codes[i], (spent + amt)::text);
+                    a_daily[di] := a_daily[di]
+                                   || jsonb_build_object(lcodes[i], (spent + amt)::text);
                 END IF;
             END IF;
             IF results[i] IS NULL THEN

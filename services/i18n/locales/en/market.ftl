@@ -1,14 +1,16 @@
-### The P2P market: /market, /offer, /offers, the maker's fill notice and its errors.
+### The P2P market: /market, /offer, /offers, /fill, the maker's fill notice and its errors.
 
 commands-market = The order book
 commands-offer = Offer tokens for other tokens
 commands-offers = Your offers
+commands-fill = Take an offer from the book
 
 market-usage =
     <b>Market</b>: users trade tokens with each other at their own price.
     /market VIBE USDT — the book of a pair
     /offer 100 VIBE 25 USDT — sell 100 VIBE for 25 USDT
     /offers — your offers
+    /fill ID 2.5 — take 2.5 from an offer (or its Take button under a book)
 market-pairs_title = <b>Open books</b>
 market-pair_line = { $sell } → { $buy }: { $count } { $count ->
         [one] offer
@@ -28,6 +30,15 @@ market-offers_none = You have no open offers. Make one with /offer.
 market-cancel_button = Cancel { $index }
 market-cancelled = Offer cancelled: { $amount } { $asset } returned to your balance.
 market-filled_notice = Your offer was filled: <b>{ $amount } { $sell_asset }</b> sold for <b>{ $paid } { $buy_asset }</b>. Left in the offer: { $remaining } { $sell_asset }.
+market-take_button = Take { $amount } { $asset } for { $pay_asset }
+market-fill_usage = Write it like this: <code>/fill OFFER_ID 2.5</code> to take 2.5 of what the offer sells, or <code>/fill OFFER_ID</code> to take all that is left. The Take buttons under /market VIBE USDT show the id.
+market-fill_confirm = Take <b>{ $amount } { $sell_asset }</b> for <b>{ $paid } { $buy_asset }</b>? You receive { $received } { $sell_asset } (fee { $fee } { $sell_asset }).
+    To take less: <code>/fill { $offer_id } AMOUNT</code>
+market-fill_confirm_button = Confirm
+market-fill_cancel_button = Cancel
+market-fill_dropped = Nothing taken.
+market-fill_too_large = This amount is too large to confirm in the chat; use the Mini App.
+market-filled = Done: { $received } { $sell_asset } received for { $paid } { $buy_asset } (fee { $fee } { $sell_asset }). Left in the offer: { $remaining } { $sell_asset }.
 
 ledger-code-market_offer = market offer
 ledger-code-market_fill = bought on the market
@@ -42,6 +53,7 @@ error-offer_not_open = This offer is no longer open.
 error-self_trade = You cannot fill your own offer.
 error-fill_exceeds_offer = The offer has less left than that. Reload it and try a smaller amount.
 error-fill_below_minimum = This is less than the offer's smallest fill.
+error-offer_maker_banned = This offer's maker is banned; it cannot be taken.
 
 miniapp-market-tab = Market
 miniapp-market-title = Order book

@@ -1,14 +1,16 @@
-### P2P-биржа: /market, /offer, /offers, уведомление продавцу и ошибки.
+### P2P-биржа: /market, /offer, /offers, /fill, уведомление продавцу и ошибки.
 
 commands-market = Биржевой стакан
 commands-offer = Обменять токены на другие
 commands-offers = Ваши предложения
+commands-fill = Взять предложение из стакана
 
 market-usage =
     <b>Биржа</b>: пользователи обмениваются токенами по своей цене.
     /market VIBE USDT — стакан пары
     /offer 100 VIBE 25 USDT — продать 100 VIBE за 25 USDT
     /offers — ваши предложения
+    /fill ID 2.5 — взять 2.5 из предложения (или кнопка «Взять» под стаканом)
 market-pairs_title = <b>Открытые стаканы</b>
 market-pair_line = { $sell } → { $buy }: { $count } { $count ->
         [one] предложение
@@ -29,6 +31,15 @@ market-offers_none = У вас нет открытых предложений. �
 market-cancel_button = Отменить { $index }
 market-cancelled = Предложение отменено: { $amount } { $asset } вернулись на баланс.
 market-filled_notice = Ваше предложение исполнено: продано <b>{ $amount } { $sell_asset }</b> за <b>{ $paid } { $buy_asset }</b>. Осталось в предложении: { $remaining } { $sell_asset }.
+market-take_button = Взять { $amount } { $asset } за { $pay_asset }
+market-fill_usage = Напишите так: <code>/fill ID_ПРЕДЛОЖЕНИЯ 2.5</code>, чтобы взять 2.5 того, что продаёт предложение, или <code>/fill ID_ПРЕДЛОЖЕНИЯ</code>, чтобы взять всё, что осталось. Кнопки «Взять» под /market VIBE USDT показывают id.
+market-fill_confirm = Взять <b>{ $amount } { $sell_asset }</b> за <b>{ $paid } { $buy_asset }</b>? Вы получите { $received } { $sell_asset } (комиссия { $fee } { $sell_asset }).
+    Чтобы взять меньше: <code>/fill { $offer_id } СУММА</code>
+market-fill_confirm_button = Подтвердить
+market-fill_cancel_button = Отмена
+market-fill_dropped = Ничего не взято.
+market-fill_too_large = Эту сумму нельзя подтвердить в чате; воспользуйтесь Mini App.
+market-filled = Готово: получено { $received } { $sell_asset } за { $paid } { $buy_asset } (комиссия { $fee } { $sell_asset }). Осталось в предложении: { $remaining } { $sell_asset }.
 
 ledger-code-market_offer = предложение на бирже
 ledger-code-market_fill = куплено на бирже
@@ -43,6 +54,7 @@ error-offer_not_open = Это предложение уже закрыто.
 error-self_trade = Нельзя исполнить собственное предложение.
 error-fill_exceeds_offer = В предложении осталось меньше. Обновите его и попробуйте меньшую сумму.
 error-fill_below_minimum = Это меньше минимальной сделки этого предложения.
+error-offer_maker_banned = Автор этого предложения заблокирован, исполнить его нельзя.
 
 miniapp-market-tab = Биржа
 miniapp-market-title = Стакан

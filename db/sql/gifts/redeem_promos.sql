@@ -1,0 +1,178 @@
+-- gifts.redeem_promos: concurrent redemptions of one code, decided and paid in one statement.
+-- The whole current definition; migration 0017_market_safety applies a frozen copy of it.
+-- No sequential scans: planned while the redemptions table was small, the per-user count
+-- scanned all of it, and each batch grew slower as the code was used.
+--
+CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[])
+ RETURNS jsonb[]
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+DECLARE
+    p record;
+    u record;
+    s record;
+    q record;
+    m integer;
+    k integer;
+    total integer := cardinality(p_users);
+    answers jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_users)]);
+    ords integer[] := array_fill(NULL::integer, ARRAY[cardinality(p_users)]);
+    credit_ids uuid[] := array_fill(NULL::uuid, ARRAY[cardinality(p_users)]);
+    eligible integer[] := '{}';
+    winners integer[] := '{}';
+    left_over numeric;
+    served integer;
+    first_use integer;
+    shard integer;
+    slot_key text;
+    batch jsonb;
+    results text[];
+    failure text;
+    started timestamptz := clock_timestamp();
+BEGIN
+    SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
+           c.min_account_age, c.created_at, c.shard,
+           c.active AND (c.expires_at IS NULL OR c.expires_at > now()) AS open
+      INTO p
+      FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
+     WHERE c.code_hash = p_hash;
+    IF NOT FOUND OR NOT p.open THEN
+        RETURN array_fill(jsonb_build_object('result', 'unavailable'), ARRAY[total]);
+    END IF;
+
+    -- Each member's rules and next ordinal, read in one query in user id order (a user twice
+    -- in the batch counts their earlier place). Nothing is written yet.
+    FOR u IN
+        SELECT x.i::integer AS m, x.id,
+               usr.id IS NULL OR usr.banned_at IS NOT NULL
+               OR (p.new_users_only AND usr.created_at <= p.created_at)
+               OR (p.min_account_age > 0
+                   AND now() - usr.created_at < make_interval(secs => p.min_account_age))
+                   AS refused,
+               (SELECT count(*)::integer FROM gifts.promo_redemptions r
+                 WHERE r.promo_id = p.id AND r.user_id = x.id) AS done
+          FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
+          LEFT JOIN auth.users usr ON usr.id = x.id
+         ORDER BY x.id, x.i
+    LOOP
+        m := u.m;
+        k := u.done + 1;
+        IF cardinality(eligible) > 0 AND p_users[eligible[cardinality(eligible)]] = u.id THEN
+            k := greatest(k, ords[eligible[cardinality(eligible)]] + 1);
+        END IF;
+        IF u.refused OR k > p.per_user THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            CONTINUE;
+        END IF;
+        ords[m] := k;
+        eligible := eligible || m;
+    END LOOP;
+    IF cardinality(eligible) = 0 THEN
+        RETURN answers;
+    END IF;
+
+    -- The decision: as many uses as the eligible members, on ONE free slot (SKIP LOCKED; a
+    -- transaction holds one slot at most, so slots cannot deadlock). Members beyond what the
+    -- slot has left are answered `retry`: the caller asks again, in another statement.
+    LOOP
+        SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
+                             floor((f.budget - f.paid) / p.amount)::integer) AS k
+          INTO q
+          FROM gifts.promo_slots f
+         WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+           AND f.paid + p.amount <= f.budget
+         ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE gifts.promo_slots t SET used = t.used + q.k, paid = t.paid + q.k * p.amount
+             WHERE t.promo_id = p.id AND t.slot = q.slot
+            RETURNING t.slot, t.used, q.k AS k INTO s;
+        END IF;
+        EXIT WHEN FOUND;
+        IF NOT EXISTS (SELECT FROM gifts.promo_slots f
+                        WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                          AND f.paid + p.amount <= f.budget)
+           OR clock_timestamp() - started > interval '10 seconds' THEN
+            FOREACH m IN ARRAY eligible LOOP
+                answers[m] := jsonb_build_object('result', 'unavailable');
+            END LOOP;
+            RETURN answers;
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+
+    -- The ordinals, in user id order (two batches sharing users wait for each other in one
+    -- order only): a concurrent redemption of the same ordinal makes the member unavailable.
+    first_use := s.used - s.k + 1;
+    served := 0;
+    FOR k IN 1 .. cardinality(eligible) LOOP
+        m := eligible[k];
+        IF served = s.k THEN
+            answers[m] := jsonb_build_object('result', 'retry');
+            CONTINUE;
+        END IF;
+        credit_ids[m] := md5('promo:' || p.id || ':' || p_users[m] || ':' || ords[m])::uuid;
+        INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id, slot,
+                                             use_number)
+        VALUES (p.id, p_users[m], ords[m], p.amount, credit_ids[m], s.slot, first_use + served)
+        -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice):
+        -- with one as the target, two inserts of one key could wait on each other's other one.
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            credit_ids[m] := NULL;
+            CONTINUE;
+        END IF;
+        served := served + 1;
+        winners := winners || m;
+    END LOOP;
+    IF served < s.k THEN
+        -- Uses taken for members who lost their ordinal meanwhile go back to the slot.
+        UPDATE gifts.promo_slots t
+           SET used = t.used - (s.k - served), paid = t.paid - (s.k - served) * p.amount
+         WHERE t.promo_id = p.id AND t.slot = s.slot
+        RETURNING t.used INTO s.used;
+    END IF;
+    IF served = 0 THEN
+        RETURN answers;
+    END IF;
+    SELECT t.budget - t.paid INTO left_over
+      FROM gifts.promo_slots t WHERE t.promo_id = p.id AND t.slot = s.slot;
+
+    -- One ledger batch: void the slot's hold, a credit per served member, hold what is left
+    -- (named, like every budget hold, by the slot's use count after it).
+    shard := (p.shard + s.slot) % 256;
+    slot_key := p.id || ':' || s.slot || ':';
+    batch := jsonb_build_array(jsonb_build_object(
+        'id', md5('promo_budget_void:' || slot_key || (first_use - 1))::uuid,
+        'kind', 'void',
+        'pending_id', md5('promo_budget:' || slot_key || (first_use - 1))::uuid));
+    FOR k IN 1 .. served LOOP
+        m := winners[k];
+        batch := batch || jsonb_build_object(
+            'id', credit_ids[m], 'kind', 'single', 'debit', 'system:promo#' || shard,
+            'credit', 'user:' || p_users[m], 'asset', p.asset, 'amount', p.amount::text,
+            'code', 'promo', 'metadata', jsonb_build_object('promo_id', p.id, 'code', p.code));
+        answers[m] := jsonb_build_object(
+            'result', 'ok', 'promo_id', p.id, 'code', p.code, 'asset', p.asset,
+            'decimals', p.decimals, 'amount', p.amount::text, 'transfer_id', credit_ids[m],
+            'slot', s.slot, 'use', first_use + k - 1);
+    END LOOP;
+    IF left_over > 0 THEN
+        batch := batch || jsonb_build_object(
+            'id', md5('promo_budget:' || slot_key || s.used)::uuid,
+            'kind', 'pending', 'debit', 'system:promo#' || shard,
+            'credit', 'system:escrow#' || shard, 'asset', p.asset, 'amount', left_over::text,
+            'code', 'promo_budget', 'metadata', jsonb_build_object('promo_id', p.id));
+    END IF;
+    results := tokens.create_transfers(batch, true);
+    SELECT r INTO failure FROM unnest(results) r
+     WHERE r NOT IN ('ok', 'exists', 'linked_event_failed') LIMIT 1;
+    IF failure IS NOT NULL THEN
+        -- The whole statement is undone; the caller redeems each member on its own.
+        RAISE EXCEPTION '%', failure USING ERRCODE = 'P0001', HINT = 'ledger';
+    END IF;
+    RETURN answers;
+END
+$function$;

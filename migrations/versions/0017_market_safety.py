@@ -1,0 +1,842 @@
+"""Market and gift safety: banned makers' offers, gifts under the P2P daily limit.
+
+Revision ID: 0017_market_safety
+Revises: 0016_realtime_more
+Create Date: 2026-12-04
+
+- `auth.users_banned_idx`: the few banned users, so the job that closes banned makers' open
+  offers (`services/market/tasks.py`) reads them, not every open offer.
+- `tokens.create_transfers` takes an optional `limit_code` per transfer: the daily counter a
+  limited transfer counts on (its own `code` by default). Gifts count on `p2p`, so a direct gift
+  or the escrow of a gift link or red packet uses the sender's P2P daily limit like a send.
+- `gifts.redeem_promos(code_hash, user_ids)`: concurrent redemptions of one code in one
+  statement: each member's rules, then one slot for all of them, their ordinals and one
+  ledger batch (void, a credit each, hold the rest); `services/promo/batcher.py` gathers them.
+  `gifts.redeem_promo` records the ordinal with every unique key as an arbiter, like it.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from migrations.sql import run_script
+
+revision = "0017_market_safety"
+down_revision = "0016_realtime_more"
+branch_labels = None
+depends_on = None
+
+_UP = """
+CREATE INDEX users_banned_idx ON auth.users (id) WHERE banned_at IS NOT NULL;
+"""
+
+_GRANTS = """
+REVOKE ALL ON FUNCTION gifts.redeem_promos(bytea, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gifts.redeem_promos(bytea, uuid[]) TO gv_service;
+"""
+
+_DOWN = """
+DROP FUNCTION gifts.redeem_promos(bytea, uuid[]);
+DROP INDEX auth.users_banned_idx;
+"""
+
+
+def upgrade() -> None:
+    run_script(_UP)
+    run_script(CREATE_TRANSFERS)
+    run_script(REDEEM_PROMO)
+    run_script(REDEEM_PROMOS)
+    run_script(_GRANTS)
+
+
+def downgrade() -> None:
+    run_script(import_module("migrations.versions.0014_market").CREATE_TRANSFERS)
+    run_script(import_module("migrations.versions.0013_promo_gifts").REDEEM_PROMO)
+    run_script(_DOWN)
+
+
+# A frozen copy of db/sql/tokens/create_transfers.sql as of this migration.
+CREATE_TRANSFERS = r"""-- tokens.create_transfers: every money movement, one call.
+-- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
+--
+CREATE OR REPLACE FUNCTION tokens.create_transfers(batch jsonb, linked boolean DEFAULT true)
+ RETURNS text[]
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET plan_cache_mode TO 'force_generic_plan'
+ SET enable_seqscan TO 'off'
+AS $function$
+DECLARE
+    n integer;
+    ids uuid[];
+    kinds text[];
+    debits text[];
+    credits text[];
+    assets text[];
+    amounts numeric[];
+    codes text[];
+    metas jsonb[];
+    pids uuid[];
+    timeouts integer[];
+    limits numeric[];
+    -- the daily counter a limited transfer counts on: `limit_code`, else its own code
+    lcodes text[];
+    fps uuid[];
+    grps integer[];
+    results text[];
+    -- a group's state when it started, restored if one of its transfers fails
+    g_start integer;
+    g_dpend numeric[];
+    g_dpost numeric[];
+    g_cpend numeric[];
+    g_cpost numeric[];
+    g_daily jsonb[];
+    g_dirty boolean[];
+    g_done text[];
+    i integer;
+    k integer;
+    failed boolean := false;
+    -- replays
+    f_id uuid[];
+    f_result text[];
+    f_fp uuid[];
+    -- account keys wanted by single/pending transfers, as `address|asset`
+    k_addr text[] := '{}';
+    k_asset text[] := '{}';
+    k_key text[] := '{}';
+    -- locked accounts, held in memory while the batch is checked
+    a_id bigint[];
+    a_key text[];
+    a_flags integer[];
+    a_dpend numeric[];
+    a_dpost numeric[];
+    a_cpend numeric[];
+    a_cpost numeric[];
+    a_daily jsonb[];
+    a_dirty boolean[];
+    today text := (now() AT TIME ZONE 'UTC')::date::text;
+    -- holds referenced by post/void/expire
+    want_holds uuid[] := '{}';
+    h_id uuid[] := '{}';
+    h_kind text[];
+    h_result text[];
+    h_debit bigint[];
+    h_credit bigint[];
+    h_asset text[];
+    h_amount numeric[];
+    h_expires timestamptz[];
+    h_code text[];
+    h_done text[];
+    r_pid uuid[];
+    r_kind text[];
+    hold_accounts bigint[] := '{}';
+    -- per transfer, what gets stored
+    t_debit bigint[];
+    t_credit bigint[];
+    t_asset text[];
+    t_amount numeric[];
+    t_code text[];
+    t_expires timestamptz[];
+    t_store boolean[];
+    di integer;
+    ci integer;
+    hi integer;
+    amt numeric;
+    spent numeric;
+    stored integer;
+    -- the batch's assets and their limits (migration 0006)
+    s_code text[];
+    s_max_amount numeric[];
+    s_max_supply numeric[];
+    si integer;
+    -- the largest account total NUMERIC(39,0) holds
+    max_total CONSTANT numeric := 999999999999999999999999999999999999999;
+BEGIN
+    -- jsonb_array_elements yields the elements in order, and every aggregate of one query
+    -- sees the rows in the same order, so the arrays stay aligned.
+    SELECT count(*)::integer, array_agg((e->>'id')::uuid),
+           array_agg(coalesce(e->>'kind', 'single')),
+           array_agg(e->>'debit'), array_agg(e->>'credit'), array_agg(e->>'asset'),
+           array_agg((e->>'amount')::numeric), array_agg(e->>'code'),
+           array_agg(coalesce(e->'metadata', '{}'::jsonb)), array_agg((e->>'pending_id')::uuid),
+           array_agg((e->>'timeout')::integer), array_agg((e->>'daily_limit')::numeric),
+           array_agg(coalesce(e->>'limit_code', e->>'code')),
+           array_agg(md5((e - 'id' - 'group')::text)::uuid), array_agg((e->>'group')::integer)
+      INTO n, ids, kinds, debits, credits, assets, amounts, codes, metas, pids, timeouts,
+           limits, lcodes, fps, grps
+      FROM jsonb_array_elements(batch) e;
+    IF n = 0 THEN
+        RETURN '{}'::text[];
+    END IF;
+    results := array_fill(NULL::text, ARRAY[n]);
+    -- Groups: linked transfers succeed or fail together. `linked` makes the whole batch one
+    -- group; otherwise transfers sharing a `group` number (consecutive) are linked and the
+    -- others stand alone.
+    FOR i IN 1..n LOOP
+        IF ids[i] IS NULL OR array_position(ids, ids[i]) <> i THEN
+            RAISE EXCEPTION 'every transfer needs its own id' USING ERRCODE = '22023';
+        END IF;
+        grps[i] := CASE WHEN linked THEN 0 ELSE coalesce(grps[i], -i) END;
+        IF i > 1 AND grps[i] <> grps[i - 1] AND array_position(grps, grps[i]) < i THEN
+            RAISE EXCEPTION 'a group''s transfers must be consecutive' USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+
+    -- Calls carrying the same id queue here (ids in sorted order, before any account lock, so
+    -- no two calls wait on each other crosswise): the later one then finds the earlier one's
+    -- outcome below instead of racing it to the insert.
+    PERFORM pg_advisory_xact_lock(1734829, hashtext(x::text))
+       FROM (SELECT DISTINCT unnest(ids) AS x ORDER BY 1) s;
+
+    -- Replays: the same id returns its first outcome.
+    SELECT array_agg(t.id), array_agg(t.result), array_agg(t.fingerprint)
+      INTO f_id, f_result, f_fp
+      FROM tokens.transfers t WHERE t.id = ANY (ids);
+    IF f_id IS NOT NULL THEN
+        FOR k IN 1..cardinality(f_id) LOOP
+            i := array_position(ids, f_id[k]);
+            results[i] := CASE WHEN f_fp[k] <> fps[i] THEN 'exists_with_different_fields'
+                               WHEN f_result[k] = 'ok' THEN 'exists'
+                               ELSE f_result[k] END;
+        END LOOP;
+        IF cardinality(f_id) = n THEN
+            RETURN results;
+        END IF;
+        -- A group partly applied before cannot apply the rest now.
+        FOR i IN 1..n LOOP
+            IF results[i] IS NULL THEN
+                FOR k IN 1..n LOOP
+                    IF grps[k] = grps[i] AND results[k] IS NOT NULL
+                       AND results[k] <> 'linked_event_failed' THEN
+                        results[i] := 'linked_event_failed';
+                        EXIT;
+                    END IF;
+                END LOOP;
+            END IF;
+        END LOOP;
+    END IF;
+
+    -- Checks on the request alone; their failures are not stored (a retry fails the same way).
+    FOR i IN 1..n LOOP
+        CONTINUE WHEN results[i] IS NOT NULL;
+        IF kinds[i] NOT IN ('single', 'pending', 'post', 'void', 'expire') THEN
+            results[i] := 'invalid_kind';
+        ELSIF jsonb_typeof(metas[i]) <> 'object' THEN
+            results[i] := 'metadata_must_be_object';
+        ELSIF pg_column_size(metas[i]) > 4096 THEN
+            results[i] := 'metadata_too_large';
+        ELSIF amounts[i] IS NOT NULL
+              AND (amounts[i] <> trunc(amounts[i]) OR amounts[i] >= 1e39) THEN
+            results[i] := 'amount_must_be_integer';
+        ELSIF kinds[i] IN ('single', 'pending') THEN
+            IF amounts[i] IS NULL OR amounts[i] <= 0 THEN
+                results[i] := 'amount_must_be_positive';
+            ELSIF debits[i] IS NULL OR credits[i] IS NULL OR assets[i] IS NULL THEN
+                results[i] := 'accounts_required';
+            ELSIF debits[i] = credits[i] THEN
+                results[i] := 'accounts_must_be_different';
+            ELSIF coalesce(codes[i], '') = '' THEN
+                results[i] := 'code_required';
+            ELSIF pids[i] IS NOT NULL THEN
+                results[i] := 'pending_id_must_be_null';
+            ELSIF timeouts[i] IS NOT NULL AND (kinds[i] <> 'pending' OR timeouts[i] <= 0) THEN
+                results[i] := 'timeout_reserved_for_pending_transfer';
+            ELSE
+                IF NOT (debits[i] || '|' || assets[i]) = ANY (k_key) THEN
+                    k_key := k_key || (debits[i] || '|' || assets[i]);
+                    k_addr := k_addr || debits[i];
+                    k_asset := k_asset || assets[i];
+                END IF;
+                IF NOT (credits[i] || '|' || assets[i]) = ANY (k_key) THEN
+                    k_key := k_key || (credits[i] || '|' || assets[i]);
+                    k_addr := k_addr || credits[i];
+                    k_asset := k_asset || assets[i];
+                END IF;
+            END IF;
+        ELSE
+            IF pids[i] IS NULL THEN
+                results[i] := 'pending_id_required';
+            ELSIF amounts[i] IS NOT NULL AND (amounts[i] <= 0 OR kinds[i] <> 'post') THEN
+                results[i] := 'amount_must_be_positive';
+            ELSIF timeouts[i] IS NOT NULL OR limits[i] IS NOT NULL THEN
+                results[i] := 'timeout_reserved_for_pending_transfer';
+            ELSE
+                want_holds := want_holds || pids[i];
+            END IF;
+        END IF;
+        IF results[i] IS NOT NULL THEN
+            failed := true;
+        END IF;
+    END LOOP;
+    IF failed THEN
+        FOR i IN 1..n LOOP
+            IF results[i] IS NULL THEN
+                FOR k IN 1..n LOOP
+                    IF grps[k] = grps[i] AND results[k] IS NOT NULL THEN
+                        results[i] := 'linked_event_failed';
+                        EXIT;
+                    END IF;
+                END LOOP;
+            END IF;
+        END LOOP;
+        IF array_position(results, NULL) IS NULL THEN
+            RETURN results;
+        END IF;
+        failed := false;
+    END IF;
+    t_store := array_fill(false, ARRAY[n]);
+    t_debit := array_fill(NULL::bigint, ARRAY[n]);
+    t_credit := array_fill(NULL::bigint, ARRAY[n]);
+    t_asset := assets;
+    t_amount := amounts;
+    t_code := codes;
+    t_expires := array_fill(NULL::timestamptz, ARRAY[n]);
+
+    -- The assets' limits: max_amount caps what one transfer credits to an account that may
+    -- not go negative (a holder); max_supply caps what an account that may go negative (a
+    -- minting account: issuance, ...) has outstanding. Checked on the locked account rows,
+    -- so concurrent mints cannot pass the cap together.
+    SELECT array_agg(s.code), array_agg(s.max_amount), array_agg(s.max_supply)
+      INTO s_code, s_max_amount, s_max_supply
+      FROM tokens.assets s WHERE s.code = ANY (assets);
+
+    -- Holds being resolved: immutable rows, read before locking their accounts.
+    IF cardinality(want_holds) > 0 THEN
+        SELECT coalesce(array_agg(p.id), '{}'), array_agg(p.kind), array_agg(p.result),
+               array_agg(p.debit_account_id), array_agg(p.credit_account_id), array_agg(p.asset),
+               array_agg(p.amount), array_agg(p.expires_at), array_agg(p.code)
+          INTO h_id, h_kind, h_result, h_debit, h_credit, h_asset, h_amount, h_expires, h_code
+          FROM tokens.transfers p WHERE p.id = ANY (want_holds);
+        FOR hi IN 1..cardinality(h_id) LOOP
+            IF h_result[hi] = 'ok' THEN
+                hold_accounts := hold_accounts || h_debit[hi] || h_credit[hi];
+            END IF;
+        END LOOP;
+    END IF;
+
+    -- Lock every touched account in id order (A->B and B->A never deadlock). Missing accounts
+    -- are created (insert-or-nothing, like Formance) and the lock is taken again.
+    FOR attempt IN 1..2 LOOP
+        IF cardinality(hold_accounts) = 0 THEN
+            SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
+                   array_agg(l.debits_pending), array_agg(l.debits_posted),
+                   array_agg(l.credits_pending), array_agg(l.credits_posted),
+                   array_agg(l.daily_debits)
+              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost, a_daily
+              FROM (SELECT a.* FROM tokens.accounts a
+                    -- May also lock a cross pair (A's TON and B's VIBE for a two-asset
+                    -- batch): harmless, and cheaper than matching pairs.
+                    WHERE a.address = ANY (k_addr) AND a.asset = ANY (k_asset)
+                    ORDER BY a.id FOR UPDATE) l;
+        ELSE
+            SELECT array_agg(l.id), array_agg(l.address || '|' || l.asset), array_agg(l.flags),
+                   array_agg(l.debits_pending), array_agg(l.debits_posted),
+                   array_agg(l.credits_pending), array_agg(l.credits_posted),
+                   array_agg(l.daily_debits)
+              INTO a_id, a_key, a_flags, a_dpend, a_dpost, a_cpend, a_cpost, a_daily
+              FROM (SELECT a.* FROM tokens.accounts a
+                    -- The ids as one array computed before any row is locked (migration
+                    -- 0014_market): as a semi-join against a subquery, a row another
+                    -- transaction changed while this one waited for it was dropped on the
+                    -- recheck, and a hold's account went missing from the locked set.
+                    WHERE a.id = ANY (ARRAY(SELECT b.id FROM tokens.accounts b
+                                              JOIN unnest(k_addr, k_asset) w(address, asset)
+                                                ON b.address = w.address
+                                               AND b.asset = w.asset)
+                                      || hold_accounts)
+                    ORDER BY a.id FOR UPDATE) l;
+        END IF;
+        a_id := coalesce(a_id, '{}');
+        a_key := coalesce(a_key, '{}');
+        EXIT WHEN attempt = 2 OR cardinality(k_key) = 0
+               OR (cardinality(hold_accounts) = 0 AND cardinality(a_id) = cardinality(k_key))
+               OR k_key <@ a_key;
+        INSERT INTO tokens.accounts (address, asset, user_id, kind, flags)
+        SELECT k.address, k.asset, k.user_id, ak.kind, ak.flags
+          FROM (SELECT w.address, w.asset,
+                       CASE WHEN w.address ~ tokens.user_address_pattern()
+                            THEN substr(w.address, 6)::uuid END AS user_id,
+                       CASE WHEN w.address ~ tokens.user_address_pattern()
+                            THEN 'wallet'
+                            WHEN w.address ~ '^system:[a-z_]+(#[0-9]{1,4})?$'
+                            THEN split_part(substr(w.address, 8), '#', 1) END AS kind
+                  FROM unnest(k_addr, k_asset) w(address, asset)) k
+          JOIN tokens.account_kinds ak ON ak.kind = k.kind AND ak.per_user = (k.user_id IS NOT NULL)
+          JOIN tokens.assets s ON s.code = k.asset
+         WHERE k.user_id IS NULL OR EXISTS (SELECT FROM auth.users u WHERE u.id = k.user_id)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+    a_dirty := array_fill(false, ARRAY[cardinality(a_id)]);
+
+    -- Resolutions already recorded, read under the account locks so concurrent post and void
+    -- of one hold see each other.
+    h_done := array_fill(NULL::text, ARRAY[cardinality(h_id)]);
+    IF cardinality(h_id) > 0 THEN
+        SELECT array_agg(t.pending_id), array_agg(t.kind) INTO r_pid, r_kind
+          FROM tokens.transfers t WHERE t.pending_id = ANY (h_id) AND t.result = 'ok';
+        FOR k IN 1..coalesce(cardinality(r_pid), 0) LOOP
+            h_done[array_position(h_id, r_pid[k])] := r_kind[k];
+        END LOOP;
+    END IF;
+
+    -- Apply in order, in memory; a later transfer sees the earlier ones' effects.
+    FOR i IN 1..n LOOP
+        IF i = 1 OR grps[i] <> grps[i - 1] THEN
+            g_start := i;
+            g_dpend := a_dpend;
+            g_dpost := a_dpost;
+            g_cpend := a_cpend;
+            g_cpost := a_cpost;
+            g_daily := a_daily;
+            g_dirty := a_dirty;
+            g_done := h_done;
+        END IF;
+        CONTINUE WHEN results[i] IS NOT NULL;
+        t_store[i] := true;
+        t_code[i] := coalesce(codes[i], '');
+        IF kinds[i] IN ('single', 'pending') THEN
+            di := array_position(a_key, debits[i] || '|' || assets[i]);
+            ci := array_position(a_key, credits[i] || '|' || assets[i]);
+            t_debit[i] := a_id[di];
+            t_credit[i] := a_id[ci];
+            amt := amounts[i];
+            si := array_position(s_code, assets[i]);
+            IF di IS NULL OR ci IS NULL THEN
+                results[i] := 'account_not_found';
+            ELSIF a_flags[ci] & 1 = 1 AND amt > s_max_amount[si] THEN
+                results[i] := 'amount_too_large';
+            ELSIF a_flags[di] & 1 = 1 AND a_dpend[di] + a_dpost[di] + amt > a_cpost[di] THEN
+                results[i] := 'insufficient_funds';
+            ELSIF a_flags[di] & 1 = 0
+                  AND a_dpend[di] + a_dpost[di] - a_cpost[di] + amt > s_max_supply[si] THEN
+                results[i] := 'supply_exceeded';
+            ELSIF greatest(a_dpend[di], a_dpost[di], a_cpend[ci], a_cpost[ci])
+                  > max_total - amt THEN
+                -- Unreachable within the limits (README "Ledger"); an account filled before
+                -- them gets an answer instead of a numeric overflow failing the whole batch.
+                results[i] := 'account_total_overflow';
+            ELSIF limits[i] IS NOT NULL THEN
+                IF a_daily[di]->>'day' IS DISTINCT FROM today THEN
+                    a_daily[di] := jsonb_build_object('day', today);
+                END IF;
+                spent := coalesce((a_daily[di]->>lcodes[i])::numeric, 0);
+                IF spent + amt > limits[i] THEN
+                    results[i] := 'daily_limit_exceeded';
+                ELSE
+                    a_daily[di] := a_daily[di]
+                                   || jsonb_build_object(lcodes[i], (spent + amt)::text);
+                END IF;
+            END IF;
+            IF results[i] IS NULL THEN
+                a_dirty[di] := true;
+                a_dirty[ci] := true;
+                IF kinds[i] = 'single' THEN
+                    a_dpost[di] := a_dpost[di] + amt;
+                    a_cpost[ci] := a_cpost[ci] + amt;
+                ELSE
+                    a_dpend[di] := a_dpend[di] + amt;
+                    a_cpend[ci] := a_cpend[ci] + amt;
+                    IF timeouts[i] IS NOT NULL THEN
+                        t_expires[i] := now() + make_interval(secs => timeouts[i]);
+                    END IF;
+                END IF;
+            END IF;
+        ELSE
+            hi := array_position(h_id, pids[i]);
+            t_asset[i] := coalesce(assets[i], h_asset[hi], '');
+            IF hi IS NULL OR h_result[hi] <> 'ok' THEN
+                results[i] := 'pending_transfer_not_found';
+            ELSIF h_kind[hi] <> 'pending' THEN
+                results[i] := 'pending_transfer_not_pending';
+            ELSE
+                t_debit[i] := h_debit[hi];
+                t_credit[i] := h_credit[hi];
+                t_code[i] := coalesce(codes[i], h_code[hi]);
+                IF kinds[i] = 'post' THEN
+                    t_amount[i] := coalesce(amounts[i], h_amount[hi]);
+                ELSE
+                    t_amount[i] := h_amount[hi];
+                END IF;
+                IF h_done[hi] = 'post' THEN
+                    results[i] := 'pending_transfer_already_posted';
+                ELSIF h_done[hi] = 'void' THEN
+                    results[i] := 'pending_transfer_already_voided';
+                ELSIF h_done[hi] = 'expire' THEN
+                    results[i] := 'pending_transfer_expired';
+                ELSIF assets[i] IS NOT NULL AND assets[i] <> h_asset[hi] THEN
+                    results[i] := 'assets_differ';
+                ELSIF kinds[i] = 'expire' AND (h_expires[hi] IS NULL OR h_expires[hi] > now()) THEN
+                    results[i] := 'pending_transfer_not_expired';
+                ELSIF kinds[i] <> 'expire' AND h_expires[hi] <= now() THEN
+                    results[i] := 'pending_transfer_expired';
+                ELSIF t_amount[i] > h_amount[hi] THEN
+                    results[i] := 'exceeds_pending_transfer_amount';
+                ELSIF kinds[i] = 'post'
+                      AND greatest(a_dpost[array_position(a_id, h_debit[hi])],
+                                   a_cpost[array_position(a_id, h_credit[hi])])
+                          > max_total - t_amount[i] THEN
+                    results[i] := 'account_total_overflow';
+                END IF;
+            END IF;
+            IF results[i] IS NULL THEN
+                h_done[hi] := kinds[i];
+                di := array_position(a_id, h_debit[hi]);
+                ci := array_position(a_id, h_credit[hi]);
+                a_dirty[di] := true;
+                a_dirty[ci] := true;
+                a_dpend[di] := a_dpend[di] - h_amount[hi];
+                a_cpend[ci] := a_cpend[ci] - h_amount[hi];
+                IF kinds[i] = 'post' THEN
+                    a_dpost[di] := a_dpost[di] + t_amount[i];
+                    a_cpost[ci] := a_cpost[ci] + t_amount[i];
+                END IF;
+            END IF;
+        END IF;
+        IF results[i] IS NULL THEN
+            results[i] := 'ok';
+        ELSE
+            -- Undo the group's earlier transfers; its later ones fail unapplied.
+            a_dpend := g_dpend;
+            a_dpost := g_dpost;
+            a_cpend := g_cpend;
+            a_cpost := g_cpost;
+            a_daily := g_daily;
+            a_dirty := g_dirty;
+            h_done := g_done;
+            FOR k IN g_start..n LOOP
+                EXIT WHEN grps[k] <> grps[i];
+                IF k <> i AND (results[k] IS NULL OR results[k] = 'ok') THEN
+                    results[k] := 'linked_event_failed';
+                    t_store[k] := true;
+                    t_code[k] := coalesce(t_code[k], codes[k], '');
+                END IF;
+            END LOOP;
+        END IF;
+    END LOOP;
+
+    IF array_position(a_dirty, true) IS NOT NULL THEN
+        UPDATE tokens.accounts a
+           SET debits_pending = u.dpend, debits_posted = u.dpost,
+               credits_pending = u.cpend, credits_posted = u.cpost, daily_debits = u.daily
+          FROM unnest(a_id, a_dpend, a_dpost, a_cpend, a_cpost, a_daily, a_dirty)
+               AS u(id, dpend, dpost, cpend, cpost, daily, dirty)
+         WHERE a.id = u.id AND u.dirty;
+    END IF;
+
+    INSERT INTO tokens.transfers (id, kind, result, debit_account_id, credit_account_id, asset,
+                                  amount, code, metadata, pending_id, expires_at, fingerprint)
+    SELECT u.id, u.kind, u.result, u.debit, u.credit, coalesce(u.asset, ''), u.amount, u.code,
+           u.meta, u.pid, u.expires, u.fp
+      FROM unnest(ids, kinds, results, t_debit, t_credit, t_asset, t_amount, t_code, metas, pids,
+                  t_expires, fps, t_store)
+           AS u(id, kind, result, debit, credit, asset, amount, code, meta, pid, expires, fp, store)
+     WHERE u.store
+    ON CONFLICT (id) DO NOTHING;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    IF stored <> cardinality(array_positions(t_store, true)) THEN
+        -- Another transaction claimed one of these ids with different fields meanwhile;
+        -- the caller retries and then sees that transfer's outcome.
+        RAISE EXCEPTION 'transfer id claimed concurrently' USING ERRCODE = '40001';
+    END IF;
+    RETURN results;
+END
+$function$;
+"""
+
+
+# A frozen copy of db/sql/gifts/redeem_promos.sql.
+REDEEM_PROMOS = r"""
+-- gifts.redeem_promos: concurrent redemptions of one code, decided and paid in one statement.
+-- The whole current definition; migration 0017_market_safety applies a frozen copy of it.
+-- No sequential scans: planned while the redemptions table was small, the per-user count
+-- scanned all of it, and each batch grew slower as the code was used.
+--
+CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[])
+ RETURNS jsonb[]
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+DECLARE
+    p record;
+    u record;
+    s record;
+    q record;
+    m integer;
+    k integer;
+    total integer := cardinality(p_users);
+    answers jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_users)]);
+    ords integer[] := array_fill(NULL::integer, ARRAY[cardinality(p_users)]);
+    credit_ids uuid[] := array_fill(NULL::uuid, ARRAY[cardinality(p_users)]);
+    eligible integer[] := '{}';
+    winners integer[] := '{}';
+    left_over numeric;
+    served integer;
+    first_use integer;
+    shard integer;
+    slot_key text;
+    batch jsonb;
+    results text[];
+    failure text;
+    started timestamptz := clock_timestamp();
+BEGIN
+    SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
+           c.min_account_age, c.created_at, c.shard,
+           c.active AND (c.expires_at IS NULL OR c.expires_at > now()) AS open
+      INTO p
+      FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
+     WHERE c.code_hash = p_hash;
+    IF NOT FOUND OR NOT p.open THEN
+        RETURN array_fill(jsonb_build_object('result', 'unavailable'), ARRAY[total]);
+    END IF;
+
+    -- Each member's rules and next ordinal, read in one query in user id order (a user twice
+    -- in the batch counts their earlier place). Nothing is written yet.
+    FOR u IN
+        SELECT x.i::integer AS m, x.id,
+               usr.id IS NULL OR usr.banned_at IS NOT NULL
+               OR (p.new_users_only AND usr.created_at <= p.created_at)
+               OR (p.min_account_age > 0
+                   AND now() - usr.created_at < make_interval(secs => p.min_account_age))
+                   AS refused,
+               (SELECT count(*)::integer FROM gifts.promo_redemptions r
+                 WHERE r.promo_id = p.id AND r.user_id = x.id) AS done
+          FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
+          LEFT JOIN auth.users usr ON usr.id = x.id
+         ORDER BY x.id, x.i
+    LOOP
+        m := u.m;
+        k := u.done + 1;
+        IF cardinality(eligible) > 0 AND p_users[eligible[cardinality(eligible)]] = u.id THEN
+            k := greatest(k, ords[eligible[cardinality(eligible)]] + 1);
+        END IF;
+        IF u.refused OR k > p.per_user THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            CONTINUE;
+        END IF;
+        ords[m] := k;
+        eligible := eligible || m;
+    END LOOP;
+    IF cardinality(eligible) = 0 THEN
+        RETURN answers;
+    END IF;
+
+    -- The decision: as many uses as the eligible members, on ONE free slot (SKIP LOCKED; a
+    -- transaction holds one slot at most, so slots cannot deadlock). Members beyond what the
+    -- slot has left are answered `retry`: the caller asks again, in another statement.
+    LOOP
+        SELECT f.slot, least(cardinality(eligible), f.max_uses - f.used,
+                             floor((f.budget - f.paid) / p.amount)::integer) AS k
+          INTO q
+          FROM gifts.promo_slots f
+         WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+           AND f.paid + p.amount <= f.budget
+         ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE gifts.promo_slots t SET used = t.used + q.k, paid = t.paid + q.k * p.amount
+             WHERE t.promo_id = p.id AND t.slot = q.slot
+            RETURNING t.slot, t.used, q.k AS k INTO s;
+        END IF;
+        EXIT WHEN FOUND;
+        IF NOT EXISTS (SELECT FROM gifts.promo_slots f
+                        WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                          AND f.paid + p.amount <= f.budget)
+           OR clock_timestamp() - started > interval '10 seconds' THEN
+            FOREACH m IN ARRAY eligible LOOP
+                answers[m] := jsonb_build_object('result', 'unavailable');
+            END LOOP;
+            RETURN answers;
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+
+    -- The ordinals, in user id order (two batches sharing users wait for each other in one
+    -- order only): a concurrent redemption of the same ordinal makes the member unavailable.
+    first_use := s.used - s.k + 1;
+    served := 0;
+    FOR k IN 1 .. cardinality(eligible) LOOP
+        m := eligible[k];
+        IF served = s.k THEN
+            answers[m] := jsonb_build_object('result', 'retry');
+            CONTINUE;
+        END IF;
+        credit_ids[m] := md5('promo:' || p.id || ':' || p_users[m] || ':' || ords[m])::uuid;
+        INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id, slot,
+                                             use_number)
+        VALUES (p.id, p_users[m], ords[m], p.amount, credit_ids[m], s.slot, first_use + served)
+        -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice):
+        -- with one as the target, two inserts of one key could wait on each other's other one.
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            answers[m] := jsonb_build_object('result', 'unavailable');
+            credit_ids[m] := NULL;
+            CONTINUE;
+        END IF;
+        served := served + 1;
+        winners := winners || m;
+    END LOOP;
+    IF served < s.k THEN
+        -- Uses taken for members who lost their ordinal meanwhile go back to the slot.
+        UPDATE gifts.promo_slots t
+           SET used = t.used - (s.k - served), paid = t.paid - (s.k - served) * p.amount
+         WHERE t.promo_id = p.id AND t.slot = s.slot
+        RETURNING t.used INTO s.used;
+    END IF;
+    IF served = 0 THEN
+        RETURN answers;
+    END IF;
+    SELECT t.budget - t.paid INTO left_over
+      FROM gifts.promo_slots t WHERE t.promo_id = p.id AND t.slot = s.slot;
+
+    -- One ledger batch: void the slot's hold, a credit per served member, hold what is left
+    -- (named, like every budget hold, by the slot's use count after it).
+    shard := (p.shard + s.slot) % 256;
+    slot_key := p.id || ':' || s.slot || ':';
+    batch := jsonb_build_array(jsonb_build_object(
+        'id', md5('promo_budget_void:' || slot_key || (first_use - 1))::uuid,
+        'kind', 'void',
+        'pending_id', md5('promo_budget:' || slot_key || (first_use - 1))::uuid));
+    FOR k IN 1 .. served LOOP
+        m := winners[k];
+        batch := batch || jsonb_build_object(
+            'id', credit_ids[m], 'kind', 'single', 'debit', 'system:promo#' || shard,
+            'credit', 'user:' || p_users[m], 'asset', p.asset, 'amount', p.amount::text,
+            'code', 'promo', 'metadata', jsonb_build_object('promo_id', p.id, 'code', p.code));
+        answers[m] := jsonb_build_object(
+            'result', 'ok', 'promo_id', p.id, 'code', p.code, 'asset', p.asset,
+            'decimals', p.decimals, 'amount', p.amount::text, 'transfer_id', credit_ids[m],
+            'slot', s.slot, 'use', first_use + k - 1);
+    END LOOP;
+    IF left_over > 0 THEN
+        batch := batch || jsonb_build_object(
+            'id', md5('promo_budget:' || slot_key || s.used)::uuid,
+            'kind', 'pending', 'debit', 'system:promo#' || shard,
+            'credit', 'system:escrow#' || shard, 'asset', p.asset, 'amount', left_over::text,
+            'code', 'promo_budget', 'metadata', jsonb_build_object('promo_id', p.id));
+    END IF;
+    results := tokens.create_transfers(batch, true);
+    SELECT r INTO failure FROM unnest(results) r
+     WHERE r NOT IN ('ok', 'exists', 'linked_event_failed') LIMIT 1;
+    IF failure IS NOT NULL THEN
+        -- The whole statement is undone; the caller redeems each member on its own.
+        RAISE EXCEPTION '%', failure USING ERRCODE = 'P0001', HINT = 'ledger';
+    END IF;
+    RETURN answers;
+END
+$function$;
+"""
+
+# A frozen copy of db/sql/gifts/redeem_promo.sql as of this migration.
+REDEEM_PROMO = r"""
+-- gifts.redeem_promo: one promo redemption, decided and paid in one statement.
+-- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
+--
+CREATE OR REPLACE FUNCTION gifts.redeem_promo(p_hash bytea, p_user uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p record;
+    u record;
+    s record;
+    ord integer;
+    shard integer;
+    credit_id uuid;
+    batch jsonb;
+    results text[];
+    failure text;
+    slot_key text;
+    started timestamptz := clock_timestamp();
+BEGIN
+    SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
+           c.min_account_age, c.created_at, c.shard,
+           c.active AND (c.expires_at IS NULL OR c.expires_at > now()) AS open
+      INTO p
+      FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
+     WHERE c.code_hash = p_hash;
+    IF NOT FOUND OR NOT p.open THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+    SELECT x.banned_at, x.created_at INTO u FROM auth.users x WHERE x.id = p_user;
+    IF NOT FOUND OR u.banned_at IS NOT NULL
+       OR (p.new_users_only AND u.created_at <= p.created_at)
+       OR (p.min_account_age > 0
+           AND now() - u.created_at < make_interval(secs => p.min_account_age)) THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+    SELECT count(*)::integer + 1 INTO ord
+      FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_user;
+    IF ord > p.per_user THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+
+    -- The user's ordinal first: a concurrent redemption by the same user queues here, before
+    -- either holds a slot, and the later one finds the ordinal taken.
+    credit_id := md5('promo:' || p.id || ':' || p_user || ':' || ord)::uuid;
+    INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id)
+    VALUES (p.id, p_user, ord, p.amount, credit_id)
+    -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice): with
+    -- one as the target, two inserts of one key could wait on each other's other one.
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+
+    -- The decision, on one free slot (SKIP LOCKED: a transaction never waits for a slot while
+    -- it holds another, so slots cannot deadlock). While every slot with uses left is busy,
+    -- wait a moment and look again: "used up" is answered only when no slot has a use left.
+    LOOP
+        UPDATE gifts.promo_slots t SET used = t.used + 1, paid = t.paid + p.amount
+         WHERE t.promo_id = p.id AND t.active AND t.used < t.max_uses
+           AND t.paid + p.amount <= t.budget
+           AND t.slot = (SELECT f.slot FROM gifts.promo_slots f
+                          WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                            AND f.paid + p.amount <= f.budget
+                          ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING t.slot, t.used, t.budget - t.paid AS left INTO s;
+        EXIT WHEN FOUND;
+        IF NOT EXISTS (SELECT FROM gifts.promo_slots f
+                        WHERE f.promo_id = p.id AND f.active AND f.used < f.max_uses
+                          AND f.paid + p.amount <= f.budget)
+           OR clock_timestamp() - started > interval '10 seconds' THEN
+            -- Undoes the ordinal recorded above, with the whole statement.
+            RAISE EXCEPTION 'promo_unavailable' USING ERRCODE = 'P0001';
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+    UPDATE gifts.promo_redemptions r SET slot = s.slot, use_number = s.used
+     WHERE r.promo_id = p.id AND r.user_id = p_user AND r.n = ord;
+
+    shard := (p.shard + s.slot) % 256;
+    slot_key := p.id || ':' || s.slot || ':';
+    batch := jsonb_build_array(
+        jsonb_build_object(
+            'id', md5('promo_budget_void:' || slot_key || (s.used - 1))::uuid,
+            'kind', 'void',
+            'pending_id', md5('promo_budget:' || slot_key || (s.used - 1))::uuid),
+        jsonb_build_object(
+            'id', credit_id, 'kind', 'single', 'debit', 'system:promo#' || shard,
+            'credit', 'user:' || p_user, 'asset', p.asset, 'amount', p.amount::text,
+            'code', 'promo', 'metadata', jsonb_build_object('promo_id', p.id, 'code', p.code)));
+    IF s.left > 0 THEN
+        batch := batch || jsonb_build_object(
+            'id', md5('promo_budget:' || slot_key || s.used)::uuid,
+            'kind', 'pending', 'debit', 'system:promo#' || shard,
+            'credit', 'system:escrow#' || shard, 'asset', p.asset, 'amount', s.left::text,
+            'code', 'promo_budget', 'metadata', jsonb_build_object('promo_id', p.id));
+    END IF;
+    results := tokens.create_transfers(batch, true);
+    SELECT r INTO failure FROM unnest(results) r
+     WHERE r NOT IN ('ok', 'exists', 'linked_event_failed') LIMIT 1;
+    IF failure IS NOT NULL THEN
+        RAISE EXCEPTION '%', failure USING ERRCODE = 'P0001', HINT = 'ledger';
+    END IF;
+    RETURN jsonb_build_object(
+        'result', 'ok', 'promo_id', p.id, 'code', p.code, 'asset', p.asset,
+        'decimals', p.decimals, 'amount', p.amount::text, 'transfer_id', credit_id,
+        'slot', s.slot, 'use', s.used);
+END
+$function$;
+"""
