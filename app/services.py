@@ -9,6 +9,8 @@ passing.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -155,10 +157,21 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             ttl=timedelta(days=settings.gift_ttl_days),
             # Unset: the local sandbox bot's name (gift links do not ask getMe yet).
             bot_username=settings.bot_username or "goodvibe_local_bot",
+            **gift_link_key(settings),
         ),
         market=Market(db, market_rules(settings), ledger.assets),
         generation=generation(settings, db),
     )
+
+
+def gift_link_key(settings: Settings) -> dict[str, bytes]:
+    """GIFT_LINK_KEY, else a key derived from the bot token; neither: Gifts makes a random one."""
+    if settings.gift_link_key is not None:
+        return {"link_key": settings.gift_link_key.get_secret_value().encode()}
+    if settings.bot_token is not None:
+        token = settings.bot_token.get_secret_value().encode()
+        return {"link_key": hmac.new(token, b"gift-link-key", hashlib.sha256).digest()}
+    return {}
 
 
 def market_rules(settings: Settings) -> MarketRules:

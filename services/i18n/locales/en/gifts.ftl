@@ -38,3 +38,27 @@ miniapp-gift-status_claimed = Claimed
 miniapp-gift-status_cancelled = Cancelled
 miniapp-gift-status_expired = Expired
 miniapp-gift-status_sent = Sent
+
+## Inline mode: @bot gift 10 [ASSET] [message]. Button texts stay within 64 characters.
+gifts-inline_link_title = 🎁 { $amount } { $asset } gift link
+gifts-inline_packet_title = 🧧 { $amount } { $asset } red packet, { $left } of { $shares } shares left
+gifts-inline_description = Send it with a Claim button
+gifts-inline_link_message = 🎁 <b>{ $sender }</b> sends you a gift: <b>{ $amount } { $asset }</b>. Tap Claim to take it.
+gifts-inline_packet_message = 🧧 <b>{ $sender }</b> shares a red packet: <b>{ $amount } { $asset }</b> in { $shares } shares. Tap Claim to take yours.
+gifts-inline_note = “{ $message }”
+gifts-inline_claim = 🎁 Claim
+gifts-inline_make = 🎁 Make a gift link
+gifts-inline_create = 🎁 Make a gift link of { $amount } { $asset }
+gifts-inline_bad_amount = ⚠️ Not an amount: write it like gift 10 { $asset }
+gifts-inline_too_many_decimals = ⚠️ { $asset } has at most { $decimals } decimals
+gifts-inline_too_large = ⚠️ Too much for one gift of { $asset }
+gifts-inline_bad_asset = ⚠️ { $asset } cannot be gifted
+gifts-inline_long_message = ⚠️ The message is too long: { $max } characters at most
+
+## The Mini App's claim view (opened by a startapp=gift_… link) and sharing.
+miniapp-gift-claim_title = A gift for you
+miniapp-gift-claim_from = From { $sender }
+miniapp-gift-claim_packet = A red packet of { $amount } { $asset }: { $left } of { $shares } shares left
+miniapp-gift-claim_button = Claim
+miniapp-gift-claimed = You claimed { $amount } { $asset }
+miniapp-gift-copied = Link copied

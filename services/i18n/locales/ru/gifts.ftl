@@ -38,3 +38,27 @@ miniapp-gift-status_claimed = Получен
 miniapp-gift-status_cancelled = Отменён
 miniapp-gift-status_expired = Истёк
 miniapp-gift-status_sent = Отправлен
+
+## Инлайн-режим: @bot gift 10 [АКТИВ] [сообщение]. Тексты кнопок — не длиннее 64 символов.
+gifts-inline_link_title = 🎁 Подарочная ссылка: { $amount } { $asset }
+gifts-inline_packet_title = 🧧 Красный конверт { $amount } { $asset }, осталось долей: { $left } из { $shares }
+gifts-inline_description = Отправить с кнопкой «Забрать»
+gifts-inline_link_message = 🎁 <b>{ $sender }</b> дарит вам <b>{ $amount } { $asset }</b>. Нажмите «Забрать».
+gifts-inline_packet_message = 🧧 <b>{ $sender }</b> делится красным конвертом: <b>{ $amount } { $asset }</b>, долей: { $shares }. Нажмите «Забрать».
+gifts-inline_note = «{ $message }»
+gifts-inline_claim = 🎁 Забрать
+gifts-inline_make = 🎁 Создать подарочную ссылку
+gifts-inline_create = 🎁 Создать подарок: { $amount } { $asset }
+gifts-inline_bad_amount = ⚠️ Не сумма: пишите так: gift 10 { $asset }
+gifts-inline_too_many_decimals = ⚠️ У { $asset } не больше { $decimals } знаков после точки
+gifts-inline_too_large = ⚠️ Слишком много { $asset } для одного подарка
+gifts-inline_bad_asset = ⚠️ { $asset } нельзя подарить
+gifts-inline_long_message = ⚠️ Сообщение слишком длинное: не больше { $max } символов
+
+## Mini App: просмотр подарка по ссылке startapp=gift_… и отправка ссылки.
+miniapp-gift-claim_title = Подарок для вас
+miniapp-gift-claim_from = От { $sender }
+miniapp-gift-claim_packet = Красный конверт { $amount } { $asset }: осталось долей { $left } из { $shares }
+miniapp-gift-claim_button = Забрать
+miniapp-gift-claimed = Вы получили { $amount } { $asset }
+miniapp-gift-copied = Ссылка скопирована
