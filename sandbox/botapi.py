@@ -30,7 +30,6 @@ from sandbox.state import LocalUser, Payment, SandboxState, StoredFile
 _JSON_FIELDS = frozenset(
     {
         "reply_markup",
-        "results",
         "button",
         "entities",
         "caption_entities",

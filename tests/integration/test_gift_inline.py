@@ -11,11 +11,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
+import pytest
 from aiogram import Bot, Dispatcher
 from sqlalchemy import text
 
 from db.database import Database
-from sandbox.botapi import BotApiServer
+from sandbox.botapi import BotApiServer, TelegramError
 from services.gifts.usecase import Gifts
 from services.i18n import Catalog
 from tests.integration.test_promo_gifts_bot import last_text, user_of
@@ -162,7 +163,5 @@ async def test_the_sandbox_refuses_what_telegram_refuses(
         raise AssertionError("duplicate result ids were accepted")
     assert await bot.answer_inline_query(query_id, [article])
     assert (await asked) is not None
-    try:
+    with pytest.raises(TelegramError, match="RESULT_ID_INVALID"):
         await api.user_chooses_inline(ANN, "missing")
-    except Exception as error:  # noqa: BLE001 - the sandbox's TelegramError
-        assert "RESULT_ID_INVALID" in str(error)
