@@ -20,6 +20,7 @@ from aiogram.types import (
     InlineQuery,
     InlineQueryResultArticle,
     InlineQueryResultsButton,
+    InlineQueryResultUnion,
     InputTextMessageContent,
     Message,
     WebAppInfo,
@@ -163,7 +164,7 @@ async def share_links(
     if asset is not None:
         links = [g for g in links if (g.asset, g.amount) == (asset.code, amount)]
     sender = display_name(user)
-    results: list[InlineQueryResultArticle] = [_article(g, sender, gifts, t) for g in links]
+    results: list[InlineQueryResultUnion] = [_article(g, sender, gifts, t) for g in links]
     if asset is not None and amount is not None:
         human = format_amount(amount, asset.decimals)
         text = t("gifts.inline_create", amount=human, asset=asset.code)
