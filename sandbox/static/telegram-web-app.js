@@ -129,6 +129,16 @@
       if (callback) invoiceCallbacks[slug] = callback;
       post("web_app_open_invoice", { slug });
     },
+    // As Telegram's script: only for a bot with inline mode (tgWebAppBotInline), 256 characters.
+    switchInlineQuery(query, chooseChatTypes) {
+      if (!WebApp.isVersionAtLeast("6.7")) throw new Error("WebAppMethodUnsupported");
+      if (!hash.get("tgWebAppBotInline")) throw new Error("WebAppInlineModeDisabled");
+      const text = String(query || "");
+      if (text.length > 256) throw new Error("WebAppInlineQueryInvalid");
+      const types = Array.isArray(chooseChatTypes) ? chooseChatTypes : [];
+      for (const type of types) if (!["users", "bots", "groups", "channels"].includes(type)) throw new Error("WebAppInlineChooseChatTypeInvalid");
+      post("web_app_switch_inline_query", { query: text, chat_types: types });
+    },
     showPopup(params, callback) {
       popupCallbacks.push(callback || null);
       post("web_app_open_popup", { title: params.title || "", message: params.message, buttons: params.buttons || [{ type: "close" }] });
