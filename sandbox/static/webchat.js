@@ -446,7 +446,11 @@ async function openMiniApp(url, startParam, title) {
   $("main-button").classList.add("hidden");
   $("miniapp-back").classList.add("hidden");
   $("miniapp").classList.remove("hidden");
-  $("miniapp-frame").src = launch.url;
+  // A fresh frame, as a client starts a new WebView: the same app opened again (another
+  // startapp link) differs only in the fragment, which a reused frame would not reload.
+  const frame = $("miniapp-frame").cloneNode(false);
+  frame.src = launch.url;
+  $("miniapp-frame").replaceWith(frame);
 }
 
 function closeMiniApp() {
