@@ -165,3 +165,16 @@ async def test_the_sandbox_refuses_what_telegram_refuses(
     assert (await asked) is not None
     with pytest.raises(TelegramError, match="RESULT_ID_INVALID"):
         await api.user_chooses_inline(ANN, "missing")
+
+
+async def test_a_banned_user_gets_an_empty_answer(
+    botapi: tuple[BotApiServer, str], bot: Bot, dispatcher: Dispatcher, db: Database
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, ANN, "/start")
+    async with db.service() as session:
+        await session.execute(
+            text("UPDATE auth.users SET banned_at = now() WHERE telegram_id = :t"), {"t": ANN["id"]}
+        )
+    answer = await inline(api, dispatcher, bot, ANN, "gift 10")
+    assert answer["results"] == [] and "button" not in answer
