@@ -31,6 +31,7 @@ _JSON_FIELDS = frozenset(
     {
         "reply_markup",
         "button",
+        "result",
         "entities",
         "caption_entities",
         "prices",
@@ -185,6 +186,8 @@ class BotApiServer:
     _inline_queries: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     # Each person's last answered query, so a chosen result is the bot's, not the client's.
     _inline_answers: dict[int, tuple[str, str, dict[str, Any]]] = field(default_factory=dict)
+    # savePreparedInlineMessage: id -> (user id, result, expiry), for the Mini App's shareMessage.
+    _prepared: dict[str, tuple[int, dict[str, Any], float]] = field(default_factory=dict)
 
     @property
     def bot_id(self) -> int:
@@ -498,6 +501,23 @@ class BotApiServer:
         if last is None or result is None:
             raise bad_request("RESULT_ID_INVALID")
         query_id, query, _ = last
+        message = await self._send_via_bot(user, result)
+        if self.inline_feedback:
+            chosen: dict[str, Any] = {"result_id": result_id, "from": user, "query": query}
+            if "reply_markup" in message:
+                chosen["inline_message_id"] = f"{query_id}:{result_id}"
+            await self.push_update({"chosen_inline_result": chosen})
+        return message
+
+    async def user_shares_prepared(self, user: dict[str, Any], prepared_id: str) -> dict[str, Any]:
+        """The person confirms the Mini App's shareMessage: the prepared message is sent
+        `via_bot`, here to their chat with the bot (the one chat this client has)."""
+        found = self._prepared.get(prepared_id)
+        if found is None or found[0] != int(user["id"]) or found[2] < time.time():
+            raise bad_request("MESSAGE_ID_INVALID")
+        return await self._send_via_bot(user, found[1])
+
+    async def _send_via_bot(self, user: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         content = result.get("input_message_content") or {}
         users = {known.id: known.telegram() for known in self.state.users.values()}
         try:
@@ -514,11 +534,6 @@ class BotApiServer:
             message["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
         await self.state.add_message(int(user["id"]), message)
         await self.push_update({"message": message})
-        if self.inline_feedback:
-            chosen: dict[str, Any] = {"result_id": result_id, "from": user, "query": query}
-            if "reply_markup" in message:
-                chosen["inline_message_id"] = f"{query_id}:{result_id}"
-            await self.push_update({"chosen_inline_result": chosen})
         return message
 
     # --- Bot API methods: bot and webhook ---------------------------------------------------
@@ -795,6 +810,27 @@ class BotApiServer:
         answer["next_offset"] = str(params.get("next_offset") or "")
         waiting.set_result(answer)
         return True
+
+    async def api_savepreparedinlinemessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = int(params.get("user_id") or 0)
+        if user_id not in self.state.users:
+            raise bad_request("USER_ID_INVALID")
+        result = params.get("result")
+        _check_inline_result(result, set())
+        assert isinstance(result, dict)  # what _check_inline_result lets through
+        allowed = (
+            "allow_user_chats",
+            "allow_bot_chats",
+            "allow_group_chats",
+            "allow_channel_chats",
+        )
+        if not any(str(params.get(key, "")).lower() == "true" for key in allowed):
+            raise bad_request("PEER_TYPES_INVALID")
+        prepared_id = secrets.token_urlsafe(12)
+        # Telegram keeps a prepared message for a day.
+        expires = time.time() + 86_400
+        self._prepared[prepared_id] = (user_id, result, expires)
+        return {"id": prepared_id, "expiration_date": int(expires)}
 
     # --- Bot API methods: files ---------------------------------------------------------------
 

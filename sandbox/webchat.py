@@ -66,6 +66,7 @@ def add_routes(app: web.Application, server: BotApiServer, *, webapp_url: str) -
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/pay", _pay)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/inline", _inline)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/inline/choose", _choose_inline)
+    app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/prepared", _share_prepared)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/block", _block)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/webapp", _webapp)
     app.router.add_get("/sandbox/api/invoices/{slug}", _invoice)
@@ -245,6 +246,17 @@ async def _choose_inline(request: web.Request) -> web.Response:
     result_id = str((await _body(request)).get("result_id") or "")
     try:
         message = await _server(request).user_chooses_inline(user.telegram(), result_id)
+    except TelegramError as exc:
+        raise web.HTTPBadRequest(text=exc.description) from None
+    return web.json_response({"message_id": message["message_id"]})
+
+
+async def _share_prepared(request: web.Request) -> web.Response:
+    """The Mini App's shareMessage, confirmed by the person."""
+    user = _user(request)
+    prepared_id = str((await _body(request)).get("id") or "")
+    try:
+        message = await _server(request).user_shares_prepared(user.telegram(), prepared_id)
     except TelegramError as exc:
         raise web.HTTPBadRequest(text=exc.description) from None
     return web.json_response({"message_id": message["message_id"]})

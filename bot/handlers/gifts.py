@@ -15,13 +15,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiogram import Router
 from aiogram.types import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InlineQuery,
-    InlineQueryResultArticle,
     InlineQueryResultsButton,
     InlineQueryResultUnion,
-    InputTextMessageContent,
     Message,
     WebAppInfo,
 )
@@ -29,8 +25,10 @@ from aiogram.types import (
 from bot.deeplinks import DeepLinkPrefix, deep_link
 from bot.handlers.start import welcome
 from db.models import User
+from integrations.telegram.gift_share import article
 from services.errors import DomainError
-from services.gifts.schemas import MAX_MESSAGE, Gift
+from services.gifts.schemas import MAX_MESSAGE
+from services.gifts.sharing import share_message
 from services.gifts.usecase import Gifts
 from services.i18n import Translator
 from services.ledger.amounts import format_amount, parse_amount
@@ -126,29 +124,6 @@ def _app_url(webapp_url: str, **params: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-def _article(gift: Gift, sender: str, gifts: Gifts, t: Translator) -> InlineQueryResultArticle:
-    assert gift.secret is not None
-    amount = format_amount(gift.amount, gift.decimals)
-    params = {"sender": sender, "amount": amount, "asset": gift.asset}
-    left = gift.shares - gift.claimed_shares
-    if gift.kind == "packet":
-        title = t("gifts.inline_packet_title", **params, left=left, shares=gift.shares)
-        text = t("gifts.inline_packet_message", **params, shares=gift.shares)
-    else:
-        title = t("gifts.inline_link_title", **params)
-        text = t("gifts.inline_link_message", **params)
-    if gift.message:
-        text += "\n" + t("gifts.inline_note", message=gift.message)
-    claim = InlineKeyboardButton(text=t("gifts.inline_claim"), url=gifts.app_link(gift.secret))
-    return InlineQueryResultArticle(
-        id=gift.id.hex,
-        title=title,
-        description=gift.message or t("gifts.inline_description"),
-        input_message_content=InputTextMessageContent(message_text=text, parse_mode="HTML"),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[claim]]),
-    )
-
-
 async def share_links(
     inline_query: InlineQuery, user: User, t: Translator, gifts: Gifts, webapp_url: str
 ) -> None:
@@ -164,7 +139,10 @@ async def share_links(
     if asset is not None:
         links = [g for g in links if (g.asset, g.amount) == (asset.code, amount)]
     sender = display_name(user)
-    results: list[InlineQueryResultUnion] = [_article(g, sender, gifts, t) for g in links]
+    results: list[InlineQueryResultUnion] = [
+        article(share_message(g, sender=sender, url=gifts.app_link(g.secret or ""), t=t))
+        for g in links
+    ]
     if asset is not None and amount is not None:
         human = format_amount(amount, asset.decimals)
         text = t("gifts.inline_create", amount=human, asset=asset.code)

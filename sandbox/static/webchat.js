@@ -501,6 +501,19 @@ window.addEventListener("message", async (event) => {
     case "web_app_open_link": window.open(data.url, "_blank", "noopener"); break;
     case "web_app_open_tg_link": openLink("https://t.me" + data.path_full); break;
     case "web_app_close": closeMiniApp(); break;
+    case "web_app_send_prepared_message": {
+      // Telegram asks which chat to send the bot's prepared message to; this client has one.
+      const send = await showModal("Share message", `Send the message @${chat.bot.username} prepared to this chat?`,
+        [{ text: "Cancel", value: false }, { text: "Send", value: true, primary: true, testid: "share-confirm" }]);
+      if (!send) { toMiniApp("prepared_message_failed", { error: "USER_DECLINED" }); break; }
+      try {
+        await api(`/chats/${chat.userId}/prepared`, { id: data.id });
+        toMiniApp("prepared_message_sent", {});
+      } catch (error) {
+        toMiniApp("prepared_message_failed", { error: "MESSAGE_SEND_FAILED" });
+      }
+      break;
+    }
     case "web_app_switch_inline_query":
       // Telegram closes the app and puts "@bot <query>" in the chat's input field.
       closeMiniApp();

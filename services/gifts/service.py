@@ -391,7 +391,7 @@ _OPEN_LINKS = text(
     _SELECT
     + """
     WHERE g.creator_id = :user AND g.kind IN ('link', 'packet') AND g.status = 'open'
-      AND g.expires_at > now()
+      AND g.expires_at > now() AND (CAST(:gift AS uuid) IS NULL OR g.id = :gift)
     ORDER BY g.created_at DESC, g.id LIMIT :limit
     """
 )
@@ -437,14 +437,23 @@ async def preview(session: ServiceTx, *, viewer: User, secret: str) -> Preview:
 
 
 async def open_links(
-    session: ServiceTx, *, creator: User, link_key: bytes, limit: int = 20
+    session: ServiceTx,
+    *,
+    creator: User,
+    link_key: bytes,
+    limit: int = 20,
+    gift_id: UUID | None = None,
 ) -> list[Gift]:
     """The creator's open links and packets, newest first, each with its secret: only those
     whose secret `link_key` derives (a gift made under another key is left out, never shown
     with a link that would not open it)."""
     gifts = [
         _gift(row)
-        for row in (await session.execute(_OPEN_LINKS, {"user": creator.id, "limit": limit})).all()
+        for row in (
+            await session.execute(
+                _OPEN_LINKS, {"user": creator.id, "limit": limit, "gift": gift_id}
+            )
+        ).all()
     ]
     stored = {
         row.id: bytes(row.secret_hash)

@@ -10,7 +10,9 @@ from uuid import UUID
 from db.database import Database
 from db.models import User
 from services.gifts import service
+from services.gifts.errors import GiftNotFound, ShareUnavailable
 from services.gifts.schemas import Claim, Gift, GiftKind, Preview, Split
+from services.gifts.sharing import ShareGateway, ShareMessage
 from services.ledger.limits import check_amount
 from services.ledger.schemas import Asset
 from services.ledger.service import AssetRegistry
@@ -30,6 +32,8 @@ class Gifts:
     # random key still makes claimable links; only re-offering them after a restart needs a
     # kept one.
     link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Prepares messages for the Mini App's shareMessage; None without a bot.
+    share: ShareGateway | None = None
 
     def link(self, secret: str) -> str:
         return f"https://t.me/{self.bot_username}?start=gift_{secret}"
@@ -99,6 +103,22 @@ class Gifts:
             return await service.open_links(
                 session, creator=creator, link_key=self.link_key, limit=limit
             )
+
+    async def open_link(self, creator: User, gift_id: UUID) -> Gift:
+        """One of the creator's open links or packets, with its secret. Raises GiftNotFound."""
+        async with self.db.service() as session:
+            found = await service.open_links(
+                session, creator=creator, link_key=self.link_key, gift_id=gift_id
+            )
+        if not found:
+            raise GiftNotFound("no such open gift link")
+        return found[0]
+
+    async def prepare_share(self, creator: User, message: ShareMessage) -> str:
+        """A prepared message id for shareMessage. Raises ShareUnavailable."""
+        if self.share is None:
+            raise ShareUnavailable("no bot to prepare the message")
+        return await self.share.prepare(telegram_id=creator.telegram_id, message=message)
 
     async def cancel(self, *, creator: User, gift_id: UUID) -> Gift:
         async with self.db.service() as session:

@@ -83,10 +83,24 @@ async def test_a_gift_shared_through_inline_mode_is_claimed_in_the_mini_app(
     await expect(kate_app.get_by_test_id("gift-app-link")).to_have_value(
         re.compile(r"^https://t\.me/\w+\?startapp=gift_[\w-]{32}$")
     )
+    # shareMessage: the API has the bot prepare the message; Kate confirms where it goes.
     await kate_app.get_by_test_id("gift-share").click()
+    await kate.get_by_test_id("share-confirm").click()
+    await expect(kate_app.get_by_test_id("gift-copied")).to_have_text(
+        catalog.get("en", "miniapp.gift.shared")
+    )
+    shared = kate.get_by_test_id("msg-out").filter(has_text="2.5 VIBE").last
+    await expect(shared).to_contain_text(f"via @{bot_name}")
+    await expect(shared).to_contain_text("with love")
 
-    # switchInlineQuery: the app closes, "@bot gift 2.5 VIBE" waits in the input, the bot
-    # answers with the link as a ready message.
+    # A client without shareMessage: switchInlineQuery. The app closes, "@bot gift 2.5 VIBE"
+    # waits in the input, and the bot answers with the link as a ready message.
+    await (
+        kate.frame_locator("[data-testid=miniapp-frame]")
+        .locator("body")
+        .evaluate("() => { window.Telegram.WebApp.shareMessage = undefined; }")
+    )
+    await kate_app.get_by_test_id("gift-share").click()
     await expect(kate.get_by_test_id("miniapp")).to_be_hidden()
     await expect(kate.get_by_test_id("message-input")).to_have_value(f"@{bot_name} gift 2.5 VIBE")
     result = kate.get_by_test_id("inline-result")
@@ -96,9 +110,7 @@ async def test_a_gift_shared_through_inline_mode_is_claimed_in_the_mini_app(
     )
     await screenshot(kate, "webchat-gift-inline.png")
     await result.click()
-    shared = kate.get_by_test_id("msg-out").filter(has_text="2.5 VIBE").last
-    await expect(shared).to_contain_text(f"via @{bot_name}")
-    await expect(shared).to_contain_text("with love")
+    await expect(kate.get_by_test_id("msg-out").filter(has_text="2.5 VIBE")).to_have_count(2)
 
     # The Claim button is a startapp link: Kate's client shows where it leads.
     claim_text = catalog.get("en", "gifts.inline_claim")

@@ -18,13 +18,17 @@ from services.gifts.errors import (
     InvalidGift,
     InvalidShares,
     OwnGift,
+    ShareUnavailable,
 )
 from services.gifts.schemas import MAX_MESSAGE, MAX_SHARES, Gift
+from services.gifts.sharing import share_message
 from services.ledger.amounts import parse_units
 from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.errors import AssetNotFound
 from services.ledger.service import transfer_id
 from services.transfers.errors import SEND_ERRORS
+from services.transfers.service import display_name
+from services.users.service import effective_language
 from services.validation import SafeText
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import RESPONSE_DATA, ok
@@ -96,6 +100,10 @@ class ClaimOut(BaseModel):
     decimals: int
     amount: str
     message: str | None
+
+
+class ShareOut(BaseModel):
+    prepared_message_id: str = Field(description="For Telegram.WebApp.shareMessage")
 
 
 class PreviewOut(BaseModel):
@@ -227,6 +235,33 @@ async def preview_gift(request: web.Request) -> web.Response:
         expires_at=found.expires_at,
     )
     return ok(request, out)
+
+
+@routes.route(
+    "POST",
+    "/gifts/{id}/share",
+    summary="A prepared message with the Claim button, for Telegram.WebApp.shareMessage",
+    response=ShareOut,
+    description="Your open link or packet as the bot's inline results show it "
+    "(savePreparedInlineMessage). 503 share_unavailable without a bot: use inline mode "
+    "(switchInlineQuery) or copy the link instead.",
+    errors=(GiftNotFound, ShareUnavailable),
+)
+async def share_gift(request: web.Request) -> web.Response:
+    user = current_user(request)
+    ctx = context_of(request)
+    try:
+        gift_id = UUID(request.match_info["id"])
+    except ValueError:
+        raise GiftNotFound("no such gift") from None
+    gift = await ctx.gifts.open_link(user, gift_id)
+    assert gift.secret is not None  # open_link answers only links it can open
+    t = ctx.catalog.translator(effective_language(user))
+    message = share_message(
+        gift, sender=display_name(user), url=ctx.gifts.app_link(gift.secret), t=t
+    )
+    prepared = await ctx.gifts.prepare_share(user, message)
+    return ok(request, ShareOut(prepared_message_id=prepared))
 
 
 @routes.route(

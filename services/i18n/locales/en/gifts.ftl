@@ -62,3 +62,5 @@ miniapp-gift-claim_packet = A red packet of { $amount } { $asset }: { $left } of
 miniapp-gift-claim_button = Claim
 miniapp-gift-claimed = You claimed { $amount } { $asset }
 miniapp-gift-copied = Link copied
+miniapp-gift-shared = Sent
+error-share_unavailable = Sharing from the app is not available right now; copy the link instead.

@@ -62,3 +62,5 @@ miniapp-gift-claim_packet = Красный конверт { $amount } { $asset }
 miniapp-gift-claim_button = Забрать
 miniapp-gift-claimed = Вы получили { $amount } { $asset }
 miniapp-gift-copied = Ссылка скопирована
+miniapp-gift-shared = Отправлено
+error-share_unavailable = Поделиться из приложения сейчас нельзя — скопируйте ссылку.

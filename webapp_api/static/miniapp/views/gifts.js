@@ -42,11 +42,21 @@
     });
   }
 
-  // Sharing a new link: Telegram's inline mode when the client has it (the bot's inline
-  // results hold the link as a ready message with a Claim button), else the link is copied.
-  function share(gift, link, status) {
+  // Sharing a new link as a ready message with a Claim button: shareMessage (Bot API 8.0, a
+  // message the bot prepares), else Telegram's inline mode (the bot's inline results hold the
+  // link), else the link is copied.
+  async function share(gift, link, status) {
     const { t } = GVL;
     const tg = GVL.tg;
+    if (tg && tg.shareMessage && tg.isVersionAtLeast && tg.isVersionAtLeast("8.0")) {
+      try {
+        const prepared = await GVL.api(`/gifts/${gift.id}/share`, { method: "POST" });
+        tg.shareMessage(prepared.prepared_message_id, (sent) => { if (sent) status.textContent = t("miniapp.gift.shared"); });
+        return;
+      } catch (error) {
+        console.warn("shareMessage unavailable, trying inline mode:", error);
+      }
+    }
     if (tg && tg.switchInlineQuery) {
       // The amount as the bot reads it: digits and a point, no grouping, whatever the language.
       const base = 10n ** BigInt(gift.decimals);
