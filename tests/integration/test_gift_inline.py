@@ -7,6 +7,7 @@ App's gift form. A chosen result is a ready message with a Claim button (the sta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
@@ -16,7 +17,10 @@ from aiogram import Bot, Dispatcher
 from sqlalchemy import text
 
 from db.database import Database
+from integrations.telegram.gift_share import BotGiftShare
 from sandbox.botapi import BotApiServer, TelegramError
+from services.gifts.errors import GiftNotFound, ShareUnavailable
+from services.gifts.sharing import share_message
 from services.gifts.usecase import Gifts
 from services.i18n import Catalog
 from tests.integration.test_promo_gifts_bot import last_text, user_of
@@ -178,3 +182,43 @@ async def test_a_banned_user_gets_an_empty_answer(
         )
     answer = await inline(api, dispatcher, bot, ANN, "gift 10")
     assert answer["results"] == [] and "button" not in answer
+
+
+async def test_share_message_prepares_the_link_for_the_mini_app(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    api, _ = botapi
+    await send(api, dispatcher, bot, ANN, "/start")
+    ann = await user_of(db, ANN["id"])
+    base: Gifts = dispatcher["gifts"]
+    gifts = dataclasses.replace(base, share=BotGiftShare(bot))
+    packet = await gifts.create(
+        creator=ann, gift_id=uuid4(), kind="packet", asset="VIBE", amount=3_000_000, shares=3
+    )
+    found = await gifts.open_link(ann, packet.id)
+    assert found.secret == packet.secret
+    t = catalog.translator("en")
+    message = share_message(found, sender="@ann_i", url=gifts.app_link(found.secret or ""), t=t)
+    prepared = await gifts.prepare_share(ann, message)
+    saved = api.calls_of("savePreparedInlineMessage")[-1]
+    assert int(saved["user_id"]) == ANN["id"]
+
+    sent = await api.user_shares_prepared(ANN, prepared)
+    assert sent["via_bot"]["id"] == api.bot_id
+    assert sent["text"] == catalog.get(
+        "en", "gifts.inline_packet_message", sender="@ann_i", amount="3", asset="VIBE", shares=3
+    ).replace("<b>", "").replace("</b>", "")
+    button = sent["reply_markup"]["inline_keyboard"][0][0]
+    assert button["url"] == f"https://t.me/{gifts.bot_username}?startapp=gift_{packet.secret}"
+    with pytest.raises(TelegramError, match="MESSAGE_ID_INVALID"):
+        await api.user_shares_prepared(BOB, prepared)  # prepared for Ann only
+
+    await gifts.cancel(creator=ann, gift_id=packet.id)
+    with pytest.raises(GiftNotFound):
+        await gifts.open_link(ann, packet.id)  # a cancelled gift is not shared
+    with pytest.raises(ShareUnavailable):
+        await base.prepare_share(ann, message)  # no bot: the Mini App falls back

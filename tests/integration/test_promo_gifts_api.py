@@ -188,3 +188,18 @@ async def test_a_mini_app_claim_link_previews_then_claims_and_its_secret_is_neve
     for record in caplog.records:
         logged = record.getMessage() + str(record.args) + str(record.exc_text or "")
         assert secret not in logged and packet_secret not in logged
+
+
+async def test_share_needs_an_own_open_link_and_a_bot(api: TestClient[Any, Any]) -> None:
+    status, created = await post(api, "/api/v1/gifts", ANN, {"kind": "link", "amount": "1000"})
+    assert status == 201, created
+    gift_id = created["data"]["id"]
+    # The test platform runs without a bot: the Mini App falls back to inline mode or copying.
+    status, body = await post(api, f"/api/v1/gifts/{gift_id}/share", ANN, None)
+    assert (status, body["error"]["code"]) == (503, "share_unavailable")
+    for user, path in ((BOB, gift_id), (ANN, "not-a-uuid"), (ANN, str(uuid4()))):
+        status, body = await post(api, f"/api/v1/gifts/{path}/share", user, None)
+        assert (status, body["error"]["code"]) == (404, "gift_not_found")
+    assert (await post(api, f"/api/v1/gifts/{gift_id}/cancel", ANN, None))[0] == 200
+    status, body = await post(api, f"/api/v1/gifts/{gift_id}/share", ANN, None)
+    assert (status, body["error"]["code"]) == (404, "gift_not_found")
