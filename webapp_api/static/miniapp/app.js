@@ -200,7 +200,12 @@
     views.sort((a, b) => a.order - b.order);
     // Telegram hands launch parameters over in the fragment; once its script has read them,
     // the fragment belongs to the router.
-    if (location.hash.startsWith("#tgWebApp")) history.replaceState(null, "", `${location.pathname}${location.search}#/${launchRoute()}`);
+    // Telegram also passes the start parameter as ?tgWebAppStartParam=: it may be a gift
+    // link's secret, so it leaves the address (and any Referer) at once.
+    const search = new URLSearchParams(location.search);
+    search.delete("tgWebAppStartParam");
+    const query = search.toString() ? `?${search}` : "";
+    if (location.hash.startsWith("#tgWebApp")) history.replaceState(null, "", `${location.pathname}${query}#/${launchRoute()}`);
     if (tg) { tg.ready(); tg.expand(); }
     // First paint in the Telegram client's language (known without a request to our API),
     // then the profile's language, which may be the user's own choice, if it differs.
