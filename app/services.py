@@ -9,6 +9,9 @@ passing.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -20,6 +23,7 @@ from app.settings import Settings
 from db.database import Database, create_database
 from db.roles import SERVICE_ROLE
 from db.urls import app_url_from_owner, asyncpg_dsn
+from integrations.telegram.gift_share import BotGiftShare
 from integrations.telegram.stars import BotStars
 from services.generation.setup import generation
 from services.generation.usecase import Generation
@@ -162,10 +166,22 @@ def bootstrap(settings: Settings, owner_url: str, *, bot: Bot | None = None) -> 
             # Unset: the local sandbox bot's name (gift links do not ask getMe yet).
             bot_username=settings.bot_username or "goodvibe_local_bot",
             p2p=ledger.p2p,
+            link_key=gift_link_key(settings),
+            share=BotGiftShare(bot) if bot is not None else None,
         ),
         market=Market(db, market_rules(settings), ledger.assets),
         generation=generation(settings, db),
     )
+
+
+def gift_link_key(settings: Settings) -> bytes:
+    """GIFT_LINK_KEY, else a key derived from the bot token, else random for this process."""
+    if settings.gift_link_key is not None:
+        return settings.gift_link_key.get_secret_value().encode()
+    if settings.bot_token is not None:
+        token = settings.bot_token.get_secret_value().encode()
+        return hmac.new(token, b"gift-link-key", hashlib.sha256).digest()
+    return secrets.token_bytes(32)
 
 
 def market_rules(settings: Settings) -> MarketRules:

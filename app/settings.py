@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         default="60/minute",
         description="Promo code attempts per client address through the API",
     )
+    gift_link_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Derives gift link secrets (HMAC of the gift id), so the creator can share "
+        "an open link again (inline mode); unset: derived from BOT_TOKEN, or random per process",
+    )
     gift_ttl_days: int = Field(
         default=7,
         ge=1,

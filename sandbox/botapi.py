@@ -30,6 +30,8 @@ from sandbox.state import LocalUser, Payment, SandboxState, StoredFile
 _JSON_FIELDS = frozenset(
     {
         "reply_markup",
+        "button",
+        "result",
         "entities",
         "caption_entities",
         "prices",
@@ -120,6 +122,30 @@ def _commands_key(params: dict[str, Any]) -> tuple[CommandScope, str]:
     return tuple(values), str(params.get("language_code") or "")
 
 
+_INLINE_TYPES = frozenset(
+    {"article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document", "location"}
+    | {"venue", "contact", "game", "sticker"}
+)
+
+
+def _check_inline_result(result: Any, seen: set[str]) -> None:
+    """What Telegram refuses in an InlineQueryResult (the kinds this bot may send)."""
+    if not isinstance(result, dict) or result.get("type") not in _INLINE_TYPES:
+        raise bad_request("RESULT_TYPE_INVALID")
+    result_id = str(result.get("id") or "")
+    if not 1 <= len(result_id.encode()) <= 64:
+        raise bad_request("RESULT_ID_INVALID")
+    if result_id in seen:
+        raise bad_request("RESULT_ID_DUPLICATE")
+    seen.add(result_id)
+    if result["type"] == "article":
+        content = result.get("input_message_content")
+        if not result.get("title") or not isinstance(content, dict):
+            raise bad_request("RESULT_TITLE_EMPTY" if not result.get("title") else "MESSAGE_EMPTY")
+        if not str(content.get("message_text") or "").strip():
+            raise bad_request("MESSAGE_EMPTY")
+
+
 def _decode(key: str, value: str) -> Any:
     if key in _JSON_FIELDS and value[:1] in "{[":
         try:
@@ -152,6 +178,16 @@ class BotApiServer:
     _callback_chats: dict[str, int] = field(default_factory=dict)
     _answered_callbacks: set[str] = field(default_factory=set)
     _pre_checkouts: dict[str, asyncio.Future[tuple[bool, str | None]]] = field(default_factory=dict)
+    # Inline mode (BotFather /setinline): a query waits this long for answerInlineQuery, as
+    # a client gives up on a bot that does not answer.
+    inline_timeout: float = 10.0
+    # BotFather /setinlinefeedback: only then does Telegram send chosen_inline_result.
+    inline_feedback: bool = False
+    _inline_queries: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # Each person's last answered query, so a chosen result is the bot's, not the client's.
+    _inline_answers: dict[int, tuple[str, str, dict[str, Any]]] = field(default_factory=dict)
+    # savePreparedInlineMessage: id -> (user id, result, expiry), for the Mini App's shareMessage.
+    _prepared: dict[str, tuple[int, dict[str, Any], float]] = field(default_factory=dict)
 
     @property
     def bot_id(self) -> int:
@@ -421,6 +457,86 @@ class BotApiServer:
         await self.push_update({"message": message})
         return PaymentOutcome("paid", charge_id=charge_id)
 
+    async def user_inline_query(
+        self, user: dict[str, Any], query: str, *, offset: str = ""
+    ) -> dict[str, Any] | None:
+        """The person types `@bot <query>`: an inline_query update, then the bot's
+        answerInlineQuery parameters (None when it does not answer in time)."""
+        self._remember(user)
+        if len(query) > 256:
+            query = query[:256]  # Telegram's clients send at most 256 characters
+        query_id = str(self.state.next_callback_id())
+        answered: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._inline_queries[query_id] = answered
+        await self.push_update(
+            {
+                "inline_query": {
+                    "id": query_id,
+                    "from": user,
+                    "query": query,
+                    "offset": offset,
+                    # Typed in the person's private chat with the bot.
+                    "chat_type": "sender",
+                }
+            }
+        )
+        try:
+            answer = await asyncio.wait_for(answered, self.inline_timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._inline_queries.pop(query_id, None)
+        self._inline_answers[int(user["id"])] = (query_id, query, answer)
+        return answer
+
+    async def user_chooses_inline(self, user: dict[str, Any], result_id: str) -> dict[str, Any]:
+        """The person taps a result of their last inline query: the client sends its message
+        (`via_bot`) to the chat; here that is the person's chat with the bot, which also
+        delivers it to the bot, as Telegram does in a private chat with it."""
+        last = self._inline_answers.get(int(user["id"]))
+        result = None
+        if last is not None:
+            result = next(
+                (r for r in last[2].get("results") or [] if str(r.get("id")) == result_id), None
+            )
+        if last is None or result is None:
+            raise bad_request("RESULT_ID_INVALID")
+        query_id, query, _ = last
+        message = await self._send_via_bot(user, result)
+        if self.inline_feedback:
+            chosen: dict[str, Any] = {"result_id": result_id, "from": user, "query": query}
+            if "reply_markup" in message:
+                chosen["inline_message_id"] = f"{query_id}:{result_id}"
+            await self.push_update({"chosen_inline_result": chosen})
+        return message
+
+    async def user_shares_prepared(self, user: dict[str, Any], prepared_id: str) -> dict[str, Any]:
+        """The person confirms the Mini App's shareMessage: the prepared message is sent
+        `via_bot`, here to their chat with the bot (the one chat this client has)."""
+        found = self._prepared.get(prepared_id)
+        if found is None or found[0] != int(user["id"]) or found[2] < time.time():
+            raise bad_request("MESSAGE_ID_INVALID")
+        return await self._send_via_bot(user, found[1])
+
+    async def _send_via_bot(self, user: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        content = result.get("input_message_content") or {}
+        users = {known.id: known.telegram() for known in self.state.users.values()}
+        try:
+            text, entities = render_text(
+                str(content.get("message_text") or ""), content.get("parse_mode"), users
+            )
+        except EntityParseError as exc:
+            raise bad_request(str(exc)) from None
+        message = self._user_message(user, text=text, via_bot=self.bot_user())
+        if entities:
+            message["entities"] = entities
+        markup = result.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
+        await self.state.add_message(int(user["id"]), message)
+        await self.push_update({"message": message})
+        return message
+
     # --- Bot API methods: bot and webhook ---------------------------------------------------
 
     async def api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -428,7 +544,7 @@ class BotApiServer:
             **self.bot_user(),
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": True,
         }
 
     async def api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -666,6 +782,55 @@ class BotApiServer:
             )
             await self.state.add_notice(chat_id, "alert" if alert else "toast", str(params["text"]))
         return True
+
+    async def api_answerinlinequery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("inline_query_id") or "")
+        waiting = self._inline_queries.get(query_id)
+        if waiting is None or waiting.done():
+            raise bad_request(_QUERY_INVALID)  # unknown, answered or too old
+        results = params.get("results")
+        if not isinstance(results, list):
+            raise bad_request("can't parse inline query results JSON object")
+        if len(results) > 50:
+            raise bad_request("RESULTS_TOO_MUCH")
+        seen: set[str] = set()
+        for result in results:
+            _check_inline_result(result, seen)
+        answer: dict[str, Any] = {"results": results}
+        button = params.get("button")
+        if button is not None:
+            if not isinstance(button, dict) or not 1 <= len(str(button.get("text") or "")) <= 64:
+                raise bad_request("BUTTON_TEXT_INVALID")
+            if ("web_app" in button) == ("start_parameter" in button):
+                raise bad_request("BUTTON_TYPE_INVALID")
+            answer["button"] = button
+        # Form-encoded calls send every field as text: kept here as Telegram reads them.
+        answer["cache_time"] = int(params.get("cache_time") or 300)
+        answer["is_personal"] = str(params.get("is_personal", "")).lower() == "true"
+        answer["next_offset"] = str(params.get("next_offset") or "")
+        waiting.set_result(answer)
+        return True
+
+    async def api_savepreparedinlinemessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = int(params.get("user_id") or 0)
+        if user_id not in self.state.users:
+            raise bad_request("USER_ID_INVALID")
+        result = params.get("result")
+        _check_inline_result(result, set())
+        assert isinstance(result, dict)  # what _check_inline_result lets through
+        allowed = (
+            "allow_user_chats",
+            "allow_bot_chats",
+            "allow_group_chats",
+            "allow_channel_chats",
+        )
+        if not any(str(params.get(key, "")).lower() == "true" for key in allowed):
+            raise bad_request("PEER_TYPES_INVALID")
+        prepared_id = secrets.token_urlsafe(12)
+        # Telegram keeps a prepared message for a day.
+        expires = time.time() + 86_400
+        self._prepared[prepared_id] = (user_id, result, expires)
+        return {"id": prepared_id, "expiration_date": int(expires)}
 
     # --- Bot API methods: files ---------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from sandbox.botapi import BotApiServer
+from sandbox.botapi import BotApiServer, TelegramError
 from sandbox.initdata import sign_init_data
 from sandbox.state import ChatLog, LocalUser
 
@@ -64,6 +64,9 @@ def add_routes(app: web.Application, server: BotApiServer, *, webapp_url: str) -
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/send", _send)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/press", _press)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/pay", _pay)
+    app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/inline", _inline)
+    app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/inline/choose", _choose_inline)
+    app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/prepared", _share_prepared)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/block", _block)
     app.router.add_post("/sandbox/api/chats/{user_id:\\d+}/webapp", _webapp)
     app.router.add_get("/sandbox/api/invoices/{slug}", _invoice)
@@ -228,6 +231,37 @@ async def _press(request: web.Request) -> web.Response:
     return web.json_response({"update_id": update["update_id"]})
 
 
+async def _inline(request: web.Request) -> web.Response:
+    """The person typed `@bot <query>`: what the bot answered (results, button), or 504."""
+    user = _user(request)
+    query = str((await _body(request)).get("query") or "")
+    answer = await _server(request).user_inline_query(user.telegram(), query)
+    if answer is None:
+        raise web.HTTPGatewayTimeout(text="the bot did not answer the inline query")
+    return web.json_response(answer)
+
+
+async def _choose_inline(request: web.Request) -> web.Response:
+    user = _user(request)
+    result_id = str((await _body(request)).get("result_id") or "")
+    try:
+        message = await _server(request).user_chooses_inline(user.telegram(), result_id)
+    except TelegramError as exc:
+        raise web.HTTPBadRequest(text=exc.description) from None
+    return web.json_response({"message_id": message["message_id"]})
+
+
+async def _share_prepared(request: web.Request) -> web.Response:
+    """The Mini App's shareMessage, confirmed by the person."""
+    user = _user(request)
+    prepared_id = str((await _body(request)).get("id") or "")
+    try:
+        message = await _server(request).user_shares_prepared(user.telegram(), prepared_id)
+    except TelegramError as exc:
+        raise web.HTTPBadRequest(text=exc.description) from None
+    return web.json_response({"message_id": message["message_id"]})
+
+
 async def _pay(request: web.Request) -> web.Response:
     user = _user(request)
     slug = str((await _body(request)).get("slug") or "")
@@ -269,6 +303,8 @@ async def _webapp(request: web.Request) -> web.Response:
             f"tgWebAppData={quote(init_data, safe='')}",
             "tgWebAppVersion=8.0",
             "tgWebAppPlatform=web",
+            # The bot has inline mode: the Mini App may call switchInlineQuery.
+            "tgWebAppBotInline=1",
             f"tgWebAppThemeParams={quote(json.dumps(THEME, separators=(',', ':')), safe='')}",
             *([f"tgWebAppStartParam={quote(start_param, safe='')}"] if start_param else []),
         ]

@@ -23,9 +23,10 @@ def miniapp_app(*, telegram_js_url: str) -> web.Application:
     page = index.replace(_PLACEHOLDER, html.escape(telegram_js_url, quote=True))
 
     async def serve_index(request: web.Request) -> web.StreamResponse:
-        return web.Response(
-            text=page, content_type="text/html", headers={"Cache-Control": "no-cache"}
-        )
+        # Telegram opens the page with `?tgWebAppStartParam=gift_<secret>`: no Referer may
+        # carry that URL on to the API (or a proxy's log); app.js drops it from the address.
+        headers = {"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
+        return web.Response(text=page, content_type="text/html", headers=headers)
 
     async def serve_file(request: web.Request) -> web.StreamResponse:
         parts = request.match_info["path"].split("/")

@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObject, Update
+from aiogram.types import (
+    CallbackQuery,
+    InlineQuery,
+    Message,
+    PreCheckoutQuery,
+    TelegramObject,
+    Update,
+)
 
 from bot.payments import reports_payment
 from db.models import User
@@ -32,4 +39,6 @@ class BanMiddleware(BaseMiddleware):
             await inner.answer(t("banned"), show_alert=True)
         elif isinstance(inner, PreCheckoutQuery):
             await inner.answer(ok=False, error_message=t("banned"))
+        elif isinstance(inner, InlineQuery):
+            await inner.answer([], cache_time=0, is_personal=True)
         return None

@@ -72,6 +72,7 @@
 
   const invoiceCallbacks = {};
   const popupCallbacks = [];
+  const shareCallbacks = [];
 
   const WebApp = {
     initData,
@@ -129,6 +130,23 @@
       if (callback) invoiceCallbacks[slug] = callback;
       post("web_app_open_invoice", { slug });
     },
+    // As Telegram's script: only for a bot with inline mode (tgWebAppBotInline), 256 characters.
+    switchInlineQuery(query, chooseChatTypes) {
+      if (!WebApp.isVersionAtLeast("6.7")) throw new Error("WebAppMethodUnsupported");
+      if (!hash.get("tgWebAppBotInline")) throw new Error("WebAppInlineModeDisabled");
+      const text = String(query || "");
+      if (text.length > 256) throw new Error("WebAppInlineQueryInvalid");
+      const types = Array.isArray(chooseChatTypes) ? chooseChatTypes : [];
+      for (const type of types) if (!["users", "bots", "groups", "channels"].includes(type)) throw new Error("WebAppInlineChooseChatTypeInvalid");
+      post("web_app_switch_inline_query", { query: text, chat_types: types });
+    },
+    // Bot API 8.0: a message the bot prepared (savePreparedInlineMessage), sent where the
+    // person picks; `callback(true)` once sent.
+    shareMessage(msgId, callback) {
+      if (!WebApp.isVersionAtLeast("8.0")) throw new Error("WebAppMethodUnsupported");
+      shareCallbacks.push(callback || null);
+      post("web_app_send_prepared_message", { id: String(msgId) });
+    },
     showPopup(params, callback) {
       popupCallbacks.push(callback || null);
       post("web_app_open_popup", { title: params.title || "", message: params.message, buttons: params.buttons || [{ type: "close" }] });
@@ -160,6 +178,18 @@
         const callback = popupCallbacks.shift();
         if (callback) callback(data.button_id);
         emit("popupClosed", { button_id: data.button_id });
+        break;
+      }
+      case "prepared_message_sent": {
+        const callback = shareCallbacks.shift();
+        emit("shareMessageSent");
+        if (callback) callback(true);
+        break;
+      }
+      case "prepared_message_failed": {
+        const callback = shareCallbacks.shift();
+        emit("shareMessageFailed", { error: data.error });
+        if (callback) callback(false);
         break;
       }
       case "theme_changed": applyTheme(); emit("themeChanged"); break;

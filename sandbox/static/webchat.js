@@ -160,10 +160,65 @@ $("composer").addEventListener("submit", async (event) => {
   const text = $("text").value;
   $("text").value = "";
   $("commands-menu").classList.add("hidden");
+  inline.asked++;
+  hideInline();
   await sendText(text);
 });
 
 $("menu-button").addEventListener("click", () => $("commands-menu").classList.toggle("hidden"));
+
+// --- inline mode: "@bot query" in the input asks the bot, as Telegram's clients do ---------------
+
+const inline = { timer: null, asked: 0 };
+
+function inlineQueryOf(text) {
+  const prefix = `@${chat.bot.username}`;
+  if (!text.startsWith(prefix)) return null;
+  const rest = text.slice(prefix.length);
+  return rest === "" || rest.startsWith(" ") ? rest.trim() : null;
+}
+
+function hideInline() { $("inline-results").classList.add("hidden"); }
+
+async function askInline(query) {
+  const asked = ++inline.asked;
+  let answer;
+  try { answer = await api(`/chats/${chat.userId}/inline`, { query }); } catch (error) { if (asked === inline.asked) hideInline(); return; }
+  if (asked !== inline.asked) return; // a newer query is on its way
+  const box = $("inline-results");
+  const items = [];
+  if (answer.button) {
+    items.push(el("div", { class: "switch", "data-testid": "inline-switch", onclick: () => switchFromInline(answer.button) }, answer.button.text));
+  }
+  for (const result of answer.results || []) {
+    items.push(el("div", { class: "result", "data-testid": "inline-result", "data-result-id": String(result.id), onclick: () => chooseInline(result.id) },
+      el("div", { class: "title" }, result.title || result.id), ...(result.description ? [el("div", { class: "desc" }, result.description)] : [])));
+  }
+  box.replaceChildren(...items);
+  box.classList.toggle("hidden", items.length === 0);
+}
+
+async function chooseInline(resultId) {
+  hideInline();
+  $("text").value = "";
+  await api(`/chats/${chat.userId}/inline/choose`, { result_id: resultId });
+}
+
+async function switchFromInline(button) {
+  hideInline();
+  if (button.web_app) await openMiniApp(button.web_app.url, null, button.text);
+  else if (button.start_parameter !== undefined) await sendText(`/start ${button.start_parameter}`);
+}
+
+function typed() {
+  clearTimeout(inline.timer);
+  const query = chat.bot ? inlineQueryOf($("text").value) : null;
+  if (query === null) { inline.asked++; hideInline(); return; }
+  // Typing is not asking: the client waits for a pause, so each keystroke is not a query.
+  inline.timer = setTimeout(() => askInline(query), 350);
+}
+
+$("text").addEventListener("input", typed);
 
 function render(data) {
   chat.lastMessages = data.messages;
@@ -216,6 +271,7 @@ function renderMessage(message) {
     bubble.append(el("div", { class: "inv-title" }, inv.title), el("div", { class: "inv-desc" }, inv.description),
       el("div", { class: "inv-price" }, stars(inv)));
   }
+  if (message.via_bot) bubble.append(el("div", { class: "via", "data-testid": "msg-via" }, `via @${message.via_bot.username}`));
   const text = message.text ?? message.caption;
   if (text) bubble.append(el("div", { class: "text", "data-testid": "msg-text" }, renderEntities(text, message.entities || message.caption_entities || [])));
   bubble.append(el("span", { class: "time" }, time + (message.edit_date ? " · edited" : "")));
@@ -390,7 +446,11 @@ async function openMiniApp(url, startParam, title) {
   $("main-button").classList.add("hidden");
   $("miniapp-back").classList.add("hidden");
   $("miniapp").classList.remove("hidden");
-  $("miniapp-frame").src = launch.url;
+  // A fresh frame, as a client starts a new WebView: the same app opened again (another
+  // startapp link) differs only in the fragment, which a reused frame would not reload.
+  const frame = $("miniapp-frame").cloneNode(false);
+  frame.src = launch.url;
+  $("miniapp-frame").replaceWith(frame);
 }
 
 function closeMiniApp() {
@@ -441,6 +501,26 @@ window.addEventListener("message", async (event) => {
     case "web_app_open_link": window.open(data.url, "_blank", "noopener"); break;
     case "web_app_open_tg_link": openLink("https://t.me" + data.path_full); break;
     case "web_app_close": closeMiniApp(); break;
+    case "web_app_send_prepared_message": {
+      // Telegram asks which chat to send the bot's prepared message to; this client has one.
+      const send = await showModal("Share message", `Send the message @${chat.bot.username} prepared to this chat?`,
+        [{ text: "Cancel", value: false }, { text: "Send", value: true, primary: true, testid: "share-confirm" }]);
+      if (!send) { toMiniApp("prepared_message_failed", { error: "USER_DECLINED" }); break; }
+      try {
+        await api(`/chats/${chat.userId}/prepared`, { id: data.id });
+        toMiniApp("prepared_message_sent", {});
+      } catch (error) {
+        toMiniApp("prepared_message_failed", { error: "MESSAGE_SEND_FAILED" });
+      }
+      break;
+    }
+    case "web_app_switch_inline_query":
+      // Telegram closes the app and puts "@bot <query>" in the chat's input field.
+      closeMiniApp();
+      $("text").value = `@${chat.bot.username} ${data.query || ""}`;
+      $("text").focus();
+      typed();
+      break;
     case "web_app_request_theme": toMiniApp("theme_changed", {}); break;
     default: break;
   }

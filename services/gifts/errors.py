@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.errors import Conflict, Forbidden, NotFound, ValidationError
+from services.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 
 
 # Unknown secret, expired, cancelled or already claimed: one answer, so that a guessed or
@@ -37,3 +37,11 @@ class InvalidShares(ValidationError):
 
 class InvalidGift(ValidationError):
     code = "invalid_gift"
+
+
+class ShareUnavailable(DomainError):
+    """No bot to prepare a message with (the API runs without BOT_TOKEN), or Telegram refused:
+    the Mini App falls back to inline mode or copying the link."""
+
+    code = "share_unavailable"
+    status = 503

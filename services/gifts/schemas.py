@@ -48,3 +48,19 @@ class Claim:
     share: int
     message: str | None
     creator_id: UUID
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the claim view shows before a claim: for a packet, the total and shares left (a
+    random share is known only once taken)."""
+
+    kind: GiftKind
+    asset: str
+    decimals: int
+    amount: int
+    shares: int
+    shares_left: int
+    message: str | None
+    sender: str
+    expires_at: datetime | None

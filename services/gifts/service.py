@@ -7,13 +7,17 @@ linked batch, so a share is paid at most once and a cancelled or expired gift re
 what was not claimed. Claims and cancels of one gift queue on its row (`FOR UPDATE`), and each
 share's `claimed_by` is set once (`WHERE claimed_by IS NULL`), one share per user and gift.
 
-The link's secret (≥ 128 bits) leaves the server once, in the creator's answer; only its
-sha256 is stored, and it is never logged or put in an error.
+The link's secret (192 bits) is an HMAC of the gift's id under the server's link key: only
+its sha256 is stored, so a copy of the database alone opens no gift, while the creator can be
+offered their open links again (inline mode, `open_links`). It is never logged or put in an
+error.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Sequence
@@ -43,6 +47,7 @@ from services.gifts.schemas import (
     Claim,
     Gift,
     GiftKind,
+    Preview,
     Split,
 )
 from services.ledger.amounts import format_amount
@@ -137,6 +142,13 @@ def secret_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def link_secret(key: bytes, gift_id: UUID) -> str:
+    """The claim secret of a link or packet: 24 bytes of HMAC-SHA256(key, id), 32 URL-safe
+    characters. Unguessable without the key; re-derivable by the server for the creator."""
+    digest = hmac.new(key, b"gift-link:" + gift_id.bytes, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:SECRET_BYTES]).decode()
+
+
 def share_hold_id(gift_id: UUID, idx: int) -> UUID:
     return transfer_id(GIFT_HOLD_CODE, gift_id, idx)
 
@@ -190,9 +202,10 @@ async def create(
     message: str | None = None,
     ttl: timedelta,
     daily_limit: int | None,
+    link_key: bytes,
 ) -> Gift:
     """A gift; `gift_id` derives from the cause, and a replay answers the gift without its
-    secret (it is not stored). `amount` is the total.
+    secret (it is not stored). `amount` is the total; `link_key` derives the secret.
 
     `daily_limit`: the sender's P2P daily limit in this asset (None: none). A direct gift, and
     the escrow of a link or packet when it is made, count on the same daily counter as P2P
@@ -211,7 +224,7 @@ async def create(
     if kind != "packet":
         shares, split = 1, "equal"
     amounts = split_amount(amount, shares, split)
-    secret = None if kind == "direct" else secrets.token_urlsafe(SECRET_BYTES)
+    secret = None if kind == "direct" else link_secret(link_key, gift_id)
     shard = gift_id.int % SHARDS
     inserted = await session.scalar(
         _INSERT,
@@ -398,6 +411,98 @@ async def claim(session: ServiceTx, *, claimer: User, secret: str) -> Claim:
         message=gift.message,
         creator_id=gift.creator_id,
     )
+
+
+_PEEK = text(
+    "SELECT g.id, g.kind, g.creator_id, g.recipient_id, g.asset, s.decimals, g.amount, g.shares, "
+    "g.message, g.status, g.expires_at, g.expires_at <= now() AS expired, "
+    "c.first_name AS creator_first_name, c.username AS creator_username, "
+    "c.telegram_id AS creator_telegram_id, "
+    "(SELECT count(*) FROM gifts.gift_shares x "
+    "  WHERE x.gift_id = g.id AND x.claimed_by IS NULL) AS shares_left, "
+    "EXISTS (SELECT FROM gifts.gift_shares x "
+    "  WHERE x.gift_id = g.id AND x.claimed_by = :viewer) AS mine "
+    "FROM gifts.gifts g JOIN tokens.assets s ON s.code = g.asset "
+    "JOIN auth.users c ON c.id = g.creator_id WHERE g.secret_hash = :hash"
+)
+_OPEN_LINKS = text(
+    _SELECT
+    + """
+    WHERE g.creator_id = :user AND g.kind IN ('link', 'packet') AND g.status = 'open'
+      AND g.expires_at > now() AND (CAST(:gift AS uuid) IS NULL OR g.id = :gift)
+    ORDER BY g.created_at DESC, g.id LIMIT :limit
+    """
+)
+_HASHES = text("SELECT id, secret_hash FROM gifts.gifts WHERE id = ANY(:ids)")
+
+
+async def preview(session: ServiceTx, *, viewer: User, secret: str) -> Preview:
+    """What a claim of `secret` would be, for the claim view; reads without locking.
+
+    Raises the refusals a claim would raise now: GiftUnavailable, GiftAlreadyClaimed,
+    GiftNotForYou, OwnGift.
+    """
+    if _SECRET.fullmatch(secret) is None:
+        raise GiftUnavailable("this gift is not available")
+    row = (
+        await session.execute(_PEEK, {"hash": secret_hash(secret), "viewer": viewer.id})
+    ).one_or_none()
+    if row is None or row.status != "open" or row.expired or row.shares_left == 0:
+        raise GiftUnavailable("this gift is not available")
+    if row.creator_id == viewer.id:
+        raise OwnGift("this is your own gift; cancel it to take it back")
+    if row.recipient_id is not None and row.recipient_id != viewer.id:
+        raise GiftNotForYou("this gift is for someone else")
+    if row.mine:
+        raise GiftAlreadyClaimed("you have already claimed this gift")
+    # As `display_name` names a user: the @username, else the first name.
+    sender = (
+        f"@{row.creator_username}"
+        if row.creator_username
+        else row.creator_first_name or str(row.creator_telegram_id)
+    )
+    return Preview(
+        kind=row.kind,
+        asset=row.asset,
+        decimals=row.decimals,
+        amount=int(row.amount),
+        shares=row.shares,
+        shares_left=int(row.shares_left),
+        message=row.message,
+        sender=sender,
+        expires_at=row.expires_at,
+    )
+
+
+async def open_links(
+    session: ServiceTx,
+    *,
+    creator: User,
+    link_key: bytes,
+    limit: int = 20,
+    gift_id: UUID | None = None,
+) -> list[Gift]:
+    """The creator's open links and packets, newest first, each with its secret: only those
+    whose secret `link_key` derives (a gift made under another key is left out, never shown
+    with a link that would not open it)."""
+    gifts = [
+        _gift(row)
+        for row in (
+            await session.execute(
+                _OPEN_LINKS, {"user": creator.id, "limit": limit, "gift": gift_id}
+            )
+        ).all()
+    ]
+    stored = {
+        row.id: bytes(row.secret_hash)
+        for row in (await session.execute(_HASHES, {"ids": [g.id for g in gifts]})).all()
+    }
+    found = []
+    for gift in gifts:
+        secret = link_secret(link_key, gift.id)
+        if hmac.compare_digest(secret_hash(secret), stored.get(gift.id, b"")):
+            found.append(Gift(**{**gift.__dict__, "secret": secret}))
+    return found
 
 
 async def cancel(session: ServiceTx, *, creator: User, gift_id: UUID) -> Gift:

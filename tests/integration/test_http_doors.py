@@ -131,7 +131,9 @@ async def test_paths_outside_every_door_answer_in_the_envelope(
         assert wrong.status == 405
         assert "GET" in wrong.headers["Allow"]
         assert (await client.get("/app", allow_redirects=False)).headers["Location"] == "/app/"
-        assert (await client.get("/app/")).status == 200
+        page = await client.get("/app/?tgWebAppStartParam=gift_x")
+        # A gift link's secret in the page's address must not ride on as a Referer.
+        assert (page.status, page.headers["Referrer-Policy"]) == (200, "no-referrer")
 
 
 def test_provider_names_are_url_segments() -> None:

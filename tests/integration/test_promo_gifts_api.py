@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.api import api, tma, web_user
@@ -127,3 +129,77 @@ async def test_a_direct_gift_and_a_cancelled_packet(api: TestClient[Any, Any]) -
     assert await vibe(api, ANN) == start - 1_000_000
     status, body = await post(api, "/api/v1/gifts", ANN, {"kind": "direct", "amount": "1"})
     assert (status, body["error"]["code"]) == (422, "invalid_gift")
+
+
+async def test_a_mini_app_claim_link_previews_then_claims_and_its_secret_is_never_logged(
+    api: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cat = web_user(7103, "Cat", username="cat_api")
+    for user in (BOB, cat):  # known users, so a link can name Bob
+        assert (await api.get("/api/v1/me", headers=tma(user))).status == 200
+    body = {"kind": "link", "asset": "VIBE", "amount": "2500000", "message": "for Bob"}
+    status, created = await post(api, "/api/v1/gifts", ANN, {**body, "recipient": "@bob_api"})
+    assert status == 201, created
+    secret = created["data"]["link"].split("gift_", 1)[1]
+    assert created["data"]["app_link"] == f"https://t.me/goodvibe_local_bot?startapp=gift_{secret}"
+
+    async def as_opened(user: dict[str, Any], path: str) -> tuple[int, dict[str, Any]]:
+        # As the Mini App opened by the link asks: its initData carries start_param too.
+        response = await api.post(
+            path, json={"secret": secret}, headers=tma(user, start_param=f"gift_{secret}")
+        )
+        return response.status, await response.json()
+
+    status, seen = await as_opened(BOB, "/api/v1/gifts/preview")
+    assert status == 200, seen
+    assert seen["data"] | {"expires_at": None} == {
+        "kind": "link",
+        "asset": "VIBE",
+        "decimals": 6,
+        "amount": "2500000",
+        "shares": 1,
+        "shares_left": 1,
+        "message": "for Bob",
+        "sender": "@ann_api",
+        "expires_at": None,
+    }
+    for user, code, http in ((ANN, "own_gift", 422), (cat, "gift_not_for_you", 403)):
+        status, refused = await as_opened(user, "/api/v1/gifts/preview")
+        assert (status, refused["error"]["code"]) == (http, code)
+    status, claimed = await as_opened(BOB, "/api/v1/gifts/claim")
+    assert status == 200 and claimed["data"]["amount"] == "2500000"
+    status, gone = await as_opened(BOB, "/api/v1/gifts/preview")
+    assert (status, gone["error"]["code"]) == (409, "gift_unavailable")
+    status, bad = await post(api, "/api/v1/gifts/preview", BOB, {"secret": "x" * 65})
+    assert (status, secret in str(bad)) == (422, False)
+
+    # A packet: who took a share hears so; the others see what is left.
+    status, packet = await post(
+        api, "/api/v1/gifts", ANN, {"kind": "packet", "amount": "3000000", "shares": 3}
+    )
+    packet_secret = packet["data"]["link"].split("gift_", 1)[1]
+    assert (await post(api, "/api/v1/gifts/claim", BOB, {"secret": packet_secret}))[0] == 200
+    status, mine = await post(api, "/api/v1/gifts/preview", BOB, {"secret": packet_secret})
+    assert (status, mine["error"]["code"]) == (409, "gift_already_claimed")
+    status, left = await post(api, "/api/v1/gifts/preview", cat, {"secret": packet_secret})
+    assert (status, left["data"]["shares_left"], left["data"]["amount"]) == (200, 2, "3000000")
+
+    for record in caplog.records:
+        logged = record.getMessage() + str(record.args) + str(record.exc_text or "")
+        assert secret not in logged and packet_secret not in logged
+
+
+async def test_share_needs_an_own_open_link_and_a_bot(api: TestClient[Any, Any]) -> None:
+    status, created = await post(api, "/api/v1/gifts", ANN, {"kind": "link", "amount": "1000"})
+    assert status == 201, created
+    gift_id = created["data"]["id"]
+    # The test platform runs without a bot: the Mini App falls back to inline mode or copying.
+    status, body = await post(api, f"/api/v1/gifts/{gift_id}/share", ANN, None)
+    assert (status, body["error"]["code"]) == (503, "share_unavailable")
+    for user, path in ((BOB, gift_id), (ANN, "not-a-uuid"), (ANN, str(uuid4()))):
+        status, body = await post(api, f"/api/v1/gifts/{path}/share", user, None)
+        assert (status, body["error"]["code"]) == (404, "gift_not_found")
+    assert (await post(api, f"/api/v1/gifts/{gift_id}/cancel", ANN, None))[0] == 200
+    status, body = await post(api, f"/api/v1/gifts/{gift_id}/share", ANN, None)
+    assert (status, body["error"]["code"]) == (404, "gift_not_found")

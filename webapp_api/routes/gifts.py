@@ -18,13 +18,17 @@ from services.gifts.errors import (
     InvalidGift,
     InvalidShares,
     OwnGift,
+    ShareUnavailable,
 )
 from services.gifts.schemas import MAX_MESSAGE, MAX_SHARES, Gift
+from services.gifts.sharing import share_message
 from services.ledger.amounts import parse_units
 from services.ledger.assets import DEFAULT_ASSET
 from services.ledger.errors import AssetNotFound
 from services.ledger.service import transfer_id
 from services.transfers.errors import SEND_ERRORS
+from services.transfers.service import display_name
+from services.users.service import effective_language
 from services.validation import SafeText
 from webapp_api.context import context_of, current_user
 from webapp_api.envelope import RESPONSE_DATA, ok
@@ -84,6 +88,10 @@ class GiftOut(BaseModel):
         default=None,
         description="The t.me claim link, only in the answer that created it (never stored)",
     )
+    app_link: str | None = Field(
+        default=None,
+        description="The same claim in the Mini App (`startapp=gift_<secret>`), beside `link`",
+    )
 
 
 class ClaimOut(BaseModel):
@@ -94,7 +102,25 @@ class ClaimOut(BaseModel):
     message: str | None
 
 
-def gift_out(gift: Gift, user_id: UUID, link: str | None = None) -> GiftOut:
+class ShareOut(BaseModel):
+    prepared_message_id: str = Field(description="For Telegram.WebApp.shareMessage")
+
+
+class PreviewOut(BaseModel):
+    kind: str
+    asset: str
+    decimals: int
+    amount: str = Field(description="The gift's total (a packet's shares split it)")
+    shares: int
+    shares_left: int
+    message: str | None
+    sender: str = Field(description="Who gives it: @username or first name")
+    expires_at: datetime | None
+
+
+def gift_out(
+    gift: Gift, user_id: UUID, link: str | None = None, app_link: str | None = None
+) -> GiftOut:
     return GiftOut(
         id=gift.id,
         kind=gift.kind,
@@ -111,6 +137,7 @@ def gift_out(gift: Gift, user_id: UUID, link: str | None = None) -> GiftOut:
         created_at=gift.created_at,
         expires_at=gift.expires_at,
         link=link,
+        app_link=app_link,
     )
 
 
@@ -151,8 +178,10 @@ async def create_gift(request: web.Request) -> web.Response:
     )
     if (gift.kind, gift.asset, gift.amount) != (body.kind, body.asset.upper(), amount):
         raise IdempotencyKeyReused("this Idempotency-Key was used with another request")
-    link = ctx.gifts.link(gift.secret) if gift.secret is not None else None
-    response = ok(request, gift_out(gift, user.id, link), status=201)
+    link = app_link = None
+    if gift.secret is not None:
+        link, app_link = ctx.gifts.link(gift.secret), ctx.gifts.app_link(gift.secret)
+    response = ok(request, gift_out(gift, user.id, link, app_link), status=201)
     if link is not None:
         # Not kept by the idempotency store: the secret is stored nowhere in clear.
         del response[RESPONSE_DATA]
@@ -178,6 +207,61 @@ async def claim_gift(request: web.Request) -> web.Response:
         message=claim.message,
     )
     return ok(request, out)
+
+
+@routes.route(
+    "POST",
+    "/gifts/preview",
+    summary="What a gift link holds, before claiming it (the Mini App's claim view)",
+    response=PreviewOut,
+    body=ClaimIn,
+    description="A POST, so the secret stays out of URLs. Refuses as a claim would now.",
+    errors=(GiftUnavailable, GiftAlreadyClaimed, GiftNotForYou, OwnGift),
+)
+async def preview_gift(request: web.Request) -> web.Response:
+    body = await read_body(request, ClaimIn)
+    found = await context_of(request).gifts.preview(
+        viewer=current_user(request), secret=body.secret
+    )
+    out = PreviewOut(
+        kind=found.kind,
+        asset=found.asset,
+        decimals=found.decimals,
+        amount=str(found.amount),
+        shares=found.shares,
+        shares_left=found.shares_left,
+        message=found.message,
+        sender=found.sender,
+        expires_at=found.expires_at,
+    )
+    return ok(request, out)
+
+
+@routes.route(
+    "POST",
+    "/gifts/{id}/share",
+    summary="A prepared message with the Claim button, for Telegram.WebApp.shareMessage",
+    response=ShareOut,
+    description="Your open link or packet as the bot's inline results show it "
+    "(savePreparedInlineMessage). 503 share_unavailable without a bot: use inline mode "
+    "(switchInlineQuery) or copy the link instead.",
+    errors=(GiftNotFound, ShareUnavailable),
+)
+async def share_gift(request: web.Request) -> web.Response:
+    user = current_user(request)
+    ctx = context_of(request)
+    try:
+        gift_id = UUID(request.match_info["id"])
+    except ValueError:
+        raise GiftNotFound("no such gift") from None
+    gift = await ctx.gifts.open_link(user, gift_id)
+    assert gift.secret is not None  # open_link answers only links it can open
+    t = ctx.catalog.translator(effective_language(user))
+    message = share_message(
+        gift, sender=display_name(user), url=ctx.gifts.app_link(gift.secret), t=t
+    )
+    prepared = await ctx.gifts.prepare_share(user, message)
+    return ok(request, ShareOut(prepared_message_id=prepared))
 
 
 @routes.route(

@@ -182,11 +182,30 @@
       el("button", { class: "more", type: "button", "data-testid": "retry", onclick: () => location.reload() }, "↻"));
   }
 
+  // The first view: one that claims the launch (a `startapp` parameter such as gift_…, or the
+  // page's own query) with `opens({startParam, search})` → its route query; else the first tab.
+  function launchRoute() {
+    const launch = {
+      startParam: (tg && tg.initDataUnsafe && tg.initDataUnsafe.start_param) || "",
+      search: new URLSearchParams(location.search),
+    };
+    for (const view of views) {
+      const query = view.opens ? view.opens(launch) : null;
+      if (query !== null && query !== undefined) return `${view.id}${query ? "?" + query : ""}`;
+    }
+    return views[0].id;
+  }
+
   async function start() {
     views.sort((a, b) => a.order - b.order);
     // Telegram hands launch parameters over in the fragment; once its script has read them,
     // the fragment belongs to the router.
-    if (location.hash.startsWith("#tgWebApp")) history.replaceState(null, "", `${location.pathname}${location.search}#/${views[0].id}`);
+    // Telegram also passes the start parameter as ?tgWebAppStartParam=: it may be a gift
+    // link's secret, so it leaves the address (and any Referer) at once.
+    const search = new URLSearchParams(location.search);
+    search.delete("tgWebAppStartParam");
+    const query = search.toString() ? `?${search}` : "";
+    if (location.hash.startsWith("#tgWebApp")) history.replaceState(null, "", `${location.pathname}${query}#/${launchRoute()}`);
     if (tg) { tg.ready(); tg.expand(); }
     // First paint in the Telegram client's language (known without a request to our API),
     // then the profile's language, which may be the user's own choice, if it differs.
@@ -212,7 +231,7 @@
     // view with `live: true`); a form being filled in is left alone.
     refresh: () => (current && current.live ? route() : undefined),
     t, textOr: i18n.textOr, language: i18n.language, languages: i18n.languages, date: i18n.date,
-    // A view: {id, titleKey, order, render(container, params), leave?(), live?}.
+    // A view: {id, titleKey, order, render(container, params), leave?(), live?, opens?(launch)}.
     register(view) { views.push(view); },
     navigate(id, query) { location.hash = `#/${id}${query ? "?" + query : ""}`; },
     // The asset list changes rarely; one read per app open is enough.

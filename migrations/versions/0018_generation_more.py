@@ -1,8 +1,8 @@
 """AI generation, continued: the submit recorded before it is made, purged webhook receipts,
 and the part of a job's price that promo credits paid.
 
-Revision ID: 0019_generation_more
-Revises: 0016_realtime_more
+Revision ID: 0018_generation_more
+Revises: 0017_market_safety
 Create Date: 2026-12-03
 
 - `ai.jobs.submit_provider`, `submit_ref`, `submit_at`: written and committed before the
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from migrations.sql import run_script
 
-revision = "0019_generation_more"
-down_revision = "0016_realtime_more"
+revision = "0018_generation_more"
+down_revision = "0017_market_safety"
 branch_labels = None
 depends_on = None
 
