@@ -159,8 +159,9 @@ async def test_a_batch_answers_each_member_its_own_outcome(db: Database) -> None
     results = await asyncio.gather(*(attempt(p, u, "mixed") for u in attempts))
     assert p.batcher.batched > len(attempts) // 2, (p.batcher.batched, p.batcher.alone)
     assert results[12:14] == ["promo_unavailable"] * 2  # banned
-    # per_user = 2; a twin in another statement at the same instant may lose the race
-    assert 1 <= results[14:17].count("ok") <= 2
+    # per_user = 2, never more. It may be fewer: a twin in another statement at the same
+    # instant may lose the race, and 27 eligible attempts share 20 uses.
+    assert results[14:17].count("ok") <= 2
     assert set(results) == {"ok", "promo_unavailable"}
     assert results.count("ok") == 20  # every use, whoever raced whom
     credited = [await available(db, u.id) - start[u.id] for u in [*fresh, twice]]
