@@ -67,7 +67,7 @@ async def test_inline_queries_offer_open_links_and_never_escrow(
     assert made.secret is not None
     # A link made under another key (say, before a key change) is never offered with a link
     # that would not open it.
-    other = Gifts(db, gifts.assets, ttl=gifts.ttl, bot_username=gifts.bot_username)
+    other = Gifts(db, gifts.assets, ttl=gifts.ttl, bot_username=gifts.bot_username, p2p=gifts.p2p)
     await other.create(creator=ann, gift_id=uuid4(), kind="link", asset="VIBE", amount=1_000_000)
     before = await gift_count(db)
 
