@@ -43,6 +43,10 @@ from webapp_api.initdata import InitDataCheck
 
 TOKEN = "7000000009:bench-referrals-token"  # noqa: S105 - signs the bench's own initData
 CHAINS = 64  # independent chains of 9 users; purchases at the bottom of random chains
+# Chains start STRIDE ids apart: 101 is odd and ≡ 5 (mod 16), so the buyers' Telegram ids fall
+# on every one of the 16 sales and rewards shards, as real ids do (a stride of 100 put all
+# 64 buyers on 4 shards: 8 clients queued on 4 locked rows).
+STRIDE = 101
 PACK = parse_packs("50:100")[0]
 
 # Users in bulk, straight into the table (the ledger opens their accounts on first use).
@@ -153,12 +157,15 @@ async def main(args: argparse.Namespace) -> None:
         # Purchases: CHAINS chains of 9 (top + 8): every purchase pays 8 levels.
         base = 10_000_000
         for c in range(CHAINS):
-            await build_tree(owner, base + c * 100, [1] * 8)
+            await build_tree(owner, base + c * STRIDE, [1] * 8)
         buyers = [
             r["id"]
             for r in await owner.fetch(
-                "SELECT id FROM auth.users WHERE telegram_id % 100 = 8 AND telegram_id >= $1",
+                "SELECT id FROM auth.users"
+                " WHERE (telegram_id - $1) % $2 = 8 AND telegram_id BETWEEN $1 AND $1 + $3",
                 base,
+                STRIDE,
+                CHAINS * STRIDE,
             )
         ]
         db = create_database(app_url_from_owner(url), pool_size=args.clients + 2)
