@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from integrations.ai.http import HttpClient, classify, download, request_json
+from integrations.ai.http import KeyedClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     JobLost,
@@ -33,22 +33,21 @@ BFL_HOSTS = frozenset(
 _SIZES = {"1:1": "1:1", "16:9": "16:9", "9:16": "9:16", "4:3": "4:3", "3:4": "3:4"}
 
 
-class BflProvider(HttpClient):
+class BflProvider(KeyedClient):
     name = "bfl"
     webhooks = False
+
+    default_poll_seconds = 1.5
 
     def __init__(
         self,
         base: str,
         key: str,
         *,
-        poll_seconds: float = 1.5,
+        poll_seconds: float | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self.base = base.rstrip("/")
-        self.poll_seconds = poll_seconds
-        self._key = key
-        self._session = session
+        super().__init__(base, key, poll_seconds=poll_seconds, session=session)
         self._hosts = BFL_HOSTS | {urlsplit(self.base).netloc}
 
     async def submit(self, request: JobRequest) -> Handle:

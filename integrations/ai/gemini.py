@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
-from integrations.ai.http import HttpClient, classify, download, request_json
+from integrations.ai.http import KeyedClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     InvalidInput,
@@ -28,22 +26,11 @@ from services.generation.providers import (
 )
 
 
-class GeminiVeoProvider(HttpClient):
+class GeminiVeoProvider(KeyedClient):
     name = "gemini"
     webhooks = False
 
-    def __init__(
-        self,
-        base: str,
-        key: str,
-        *,
-        poll_seconds: float = 10.0,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.base = base.rstrip("/")
-        self.poll_seconds = poll_seconds
-        self._key = key
-        self._session = session
+    default_poll_seconds = 10.0
 
     async def submit(self, request: JobRequest) -> Handle:
         model = request.target or "veo-3.1-generate-001"

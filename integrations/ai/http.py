@@ -99,3 +99,23 @@ class HttpClient:
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+class KeyedClient(HttpClient):
+    """An adapter reached at `base` with one API key, polled every `poll_seconds` (each
+    provider's own default, `default_poll_seconds`, unless told)."""
+
+    default_poll_seconds: float = 5.0
+
+    def __init__(
+        self,
+        base: str,
+        key: str,
+        *,
+        poll_seconds: float | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base = base.rstrip("/")
+        self.poll_seconds = self.default_poll_seconds if poll_seconds is None else poll_seconds
+        self._key = key
+        self._session = session

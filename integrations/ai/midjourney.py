@@ -10,9 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from integrations.ai.http import HttpClient, classify, download, request_json
+from integrations.ai.http import KeyedClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     JobLost,
@@ -29,22 +27,11 @@ from services.generation.providers import (
 _BANNED = ("banned", "sensitive", "moderat")
 
 
-class MidjourneyProxyProvider(HttpClient):
+class MidjourneyProxyProvider(KeyedClient):
     name = "mj"
     webhooks = True
 
-    def __init__(
-        self,
-        base: str,
-        key: str,
-        *,
-        poll_seconds: float = 10.0,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.base = base.rstrip("/")
-        self.poll_seconds = poll_seconds
-        self._key = key
-        self._session = session
+    default_poll_seconds = 10.0
 
     async def submit(self, request: JobRequest) -> Handle:
         ratio = str(request.params.get("aspect_ratio", "1:1"))

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from integrations.ai.http import HttpClient, classify, download, request_json
+from integrations.ai.http import KeyedClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     InvalidInput,
@@ -29,22 +27,11 @@ _VIDEO_RATIOS = {"16:9": "1280:720", "9:16": "720:1280", "1:1": "960:960"}
 _IMAGE_RATIOS = {"16:9": "1920:1080", "9:16": "1080:1920", "1:1": "1024:1024"}
 
 
-class RunwayProvider(HttpClient):
+class RunwayProvider(KeyedClient):
     name = "runway"
     webhooks = False
 
-    def __init__(
-        self,
-        base: str,
-        key: str,
-        *,
-        poll_seconds: float = 6.0,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.base = base.rstrip("/")
-        self.poll_seconds = poll_seconds
-        self._key = key
-        self._session = session
+    default_poll_seconds = 6.0
 
     async def submit(self, request: JobRequest) -> Handle:
         ratio = str(request.params.get("aspect_ratio", "16:9"))

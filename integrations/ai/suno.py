@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
-
-from integrations.ai.http import HttpClient, classify, download, request_json
+from integrations.ai.http import KeyedClient, classify, download, request_json
 from services.generation.providers import (
     Handle,
     InvalidInput,
@@ -45,22 +43,11 @@ def _code_error(code: int, message: str) -> ProviderError:
     return InvalidInput(f"code {code}: {message}")
 
 
-class SunoProvider(HttpClient):
+class SunoProvider(KeyedClient):
     name = "suno"
     webhooks = True
 
-    def __init__(
-        self,
-        base: str,
-        key: str,
-        *,
-        poll_seconds: float = 5.0,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.base = base.rstrip("/")
-        self.poll_seconds = poll_seconds
-        self._key = key
-        self._session = session
+    default_poll_seconds = 5.0
 
     async def submit(self, request: JobRequest) -> Handle:
         body: dict[str, Any] = {
