@@ -5,9 +5,11 @@
 
 Starts its own embedded PostgreSQL unless BENCH_DATABASE_URL (an owner/superuser URL) is set.
 Each round runs TPC-B, then the purchases, so each ratio compares runs made seconds apart;
-the summary is the median ratio. Every purchase is `credit_purchase` as the bot calls it: the
-purchase row, one ledger batch (the credit and 8 reward holds), the reward rows, the fraud
-checks that look at a reward and the realtime events, in one transaction.
+the summary is the median ratio. Every purchase is `Purchases.credit`, as the bot's
+`successful_payment` handler calls it (the buyer already loaded, as the bot's middleware has
+them): the purchase row, the credit and 8 reward holds as one linked ledger group, the reward
+rows, totals, realtime events and the shared-wallet rule, in one transaction; concurrent
+purchases share a statement (`services/purchases/batcher.py`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from app.services import bootstrap
 from app.settings import load_settings
 from bench.database import bench_server, scratch_database
 from bench.ledger.__main__ import Run, pgbench, pgbench_init
-from db.database import Database, create_database
+from db.database import create_database
+from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
 from sandbox.initdata import sign_init_data
 from services.purchases.packs import parse_packs
 from services.purchases.schemas import InvoiceTerms
-from services.purchases.service import PurchaseConfig, credit_purchase
+from services.purchases.service import PurchaseConfig
+from services.purchases.usecase import Purchases
 from services.referrals.config import ReferralConfig
 from services.users.service import get_user
 from webapp_api.app import create_root_app
@@ -85,9 +89,7 @@ async def build_tree(conn: asyncpg.Connection, first: int, sizes: list[int]) -> 
         prev_lo, prev_hi, lo = lo, hi, hi + 1
 
 
-async def purchases(
-    db: Database, config: PurchaseConfig, buyers: list[uuid.UUID], seconds: float, clients: int
-) -> Run:
+async def purchases(sales: Purchases, buyers: list[User], seconds: float, clients: int) -> Run:
     done = failed = 0
     stop = time.monotonic() + seconds
 
@@ -96,19 +98,15 @@ async def purchases(
         k = 0
         while time.monotonic() < stop:
             k += 1
-            buyer_id = buyers[(n * 7919 + k) % len(buyers)]
+            buyer = buyers[(n * 7919 + k) % len(buyers)]
             try:
-                async with db.service() as session:
-                    buyer = await get_user(session, buyer_id)
-                    await credit_purchase(
-                        session,
-                        config,
-                        buyer=buyer,
-                        charge_id=f"bench-{uuid.uuid4().hex}",
-                        payload=InvoiceTerms.of(PACK, buyer.telegram_id).payload(),
-                        currency="XTR",
-                        total=PACK.stars,
-                    )
+                await sales.credit(
+                    buyer,
+                    charge_id=f"bench-{uuid.uuid4().hex}",
+                    payload=InvoiceTerms.of(PACK, buyer.telegram_id).payload(),
+                    currency="XTR",
+                    total=PACK.stars,
+                )
                 done += 1
             except Exception:  # a bench counts failures, it does not stop
                 failed += 1
@@ -158,7 +156,7 @@ async def main(args: argparse.Namespace) -> None:
         base = 10_000_000
         for c in range(CHAINS):
             await build_tree(owner, base + c * STRIDE, [1] * 8)
-        buyers = [
+        buyer_ids = [
             r["id"]
             for r in await owner.fetch(
                 "SELECT id FROM auth.users"
@@ -170,11 +168,14 @@ async def main(args: argparse.Namespace) -> None:
         ]
         db = create_database(app_url_from_owner(url), pool_size=args.clients + 2)
         config = PurchaseConfig(parse_packs("50:100"), ReferralConfig())
+        sales = Purchases(db, config, None, bot_username="", app_name="")
+        async with db.service() as session:
+            buyers = [await get_user(session, b) for b in buyer_ids]
         await asyncio.to_thread(pgbench_init, url)
         ratios = []
         for round_ in range(args.rounds):
             baseline = await pgbench(url, args.seconds, args.clients)
-            run = await purchases(db, config, buyers, args.seconds, args.clients)
+            run = await purchases(sales, buyers, args.seconds, args.clients)
             ratios.append(run.rate / baseline.rate)
             print(
                 f"round {round_ + 1}: {baseline.name} {baseline.rate:.0f}/s, "
@@ -183,7 +184,8 @@ async def main(args: argparse.Namespace) -> None:
         holds = await owner.fetchval("SELECT count(*) FROM referrals.rewards")
         print(
             f"purchases/s ÷ TPC-B tps, median of {args.rounds}: {statistics.median(ratios):.2f}"
-            f" ({holds} reward holds written)"
+            f" ({holds} reward holds written; {sales.batcher.batched} purchases shared a"
+            f" statement, {sales.batcher.alone} had one alone)"
         )
         await db.dispose()
 

@@ -1,24 +1,38 @@
 """Stars purchases: pre-checkout answers, crediting each payment once, refunds, the list.
 
-A payment is credited exactly once, keyed on Telegram's charge id: the purchase row is inserted
-with ON CONFLICT DO NOTHING (a concurrent duplicate waits on the unique index and then finds
-the first one's row), and every ledger id derives from the charge id too. The credit, the
-settlement of an earlier refund's debt and the referral holds are one ledger batch.
+A payment is credited exactly once, keyed on Telegram's charge id, by one statement
+(`tokens.credit_purchases`, db/sql/tokens/credit_purchases.sql): its purchase row is inserted
+with ON CONFLICT DO NOTHING (a concurrent duplicate waits on the unique index, then answers
+`exists` with the first one's row), every ledger id derives from the charge id too, and the
+credit, the settlement of earlier refunds' debts and the referral holds are one linked ledger
+group. Many payments go in one statement (`services.purchases.batcher`), each its own group.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import ServiceTx, UserTx
 from db.models import User
 from services.ledger.assets import DEFAULT_ASSET
+from services.ledger.errors import ledger_error
 from services.ledger.history import decode_cursor, encode_cursor
 from services.ledger.schemas import Transfer
-from services.ledger.service import apply, system_account, transfer_id, user_account
+from services.ledger.service import (
+    apply,
+    run_native,
+    system_account,
+    transfer_id,
+    user_account,
+)
 from services.purchases.errors import (
     AlreadyRefunded,
     BuyerBanned,
@@ -32,8 +46,8 @@ from services.purchases.errors import (
 from services.purchases.packs import Pack, find_pack
 from services.purchases.schemas import CURRENCY, InvoiceTerms, PurchaseOut
 from services.referrals.config import ReferralConfig
-from services.referrals.fraud import check_refund_loop
-from services.referrals.rewards import hold_transfers, plan_rewards, record_rewards, void_source
+from services.referrals.fraud import SCORES, SHARED_WALLET, check_refund_loop
+from services.referrals.rewards import reward_id, void_source
 from services.users.access import is_banned
 
 # Every purchase credits from the sales account: spread over shards (by buyer), as the rewards
@@ -90,23 +104,86 @@ class Credit:
     replayed: bool
 
 
-_INSERT = text(
-    """
-    INSERT INTO tokens.purchases (user_id, charge_id, pack_id, stars, vibe)
-    VALUES (:user, :charge, :pack, :stars, :vibe)
-    ON CONFLICT (charge_id) DO NOTHING RETURNING id
-    """
+@dataclass(frozen=True)
+class Payment:
+    """A `successful_payment` checked at the edge, ready for `tokens.credit_purchases`."""
+
+    buyer_id: UUID
+    telegram_id: int
+    charge_id: str
+    terms: InvoiceTerms
+
+
+def payment_of(buyer: User, *, charge_id: str, payload: str, currency: str, total: int) -> Payment:
+    """Raises InvalidInvoice for a payment that is not ours (or a charge id no Telegram
+    payment has)."""
+    terms = InvoiceTerms.parse(payload)
+    if currency != CURRENCY or total != terms.stars:
+        raise InvalidInvoice("the price is not the invoice's")
+    if not _CHARGE.fullmatch(charge_id):
+        raise InvalidInvoice("not a Telegram charge id")
+    return Payment(buyer.id, buyer.telegram_id, charge_id, terms)
+
+
+# Telegram's charge ids are printable ASCII; the table takes at most 255 characters.
+_CHARGE = re.compile(r"[!-~]{1,255}")
+_CREDIT = (
+    "SELECT tokens.credit_purchases($1::text[], $2::uuid[], $3::bigint[], $4::text[],"
+    " $5::integer[], $6::numeric[], $7::uuid[], $8::uuid[], $9::integer[], $10::integer,"
+    " $11::text, $12::integer, $13::integer)"
 )
-_EXISTING = text("SELECT id, vibe FROM tokens.purchases WHERE charge_id = :charge")
-_DEBTS = text(
-    "SELECT purchase_id, amount - settled AS owed FROM tokens.debts "
-    "WHERE user_id = :user AND settled < amount ORDER BY created_at FOR UPDATE"
-)
-_SETTLE = text("UPDATE tokens.debts SET settled = settled + :paid WHERE purchase_id = :debt")
 
 
 def source_of(charge_id: str) -> str:
     return f"stars:{charge_id}"
+
+
+async def credit_payments(
+    conn: AsyncConnection, config: PurchaseConfig, payments: Sequence[Payment]
+) -> list[dict[str, Any]]:
+    """Credit payments (distinct charge ids) in one statement; one answer each, in order:
+    `{"result": "ok" | "exists" | a ledger failure code, ...}` (db/sql/tokens/credit_purchases.sql).
+
+    Every id derives from the charge id: the credit's, and each level's reward (the reward's
+    hold); a replay answers `exists` and moves nothing.
+    """
+    levels = config.referrals.levels_bps
+    answers = await run_native(
+        conn,
+        _CREDIT,
+        [p.charge_id for p in payments],
+        [p.buyer_id for p in payments],
+        [p.telegram_id for p in payments],
+        [p.terms.pack_id for p in payments],
+        [p.terms.stars for p in payments],
+        [p.terms.vibe for p in payments],
+        [transfer_id("stars", p.charge_id) for p in payments],
+        [
+            reward_id(source_of(p.charge_id), level)
+            for p in payments
+            for level in range(1, len(levels) + 1)
+        ],
+        list(levels),
+        config.referrals.hold_days,
+        DEFAULT_ASSET,
+        SALES_SHARDS,
+        SCORES[SHARED_WALLET],
+    )
+    decoded: list[dict[str, Any]] = json.loads(answers) if isinstance(answers, str) else answers
+    return decoded
+
+
+def credit_of(answer: dict[str, Any]) -> Credit:
+    """One member's answer. Raises the ledger's error for a refused one."""
+    result = answer["result"]
+    if result not in ("ok", "exists"):
+        raise ledger_error(result)
+    purchase_id = UUID(answer["purchase_id"])
+    if result == "exists":
+        return Credit(purchase_id, int(answer["vibe"]), 0, 0, replayed=True)
+    return Credit(
+        purchase_id, int(answer["vibe"]), int(answer["settled"]), answer["rewards"], replayed=False
+    )
 
 
 async def credit_purchase(
@@ -119,74 +196,19 @@ async def credit_purchase(
     currency: str,
     total: int,
 ) -> Credit:
-    """Credit a `successful_payment` once; a replay (same charge id) changes nothing.
+    """Credit a `successful_payment` once, in the caller's transaction; a replay (same charge
+    id) changes nothing. `services.purchases.batcher` does the same for many at once.
 
     Credits what the invoice promised (its payload) even if the pack changed since: Telegram
-    already took the Stars. Raises InvalidInvoice for a payment that is not ours.
+    already took the Stars. The credit, the settlement of earlier refunds' debts and the
+    referral holds are one linked ledger group. Raises InvalidInvoice for a payment that is not
+    ours, and the ledger's error for one it refuses.
     """
-    terms = InvoiceTerms.parse(payload)
-    if currency != CURRENCY or total != terms.stars:
-        raise InvalidInvoice("the price is not the invoice's")
-    purchase_id: UUID | None = await session.scalar(
-        _INSERT,
-        {
-            "user": buyer.id,
-            "charge": charge_id,
-            "pack": terms.pack_id,
-            "stars": terms.stars,
-            "vibe": terms.vibe,
-        },
+    payment = payment_of(
+        buyer, charge_id=charge_id, payload=payload, currency=currency, total=total
     )
-    if purchase_id is None:
-        row = (await session.execute(_EXISTING, {"charge": charge_id})).one()
-        return Credit(row.id, int(row.vibe), 0, 0, replayed=True)
-    source = source_of(charge_id)
-    sales = sales_account(buyer.telegram_id)
-    credit = Transfer(
-        id=transfer_id("stars", charge_id),
-        debit=sales,
-        credit=user_account(buyer.id),
-        asset=DEFAULT_ASSET,
-        amount=terms.vibe,
-        code="stars_purchase",
-        metadata={"charge_id": charge_id, "pack_id": terms.pack_id, "stars": terms.stars},
-    )
-    settlements, settled = await _settle_debts(session, buyer.id, sales, charge_id, terms.vibe)
-    planned = await plan_rewards(
-        session, config.referrals, source=source, buyer_id=buyer.id, amount=terms.vibe
-    )
-    await record_rewards(session, config.referrals, planned, source=source, buyer_id=buyer.id)
-    # The buyer's `balance` event comes from the ledger's own trigger (migration 0016).
-    # Last: the batch locks the shared sales and rewards accounts until the commit.
-    holds = hold_transfers(planned, source, buyer.telegram_id)
-    await apply(session, [credit, *settlements, *holds])
-    return Credit(purchase_id, terms.vibe, settled, len(planned), replayed=False)
-
-
-async def _settle_debts(
-    session: ServiceTx, user_id: UUID, sales: str, charge_id: str, credited: int
-) -> tuple[list[Transfer], int]:
-    """What a forced refund left owing comes out of the next purchase first, oldest first."""
-    transfers: list[Transfer] = []
-    left = credited
-    for debt in (await session.execute(_DEBTS, {"user": user_id})).all():
-        if left == 0:
-            break
-        paid = min(left, int(debt.owed))
-        transfers.append(
-            Transfer(
-                id=transfer_id("debt", charge_id, debt.purchase_id),
-                debit=user_account(user_id),
-                credit=sales,
-                asset=DEFAULT_ASSET,
-                amount=paid,
-                code="refund_debt",
-                metadata={"refunded_purchase": str(debt.purchase_id)},
-            )
-        )
-        await session.execute(_SETTLE, {"paid": paid, "debt": debt.purchase_id})
-        left -= paid
-    return transfers, credited - left
+    (answer,) = await credit_payments(await session.connection(), config, [payment])
+    return credit_of(answer)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from db.database import Database
 from db.models import User
+from services.purchases.batcher import PurchaseBatcher
 from services.purchases.errors import StarsUnavailable
 from services.purchases.gateway import StarsGateway
 from services.purchases.packs import Pack
@@ -16,8 +17,8 @@ from services.purchases.service import (
     PurchaseConfig,
     Refund,
     check_refund,
-    credit_purchase,
     pack_of,
+    payment_of,
     record_refund,
 )
 
@@ -33,6 +34,11 @@ class Purchases:
     # The bot's @username and the Mini App's short name, for referral links.
     bot_username: str
     app_name: str
+    # Concurrent payments share a statement; built from `db` and `config`.
+    batcher: PurchaseBatcher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batcher", PurchaseBatcher(self.db, self.config))
 
     @property
     def packs(self) -> tuple[Pack, ...]:
@@ -57,16 +63,13 @@ class Purchases:
     async def credit(
         self, buyer: User, *, charge_id: str, payload: str, currency: str, total: int
     ) -> Credit:
-        async with self.db.service() as session:
-            return await credit_purchase(
-                session,
-                self.config,
-                buyer=buyer,
-                charge_id=charge_id,
-                payload=payload,
-                currency=currency,
-                total=total,
-            )
+        """Credit a `successful_payment` once (a replay answers `replayed`). Raises
+        InvalidInvoice for a payment that is not ours, and the ledger's error for one it refuses.
+        """
+        payment = payment_of(
+            buyer, charge_id=charge_id, payload=payload, currency=currency, total=total
+        )
+        return await self.batcher.credit(payment)
 
     async def refund(self, charge_id: str, *, force: bool) -> Refund:
         """An admin's refund: checked (TokensSpent with the figures unless `force`), the Stars

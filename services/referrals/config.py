@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-from uuid import UUID
-
-from db.database import ServiceTx
 
 BPS = 10_000
 MAX_LEVELS = 8
-
-
-class WalletLinks(Protocol):
-    """The seam for the shared-wallet rule: the chain integrations own the wallet and
-    withdrawal address tables and plug a reader in here."""
-
-    async def shared(
-        self, session: ServiceTx, user_id: UUID, others: Sequence[UUID]
-    ) -> dict[UUID, list[str]]:
-        """For each of `others` sharing a TON/EVM wallet or withdrawal address with
-        `user_id`, the addresses they share."""
-        ...
-
-
-class NoWallets:
-    """Until the chain integrations exist nobody has a wallet, so nothing is shared."""
-
-    async def shared(
-        self, session: ServiceTx, user_id: UUID, others: Sequence[UUID]
-    ) -> dict[UUID, list[str]]:
-        return {}
 
 
 @dataclass(frozen=True)
@@ -56,7 +30,6 @@ class ReferralConfig:
     hold_days: int = 7
     on_ai_spend: bool = False
     fraud: FraudRules = field(default_factory=FraudRules)
-    wallets: WalletLinks = field(default_factory=NoWallets)
 
     def __post_init__(self) -> None:
         if len(self.levels_bps) > MAX_LEVELS or any(not 0 <= bps <= BPS for bps in self.levels_bps):

@@ -18,7 +18,7 @@ from db.models import User
 from services.ledger.errors import AdminOnly
 from services.ledger.schemas import ResolveHold
 from services.ledger.service import apply, transfer_id
-from services.referrals.config import FraudRules, WalletLinks
+from services.referrals.config import FraudRules
 from services.referrals.errors import FlagDecided, FlagNotFound
 from services.referrals.totals import resolve_totals
 from services.users.access import is_admin
@@ -105,18 +105,30 @@ async def check_refund_loop(session: ServiceTx, rules: FraudRules, buyer: UUID) 
         )
 
 
-async def check_shared_wallets(
-    session: ServiceTx, wallets: WalletLinks, buyer: UUID, upline: Sequence[UUID]
-) -> bool:
+# An address the user shares with one of `others` (`auth.wallet_addresses`, written by the
+# chain integrations). tokens.credit_purchases applies the same rule to a purchase's upline.
+_SHARED = text(
+    """
+    SELECT theirs.user_id, array_agg(DISTINCT mine.address ORDER BY mine.address) AS addresses
+      FROM auth.wallet_addresses mine
+      JOIN auth.wallet_addresses theirs
+        ON theirs.address = mine.address AND theirs.user_id = ANY(CAST(:others AS uuid[]))
+     WHERE mine.user_id = :user
+     GROUP BY theirs.user_id
+    """
+)
+
+
+async def check_shared_wallets(session: ServiceTx, buyer: UUID, upline: Sequence[UUID]) -> bool:
     """A TON/EVM wallet or withdrawal address shared between the buyer and their upline."""
-    shared = await wallets.shared(session, buyer, upline)
-    if not shared:
+    rows = (await session.execute(_SHARED, {"user": buyer, "others": list(upline)})).all()
+    if not rows:
         return False
     await raise_flag(
         session,
         buyer,
         SHARED_WALLET,
-        {"shared_with": {str(user): addresses for user, addresses in shared.items()}},
+        {"shared_with": {str(r.user_id): list(r.addresses) for r in rows}},
     )
     return True
 

@@ -133,7 +133,7 @@ async def record_rewards(
         [p.level for p in planned],
         [p.amount for p in planned],
     )
-    await check_shared_wallets(session, config.wallets, buyer_id, [p.referrer_id for p in planned])
+    await check_shared_wallets(session, buyer_id, [p.referrer_id for p in planned])
     await publish_many(
         session,
         [

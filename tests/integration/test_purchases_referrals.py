@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from aiogram import Bot, Dispatcher
 
-from db.database import Database, ServiceTx
+from db.database import Database
 from db.urls import asyncpg_dsn
 from integrations.telegram.stars import BotStars
 from sandbox.botapi import BotApiServer, PaymentOutcome
@@ -423,18 +423,6 @@ async def test_referrers_get_one_notice_per_minute_for_many_rewards(
     assert await send_reward_notices(db) == 1
 
 
-class SharedWallets:
-    """A wallet table as the chain integrations will have: two users share an address."""
-
-    def __init__(self, pairs: dict[tuple[UUID, UUID], list[str]]) -> None:
-        self.pairs = pairs
-
-    async def shared(
-        self, session: ServiceTx, user_id: UUID, others: Sequence[UUID]
-    ) -> dict[UUID, list[str]]:
-        return {o: self.pairs[(user_id, o)] for o in others if (user_id, o) in self.pairs}
-
-
 async def test_velocity_and_shared_wallet_rules_flag_and_keep_rewards_held_until_decided(
     botapi: tuple[BotApiServer, str],
     bot: Bot,
@@ -473,13 +461,19 @@ async def test_velocity_and_shared_wallet_rules_flag_and_keep_rewards_held_until
 
     # Shared wallet: 9002 shares an address with their referrer 9000.
     u9000, u9002 = await user_id(owner, 9000), await user_id(owner, 9002)
-    wallets = SharedWallets({(u9002, u9000): ["EQshared"]})
-    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot, fraud=rules, wallets=wallets))
+    await owner.execute(
+        "INSERT INTO auth.wallet_addresses (user_id, address, kind)"
+        " VALUES ($1, 'EQshared', 'ton'), ($2, 'EQshared', 'withdrawal'),"
+        " ($2, 'EQmine', 'ton'), ($3, 'EQmine', 'ton')",
+        u9000,
+        u9002,
+        await user_id(owner, 9003),  # not 9002's upline: not a finding
+    )
     await buy(api, dp, bot, tg_user(9002), "stars_50")
     shared = await owner.fetchrow(
         "SELECT id, evidence FROM referrals.flags WHERE rule = 'shared_wallet' AND status = 'open'"
     )
-    assert "EQshared" in shared["evidence"]
+    assert "EQshared" in shared["evidence"] and "EQmine" not in shared["evidence"]
     assert await post_due_rewards(db, now=later) == 0
     await send(api, dp, bot, admin, f"/flag_reject {shared['id']} ban")
     assert "1 held rewards voided" in last_text(api, ADMIN_ID)
