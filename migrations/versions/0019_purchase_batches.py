@@ -10,12 +10,17 @@ Create Date: 2026-12-04
   (source: db/sql/tokens/credit_purchases.sql). `services/purchases/batcher.py` gathers
   concurrent payments into it; a lone one is a batch of one. It replaces eleven round trips
   of one open transaction per purchase, which is where a purchase's time went.
+- `tokens.transfer_events` plans its joins as nested loops over primary keys: its plan is
+  cached per connection, and one made while `tokens.accounts` was small hashed a scan of every
+  account on each ledger statement (7 ms a statement with 600 accounts, 1.9 ms now).
 - `auth.wallet_addresses`: every TON or EVM wallet a user linked and every address they
   withdrew to, one row each, written by the chain integrations. The shared-wallet fraud rule
   reads it in the purchase's statement; until the chains land it is empty.
 """
 
 from __future__ import annotations
+
+from importlib import import_module
 
 from migrations.sql import run_script
 
@@ -57,16 +62,79 @@ DROP TABLE auth.wallet_addresses;
 
 def upgrade() -> None:
     run_script(_UP)
+    run_script(TRANSFER_EVENTS)
     run_script(CREDIT_PURCHASES)
     run_script(_GRANTS)
 
 
 def downgrade() -> None:
     run_script(_DOWN)
+    run_script(import_module("migrations.versions.0016_realtime_more").TRANSFER_EVENTS)
 
+
+# A frozen copy of db/sql/tokens/transfer_events.sql as of this migration.
+TRANSFER_EVENTS = r"""
+-- tokens.transfer_events: the statement-level AFTER INSERT trigger on tokens.transfers that
+-- writes, in the same transaction, a `transfer` event (in / out) for every user account an
+-- applied transfer touched, then one `balance` event per user wallet it touched, carrying the
+-- wallet's new balances (what GET /api/v1/balances answers for that asset). The ledger updates
+-- the accounts before it inserts the transfers, so the rows read here are the new balances;
+-- one event per wallet per statement however many of the batch's transfers touched it.
+-- No `decimals` (the client has them from /assets): joining tokens.assets here cost ~0.35 s
+-- per statement under the ledger function's settings (a test's 200 racing transfers timed
+-- out), while the event's own figures need no other table.
+-- One INSERT ... SELECT per statement (tokens.create_transfers writes its batch with one
+-- statement), over the transition table of the rows just inserted. It does not NOTIFY: a
+-- notifying transaction holds PostgreSQL's notify-queue lock through its commit, which halved
+-- the ledger's single-transfer statements at 16 clients (bench/realtime/trigger.py); the
+-- listeners poll the table instead.
+-- Nested loops over primary keys only: the plan of the statement is cached for the
+-- connection's life, and one made while the accounts table was small (a new database, or the
+-- bench's) joined by hashing a scan of every account, so each ledger statement cost time in
+-- proportion to the number of accounts (7 ms a statement for 600 of them; 1.9 ms like this).
+-- The whole current definition; migrations apply frozen copies of it (0019_purchase_batches).
+--
+CREATE OR REPLACE FUNCTION tokens.transfer_events()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
+ SET enable_bitmapscan TO 'off'
+AS $function$
+BEGIN
+    -- UNION ALL appends its parts in order: a statement's transfer events, then its balances.
+    INSERT INTO ops.events (user_id, channel, type, data)
+    SELECT a.user_id, 'user', 'transfer',
+           jsonb_build_object('transfer_id', t.id, 'kind', t.kind, 'direction', s.direction,
+                              'asset', t.asset, 'amount', t.amount::text, 'code', t.code)
+      FROM new_transfers t
+     CROSS JOIN LATERAL (VALUES ('out', t.debit_account_id), ('in', t.credit_account_id))
+           AS s(direction, account_id)
+      JOIN tokens.accounts a ON a.id = s.account_id
+     WHERE t.result = 'ok' AND a.user_id IS NOT NULL
+    UNION ALL
+    SELECT a.user_id, 'user', 'balance',
+           jsonb_build_object('asset', a.asset, 'available',
+                              (a.credits_posted - a.debits_posted - a.debits_pending)::text,
+                              'pending', a.debits_pending::text,
+                              'posted', (a.credits_posted - a.debits_posted)::text)
+      FROM (SELECT DISTINCT x.account_id
+              FROM new_transfers t
+             CROSS JOIN LATERAL (VALUES (t.debit_account_id), (t.credit_account_id))
+                   AS x(account_id)
+             WHERE t.result = 'ok') x
+      JOIN tokens.accounts a ON a.id = x.account_id
+     WHERE a.kind = 'wallet';
+    RETURN NULL;
+END
+$function$;
+"""
 
 # A frozen copy of db/sql/tokens/credit_purchases.sql as of this migration.
-CREDIT_PURCHASES = r"""-- tokens.credit_purchases: Stars payments credited, any number of them in one statement.
+CREDIT_PURCHASES = r"""
+-- tokens.credit_purchases: Stars payments credited, any number in one statement.
 -- The whole current definition; migrations apply frozen copies of it (0019_purchase_batches).
 --
 -- Member i is one `successful_payment` (p_*[i]); its answer is element i of the result:
@@ -83,6 +151,8 @@ CREDIT_PURCHASES = r"""-- tokens.credit_purchases: Stars payments credited, any 
 -- user, totals by (level, referrer), then the ledger's accounts.
 -- Ids: the credit's and the rewards' come from the caller (derived from the charge id there,
 -- `services.purchases.service`); a debt settlement's from (charge id, debt), here.
+-- Every read is a few rows by key, planned once per connection: no hashing of scans, which a
+-- plan made while the tables were small chose (the upline read every user and link).
 -- `p_reward_ids` holds one id per member and level: member i's level L is element
 -- (i - 1) × cardinality(p_levels_bps) + L.
 --
@@ -90,6 +160,9 @@ CREATE OR REPLACE FUNCTION tokens.credit_purchases(p_charges text[], p_users uui
  RETURNS jsonb
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
 AS $function$
 DECLARE
     n integer := coalesce(cardinality(p_charges), 0);
@@ -144,8 +217,8 @@ BEGIN
             pos := 1;
             batch := NULL;
             results := NULL;
-            -- Once per charge id. A concurrent transaction inserting the same charge makes this wait
-            -- for its commit, then skip the row: that member is a replay.
+            -- Once per charge id. A concurrent transaction inserting the same charge makes
+            -- this wait for its commit, then skip the row: that member is a replay.
             FOR r IN
                 INSERT INTO tokens.purchases (user_id, charge_id, pack_id, stars, vibe)
                 SELECT p_users[i], p_charges[i], p_packs[i], p_stars[i], p_vibes[i]
@@ -173,7 +246,8 @@ BEGIN
                 owed := r.owed;
                 FOR m IN 1..n LOOP
                     EXIT WHEN owed = 0;
-                    CONTINUE WHEN NOT fresh[m] OR p_users[m] <> r.user_id OR v_settled[m] = p_vibes[m];
+                    CONTINUE WHEN NOT fresh[m] OR p_users[m] <> r.user_id
+                                  OR v_settled[m] = p_vibes[m];
                     paid := least(owed, p_vibes[m] - v_settled[m]);
                     v_settled[m] := v_settled[m] + paid;
                     owed := owed - paid;
@@ -185,12 +259,16 @@ BEGIN
 
             -- The upline, nearest first: one range of the closure table's primary key per buyer.
             FOR r IN
-                SELECT i AS m, l.depth, l.ancestor_id
+                SELECT i AS m, a.depth, a.ancestor_id
                   FROM generate_subscripts(p_users, 1) i
-                  JOIN referrals.links l ON l.descendant_id = p_users[i] AND l.depth <= levels
-                  JOIN auth.users u ON u.id = l.ancestor_id
-                 WHERE fresh[i] AND u.banned_at IS NULL AND u.deleted_at IS NULL
-                 ORDER BY i, l.depth
+                 CROSS JOIN LATERAL (
+                       SELECT l.depth, l.ancestor_id
+                         FROM referrals.links l JOIN auth.users u ON u.id = l.ancestor_id
+                        WHERE l.descendant_id = p_users[i] AND l.depth <= levels
+                          AND u.banned_at IS NULL AND u.deleted_at IS NULL
+                       OFFSET 0) a
+                 WHERE fresh[i]
+                 ORDER BY i, a.depth
             LOOP
                 v_amount := floor(p_vibes[r.m] * p_levels_bps[r.depth] / 10000);
                 CONTINUE WHEN v_amount <= 0;
@@ -219,8 +297,9 @@ BEGIN
                            'debit', 'system:stars_sales#' || (p_telegram_ids[i] % p_shards),
                            'credit', 'user:' || p_users[i], 'asset', p_asset,
                            'amount', p_vibes[i]::text, 'code', 'stars_purchase', 'group', i,
-                           'metadata', jsonb_build_object('charge_id', p_charges[i],
-                                                          'pack_id', p_packs[i], 'stars', p_stars[i])
+                           'metadata', jsonb_build_object(
+                               'charge_id', p_charges[i], 'pack_id', p_packs[i],
+                               'stars', p_stars[i])
                        ) AS item
                   FROM generate_subscripts(p_charges, 1) i
                  WHERE fresh[i]
@@ -230,7 +309,8 @@ BEGIN
                            'kind', 'single', 'debit', 'user:' || p_users[d.m],
                            'credit', 'system:stars_sales#' || (p_telegram_ids[d.m] % p_shards),
                            'asset', p_asset, 'amount', d.paid::text, 'code', 'refund_debt',
-                           'group', d.m, 'metadata', jsonb_build_object('refunded_purchase', d.debt))
+                           'group', d.m,
+                           'metadata', jsonb_build_object('refunded_purchase', d.debt))
                   FROM unnest(d_member, d_debt, d_paid) WITH ORDINALITY AS d(m, debt, paid, seq)
                 UNION ALL
                 SELECT w.m, 2, w.level, jsonb_build_object(
@@ -240,11 +320,13 @@ BEGIN
                            'amount', w.amount::text, 'code', 'referral_reward', 'group', w.m,
                            'metadata', jsonb_build_object('source', 'stars:' || p_charges[w.m],
                                                           'level', w.level))
-                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id) AS w(m, level, referrer, amount, id)
+                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
+                       AS w(m, level, referrer, amount, id)
               ) t;
             FOR m IN 1..n LOOP
                 IF fresh[m] THEN
-                    sizes[m] := 1 + rewards[m] + coalesce(array_length(array_positions(d_member, m), 1), 0);
+                    sizes[m] := 1 + rewards[m]
+                                + coalesce(array_length(array_positions(d_member, m), 1), 0);
                 END IF;
             END LOOP;
             IF batch IS NOT NULL THEN
@@ -256,7 +338,8 @@ BEGIN
                 CONTINUE WHEN NOT fresh[m];
                 code := NULL;
                 FOR k IN pos..pos + sizes[m] - 1 LOOP
-                    IF results[k] NOT IN ('ok', 'exists') AND (code IS NULL OR code = 'linked_event_failed') THEN
+                    IF results[k] NOT IN ('ok', 'exists')
+                       AND (code IS NULL OR code = 'linked_event_failed') THEN
                         code := results[k];
                     END IF;
                 END LOOP;
@@ -282,8 +365,8 @@ BEGIN
             WITH held AS (
                 INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
                                                available_at)
-                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m], w.amount,
-                       now() + make_interval(days => p_hold_days)
+                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
+                       w.amount, now() + make_interval(days => p_hold_days)
                   FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
                        AS w(m, level, referrer, amount, id)
                  WHERE fresh[w.m]
@@ -331,4 +414,4 @@ BEGIN
     RETURN to_jsonb(answers);
 END
 $function$;
-"""
+"""  # noqa: E501 - the signature, as pg_get_functiondef prints it

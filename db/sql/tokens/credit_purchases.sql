@@ -1,4 +1,4 @@
--- tokens.credit_purchases: Stars payments credited, any number of them in one statement.
+-- tokens.credit_purchases: Stars payments credited, any number in one statement.
 -- The whole current definition; migrations apply frozen copies of it (0019_purchase_batches).
 --
 -- Member i is one `successful_payment` (p_*[i]); its answer is element i of the result:
@@ -15,6 +15,8 @@
 -- user, totals by (level, referrer), then the ledger's accounts.
 -- Ids: the credit's and the rewards' come from the caller (derived from the charge id there,
 -- `services.purchases.service`); a debt settlement's from (charge id, debt), here.
+-- Every read is a few rows by key, planned once per connection: no hashing of scans, which a
+-- plan made while the tables were small chose (the upline read every user and link).
 -- `p_reward_ids` holds one id per member and level: member i's level L is element
 -- (i - 1) × cardinality(p_levels_bps) + L.
 --
@@ -22,6 +24,9 @@ CREATE OR REPLACE FUNCTION tokens.credit_purchases(p_charges text[], p_users uui
  RETURNS jsonb
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_seqscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
 AS $function$
 DECLARE
     n integer := coalesce(cardinality(p_charges), 0);
@@ -76,8 +81,8 @@ BEGIN
             pos := 1;
             batch := NULL;
             results := NULL;
-            -- Once per charge id. A concurrent transaction inserting the same charge makes this wait
-            -- for its commit, then skip the row: that member is a replay.
+            -- Once per charge id. A concurrent transaction inserting the same charge makes
+            -- this wait for its commit, then skip the row: that member is a replay.
             FOR r IN
                 INSERT INTO tokens.purchases (user_id, charge_id, pack_id, stars, vibe)
                 SELECT p_users[i], p_charges[i], p_packs[i], p_stars[i], p_vibes[i]
@@ -105,7 +110,8 @@ BEGIN
                 owed := r.owed;
                 FOR m IN 1..n LOOP
                     EXIT WHEN owed = 0;
-                    CONTINUE WHEN NOT fresh[m] OR p_users[m] <> r.user_id OR v_settled[m] = p_vibes[m];
+                    CONTINUE WHEN NOT fresh[m] OR p_users[m] <> r.user_id
+                                  OR v_settled[m] = p_vibes[m];
                     paid := least(owed, p_vibes[m] - v_settled[m]);
                     v_settled[m] := v_settled[m] + paid;
                     owed := owed - paid;
@@ -117,12 +123,16 @@ BEGIN
 
             -- The upline, nearest first: one range of the closure table's primary key per buyer.
             FOR r IN
-                SELECT i AS m, l.depth, l.ancestor_id
+                SELECT i AS m, a.depth, a.ancestor_id
                   FROM generate_subscripts(p_users, 1) i
-                  JOIN referrals.links l ON l.descendant_id = p_users[i] AND l.depth <= levels
-                  JOIN auth.users u ON u.id = l.ancestor_id
-                 WHERE fresh[i] AND u.banned_at IS NULL AND u.deleted_at IS NULL
-                 ORDER BY i, l.depth
+                 CROSS JOIN LATERAL (
+                       SELECT l.depth, l.ancestor_id
+                         FROM referrals.links l JOIN auth.users u ON u.id = l.ancestor_id
+                        WHERE l.descendant_id = p_users[i] AND l.depth <= levels
+                          AND u.banned_at IS NULL AND u.deleted_at IS NULL
+                       OFFSET 0) a
+                 WHERE fresh[i]
+                 ORDER BY i, a.depth
             LOOP
                 v_amount := floor(p_vibes[r.m] * p_levels_bps[r.depth] / 10000);
                 CONTINUE WHEN v_amount <= 0;
@@ -151,8 +161,9 @@ BEGIN
                            'debit', 'system:stars_sales#' || (p_telegram_ids[i] % p_shards),
                            'credit', 'user:' || p_users[i], 'asset', p_asset,
                            'amount', p_vibes[i]::text, 'code', 'stars_purchase', 'group', i,
-                           'metadata', jsonb_build_object('charge_id', p_charges[i],
-                                                          'pack_id', p_packs[i], 'stars', p_stars[i])
+                           'metadata', jsonb_build_object(
+                               'charge_id', p_charges[i], 'pack_id', p_packs[i],
+                               'stars', p_stars[i])
                        ) AS item
                   FROM generate_subscripts(p_charges, 1) i
                  WHERE fresh[i]
@@ -162,7 +173,8 @@ BEGIN
                            'kind', 'single', 'debit', 'user:' || p_users[d.m],
                            'credit', 'system:stars_sales#' || (p_telegram_ids[d.m] % p_shards),
                            'asset', p_asset, 'amount', d.paid::text, 'code', 'refund_debt',
-                           'group', d.m, 'metadata', jsonb_build_object('refunded_purchase', d.debt))
+                           'group', d.m,
+                           'metadata', jsonb_build_object('refunded_purchase', d.debt))
                   FROM unnest(d_member, d_debt, d_paid) WITH ORDINALITY AS d(m, debt, paid, seq)
                 UNION ALL
                 SELECT w.m, 2, w.level, jsonb_build_object(
@@ -172,11 +184,13 @@ BEGIN
                            'amount', w.amount::text, 'code', 'referral_reward', 'group', w.m,
                            'metadata', jsonb_build_object('source', 'stars:' || p_charges[w.m],
                                                           'level', w.level))
-                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id) AS w(m, level, referrer, amount, id)
+                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
+                       AS w(m, level, referrer, amount, id)
               ) t;
             FOR m IN 1..n LOOP
                 IF fresh[m] THEN
-                    sizes[m] := 1 + rewards[m] + coalesce(array_length(array_positions(d_member, m), 1), 0);
+                    sizes[m] := 1 + rewards[m]
+                                + coalesce(array_length(array_positions(d_member, m), 1), 0);
                 END IF;
             END LOOP;
             IF batch IS NOT NULL THEN
@@ -188,7 +202,8 @@ BEGIN
                 CONTINUE WHEN NOT fresh[m];
                 code := NULL;
                 FOR k IN pos..pos + sizes[m] - 1 LOOP
-                    IF results[k] NOT IN ('ok', 'exists') AND (code IS NULL OR code = 'linked_event_failed') THEN
+                    IF results[k] NOT IN ('ok', 'exists')
+                       AND (code IS NULL OR code = 'linked_event_failed') THEN
                         code := results[k];
                     END IF;
                 END LOOP;
@@ -214,8 +229,8 @@ BEGIN
             WITH held AS (
                 INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
                                                available_at)
-                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m], w.amount,
-                       now() + make_interval(days => p_hold_days)
+                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
+                       w.amount, now() + make_interval(days => p_hold_days)
                   FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
                        AS w(m, level, referrer, amount, id)
                  WHERE fresh[w.m]
