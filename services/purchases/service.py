@@ -120,6 +120,8 @@ def payment_of(buyer: User, *, charge_id: str, payload: str, currency: str, tota
     terms = InvoiceTerms.parse(payload)
     if currency != CURRENCY or total != terms.stars:
         raise InvalidInvoice("the price is not the invoice's")
+    if terms.stars <= 0 or terms.vibe <= 0:
+        raise InvalidInvoice("nothing is sold for nothing")
     if not _CHARGE.fullmatch(charge_id):
         raise InvalidInvoice("not a Telegram charge id")
     return Payment(buyer.id, buyer.telegram_id, charge_id, terms)
