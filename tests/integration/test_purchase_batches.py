@@ -209,7 +209,7 @@ async def test_a_payment_that_is_not_ours_never_reaches_the_database(
 ) -> None:
     user_id = await owner.fetchval(
         "INSERT INTO auth.users (telegram_id, first_name, referral_code)"
-         " VALUES (7999999, 'U', 'c7999999') RETURNING id"
+        " VALUES (7999999, 'U', 'c7999999') RETURNING id"
     )
     async with db.service() as session:
         buyer = await get_user(session, user_id)
