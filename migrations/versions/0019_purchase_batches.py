@@ -13,6 +13,8 @@ Create Date: 2026-12-04
 - `tokens.transfer_events` plans its joins as nested loops over primary keys: its plan is
   cached per connection, and one made while `tokens.accounts` was small hashed a scan of every
   account on each ledger statement (7 ms a statement with 600 accounts, 1.9 ms now).
+- `ops.events.user_id` no longer references `auth.users`: every writer takes the id from a
+  row that does, and the check locked the user's row once per event (10 % of a purchase).
 - `auth.wallet_addresses`: every TON or EVM wallet a user linked and every address they
   withdrew to, one row each, written by the chain integrations. The shared-wallet fraud rule
   reads it in the purchase's statement; until the chains land it is empty.
@@ -44,6 +46,11 @@ ALTER TABLE auth.wallet_addresses FORCE ROW LEVEL SECURITY;
 CREATE POLICY wallet_addresses_service ON auth.wallet_addresses FOR ALL TO gv_service
     USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT ON auth.wallet_addresses TO gv_service;
+
+-- A transient feed (purged within hours) whose writers take every user id from rows that
+-- reference auth.users themselves. Checking it cost a row lock on the user for each event:
+-- 26 events a purchase, and a referrer's row locked by every purchase below them at once.
+ALTER TABLE ops.events DROP CONSTRAINT events_user_id_fkey;
 """
 
 _GRANTS = """
@@ -54,6 +61,8 @@ GRANT EXECUTE ON FUNCTION tokens.credit_purchases(text[], uuid[], bigint[], text
 """
 
 _DOWN = """
+ALTER TABLE ops.events ADD CONSTRAINT events_user_id_fkey
+    FOREIGN KEY (user_id) REFERENCES auth.users (id);
 DROP FUNCTION tokens.credit_purchases(text[], uuid[], bigint[], text[], integer[], numeric[],
     uuid[], uuid[], integer[], integer, text, integer, integer);
 DROP TABLE auth.wallet_addresses;
