@@ -379,6 +379,7 @@ gv_service   EXECUTE     function gifts.redeem_promos(bytea,uuid[])
 gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function ops.next_event_id()
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)
+gv_service   EXECUTE     function tokens.credit_purchases(text[],uuid[],bigint[],text[],integer[],numeric[],uuid[],uuid[],integer[],integer,text,integer,integer)
 gv_service   EXECUTE     function tokens.expired_holds(integer)
 gv_service   USAGE       schema ai
 gv_service   USAGE       schema auth
@@ -401,6 +402,8 @@ gv_service   SELECT      table ai.webhook_receipts
 gv_service   INSERT      table auth.users
 gv_service   SELECT      table auth.users
 gv_service   UPDATE      table auth.users
+gv_service   INSERT      table auth.wallet_addresses
+gv_service   SELECT      table auth.wallet_addresses
 gv_service   INSERT      table gifts.gift_shares
 gv_service   SELECT      table gifts.gift_shares
 gv_service   UPDATE      table gifts.gift_shares
