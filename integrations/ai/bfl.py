@@ -9,10 +9,9 @@ Content Moderated. 402 is out of credit (fall back); the body is read on non-2xx
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from integrations.ai.http import KeyedClient, classify, download, request_json
 from services.generation.providers import (
@@ -39,16 +38,10 @@ class BflProvider(KeyedClient):
 
     default_poll_seconds = 1.5
 
-    def __init__(
-        self,
-        base: str,
-        key: str,
-        *,
-        poll_seconds: float | None = None,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        super().__init__(base, key, poll_seconds=poll_seconds, session=session)
-        self._hosts = BFL_HOSTS | {urlsplit(self.base).netloc}
+    @cached_property
+    def _hosts(self) -> frozenset[str]:
+        """Where a result may be downloaded from: BFL's delivery hosts and our own base."""
+        return frozenset(BFL_HOSTS | {urlsplit(self.base).netloc})
 
     async def submit(self, request: JobRequest) -> Handle:
         body: dict[str, Any] = {
