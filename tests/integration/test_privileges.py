@@ -388,6 +388,7 @@ gv_service   USAGE       schema market
 gv_service   USAGE       schema ops
 gv_service   USAGE       schema referrals
 gv_service   USAGE       schema tokens
+gv_service   USAGE       sequence ops.events_id_seq
 gv_service   INSERT      table ai.attempts
 gv_service   SELECT      table ai.attempts
 gv_service   INSERT      table ai.daily_spend

@@ -139,6 +139,45 @@ async def test_every_ledger_statement_writes_the_new_balances_of_the_wallets_it_
     assert balances[4][1] == vibe.model_dump(exclude={"decimals"})
 
 
+async def test_a_hold_s_credit_side_gets_a_balance_event_only_when_it_is_posted(
+    db: Database,
+) -> None:
+    """A hold moves its credit wallet's `credits_pending`, which no balance figure holds: the
+    wallet is told of the transfer, and of new balances only when the hold posts."""
+    bob = await make_user(db)
+    holds = [uuid4(), uuid4()]
+    async with db.service() as session:
+        await apply(
+            session,
+            [
+                Transfer(
+                    id=hold,
+                    kind="pending",
+                    debit=system_account("referral_rewards"),
+                    credit=user_account(bob.id),
+                    asset="VIBE",
+                    amount=50,
+                    code="referral_reward",
+                )
+                for hold in holds
+            ],
+        )
+    async with db.service() as session:
+        await apply(session, [ResolveHold(id=uuid4(), pending_id=holds[0], kind="void")])
+    async with db.service() as session:
+        await apply(session, [ResolveHold(id=uuid4(), pending_id=holds[1], kind="post")])
+    events = [(kind, data) for user, kind, data in await _events(db) if user == bob.id]
+    assert [kind for kind, _ in events] == [
+        "transfer",
+        "transfer",
+        "transfer",
+        "transfer",
+        "balance",
+    ]
+    assert [data["kind"] for _, data in events[:4]] == ["pending", "pending", "void", "post"]
+    assert events[4][1] == {"asset": "VIBE", "available": "50", "pending": "0", "posted": "50"}
+
+
 async def test_a_rolled_back_or_refused_transfer_writes_no_event(db: Database) -> None:
     ann, bob = await make_user(db), await make_user(db)
     async with db.service() as session:  # refused, stored as a failure: no event

@@ -1,5 +1,5 @@
 -- tokens.credit_purchases: Stars payments credited, any number in one statement.
--- The whole current definition; migrations apply frozen copies of it (0019_purchase_batches).
+-- The whole current definition; migrations apply frozen copies of it (0020_purchase_rows).
 --
 -- Member i is one `successful_payment` (p_*[i]); its answer is element i of the result:
 --   {"result": "ok", "purchase_id", "vibe", "settled", "rewards"}   credited now
@@ -12,7 +12,10 @@
 -- `referral_reward` events, and the shared-wallet rule. The money of each member is one linked
 -- group in one unlinked ledger batch: one member's refusal never touches another's credit.
 -- Rows are locked in the order every writer of them uses: purchases by charge id, debts by
--- user, totals by (level, referrer), then the ledger's accounts.
+-- user, totals by (level, referrer), then the ledger's accounts. The ledger goes last: its
+-- account locks are the ones concurrent purchases queue on (a shared shard, a referrer two
+-- buyers share), and the reward rows, events and flags written before it no longer extend
+-- them. A refused member undoes those too (the subtransaction below).
 -- Ids: the credit's and the rewards' come from the caller (derived from the charge id there,
 -- `services.purchases.service`); a debt settlement's from (charge id, debt), here.
 -- Every read is a few rows by key, planned once per connection: no hashing of scans, which a
@@ -153,7 +156,49 @@ BEGIN
             ON CONFLICT (referrer_id, level)
             DO UPDATE SET pending = referrals.totals.pending + excluded.pending;
 
-            -- The money: per member the credit, the settlements, the holds, linked as one group.
+            UPDATE tokens.debts t SET settled = t.settled + x.paid
+              FROM (SELECT d.debt, sum(d.paid) AS paid
+                      FROM unnest(d_member, d_debt, d_paid) AS d(m, debt, paid)
+                     WHERE fresh[d.m]
+                     GROUP BY d.debt) x
+             WHERE t.purchase_id = x.debt;
+
+            WITH held AS (
+                INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
+                                               available_at)
+                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
+                       w.amount, now() + make_interval(days => p_hold_days)
+                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
+                       AS w(m, level, referrer, amount, id)
+                 WHERE fresh[w.m]
+                ON CONFLICT DO NOTHING
+                RETURNING referrer_id, level, amount, available_at
+            )
+            INSERT INTO ops.events (user_id, channel, type, data)
+            SELECT h.referrer_id, 'user', 'referral_reward',
+                   jsonb_build_object('level', h.level, 'asset', p_asset, 'amount', h.amount::text,
+                                      'available_at', h.available_at)
+              FROM held h;
+
+            -- Shared wallets: an address the buyer shares with an ancestor just rewarded.
+            INSERT INTO referrals.flags (user_id, rule, score, evidence)
+            SELECT s.buyer, 'shared_wallet', p_wallet_score,
+                   jsonb_build_object('shared_with', jsonb_object_agg(s.referrer, s.addresses))
+              FROM (SELECT p_users[w.m] AS buyer, w.referrer,
+                           jsonb_agg(DISTINCT mine.address ORDER BY mine.address) AS addresses
+                      FROM unnest(w_member, w_referrer) AS w(m, referrer)
+                      JOIN auth.wallet_addresses mine ON mine.user_id = p_users[w.m]
+                      JOIN auth.wallet_addresses theirs
+                        ON theirs.user_id = w.referrer AND theirs.address = mine.address
+                     WHERE fresh[w.m]
+                     GROUP BY 1, 2) s
+             GROUP BY s.buyer
+            ON CONFLICT (user_id, rule) WHERE status = 'open'
+            DO UPDATE SET evidence = excluded.evidence, score = excluded.score;
+
+            -- The money, last: the ledger locks the hottest rows (the shard accounts, busy
+            -- referrers' wallets), and holds them from here to the commit only.
+            -- Per member: the credit, the settlements, the holds, linked as one group.
             SELECT jsonb_agg(t.item ORDER BY t.m, t.ord, t.seq) INTO batch
               FROM (
                 SELECT i AS m, 0 AS ord, 0 AS seq, jsonb_build_object(
@@ -218,46 +263,6 @@ BEGIN
                 RAISE EXCEPTION 'ledger refused % of % purchases', cardinality(failed), n
                       USING ERRCODE = 'GVP01';
             END IF;
-
-            UPDATE tokens.debts t SET settled = t.settled + x.paid
-              FROM (SELECT d.debt, sum(d.paid) AS paid
-                      FROM unnest(d_member, d_debt, d_paid) AS d(m, debt, paid)
-                     WHERE fresh[d.m]
-                     GROUP BY d.debt) x
-             WHERE t.purchase_id = x.debt;
-
-            WITH held AS (
-                INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
-                                               available_at)
-                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
-                       w.amount, now() + make_interval(days => p_hold_days)
-                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
-                       AS w(m, level, referrer, amount, id)
-                 WHERE fresh[w.m]
-                ON CONFLICT DO NOTHING
-                RETURNING referrer_id, level, amount, available_at
-            )
-            INSERT INTO ops.events (user_id, channel, type, data)
-            SELECT h.referrer_id, 'user', 'referral_reward',
-                   jsonb_build_object('level', h.level, 'asset', p_asset, 'amount', h.amount::text,
-                                      'available_at', h.available_at)
-              FROM held h;
-
-            -- Shared wallets: an address the buyer shares with an ancestor just rewarded.
-            INSERT INTO referrals.flags (user_id, rule, score, evidence)
-            SELECT s.buyer, 'shared_wallet', p_wallet_score,
-                   jsonb_build_object('shared_with', jsonb_object_agg(s.referrer, s.addresses))
-              FROM (SELECT p_users[w.m] AS buyer, w.referrer,
-                           jsonb_agg(DISTINCT mine.address ORDER BY mine.address) AS addresses
-                      FROM unnest(w_member, w_referrer) AS w(m, referrer)
-                      JOIN auth.wallet_addresses mine ON mine.user_id = p_users[w.m]
-                      JOIN auth.wallet_addresses theirs
-                        ON theirs.user_id = w.referrer AND theirs.address = mine.address
-                     WHERE fresh[w.m]
-                     GROUP BY 1, 2) s
-             GROUP BY s.buyer
-            ON CONFLICT (user_id, rule) WHERE status = 'open'
-            DO UPDATE SET evidence = excluded.evidence, score = excluded.score;
             EXIT;
         EXCEPTION WHEN SQLSTATE 'GVP01' THEN
             NULL;  -- again, without the members just refused

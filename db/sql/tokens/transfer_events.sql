@@ -1,7 +1,10 @@
 -- tokens.transfer_events: the statement-level AFTER INSERT trigger on tokens.transfers that
 -- writes, in the same transaction, a `transfer` event (in / out) for every user account an
--- applied transfer touched, then one `balance` event per user wallet it touched, carrying the
--- wallet's new balances (what GET /api/v1/balances answers for that asset). The ledger updates
+-- applied transfer touched, then one `balance` event per user wallet whose balances it moved,
+-- carrying the wallet's new balances (what GET /api/v1/balances answers for that asset).
+-- A hold's credit side (pending, and its void or expiry) moves only `credits_pending`, which
+-- none of those figures contains: its wallet gets the transfer event and no balance event
+-- (eight of a Stars purchase's nine wallets, the referrers' reward holds). The ledger updates
 -- the accounts before it inserts the transfers, so the rows read here are the new balances;
 -- one event per wallet per statement however many of the batch's transfers touched it.
 -- No `decimals` (the client has them from /assets): joining tokens.assets here cost ~0.35 s
@@ -16,7 +19,7 @@
 -- connection's life, and one made while the accounts table was small (a new database, or the
 -- bench's) joined by hashing a scan of every account, so each ledger statement cost time in
 -- proportion to the number of accounts (7 ms a statement for 600 of them; 1.9 ms like this).
--- The whole current definition; migrations apply frozen copies of it (0019_purchase_batches).
+-- The whole current definition; migrations apply frozen copies of it (0020_purchase_rows).
 --
 CREATE OR REPLACE FUNCTION tokens.transfer_events()
  RETURNS trigger
@@ -46,9 +49,10 @@ BEGIN
                               'posted', (a.credits_posted - a.debits_posted)::text)
       FROM (SELECT DISTINCT x.account_id
               FROM new_transfers t
-             CROSS JOIN LATERAL (VALUES (t.debit_account_id), (t.credit_account_id))
-                   AS x(account_id)
-             WHERE t.result = 'ok') x
+             CROSS JOIN LATERAL (VALUES (t.debit_account_id, true),
+                                        (t.credit_account_id, t.kind IN ('single', 'post')))
+                   AS x(account_id, moved)
+             WHERE t.result = 'ok' AND x.moved) x
       JOIN tokens.accounts a ON a.id = x.account_id
      WHERE a.kind = 'wallet';
     RETURN NULL;
