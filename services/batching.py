@@ -74,6 +74,7 @@ class OnDemandBatcher(ABC, Generic[T, R]):
                     await self._run(group)
                 finally:
                     self._busy -= 1
+                    self._finished(group)
         finally:
             self._running -= 1
 
@@ -88,3 +89,7 @@ class OnDemandBatcher(ABC, Generic[T, R]):
     @abstractmethod
     async def _run(self, group: list[Pending[T, R]]) -> None:
         """Answer every member of `group` (`Pending.answer` or `Pending.fail`)."""
+
+    def _finished(self, group: list[Pending[T, R]]) -> None:
+        """`group`'s statement ended (whatever its outcome): what `_take` reserved for it is
+        free again."""

@@ -17,6 +17,7 @@ a statement either committed (its payments then answer `exists`) or changed noth
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from db.availability import database_unavailable
@@ -28,6 +29,7 @@ from services.purchases.service import (
     PurchaseConfig,
     credit_of,
     credit_payments,
+    shard_of,
 )
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class PurchaseBatcher(OnDemandBatcher[Payment, Credit]):
         self._db = db
         self._config = config
         self._waiting: list[Pending[Payment, Credit]] = []
+        # Payments per shard in the statements running now.
+        self._shards: Counter[int] = Counter()
 
     async def credit(self, payment: Payment) -> Credit:
         """`services.purchases.service.credit_purchase` in the next statement, on its own
@@ -55,19 +59,35 @@ class PurchaseBatcher(OnDemandBatcher[Payment, Credit]):
 
     def _take(self) -> list[Pending[Payment, Credit]]:
         """The oldest waiting payments, a worker's share; a charge id already taken (Telegram
-        delivered it twice at once) waits for the next statement, which answers `exists`."""
+        delivered it twice at once) waits for the next statement, which answers `exists`.
+
+        A payment whose shard (of the sales and rewards accounts) a running statement holds
+        waits for the next statement too: two statements that shared a shard account would
+        queue on its row lock until the first one's commit, and run one after the other.
+        """
         share = self.share(len(self._waiting))
         group: list[Pending[Payment, Credit]] = []
         later: list[Pending[Payment, Credit]] = []
         charges: set[str] = set()
         for pending in self._waiting:
-            if len(group) < share and pending.item.charge_id not in charges:
+            payment = pending.item
+            if (
+                len(group) < share
+                and payment.charge_id not in charges
+                and self._shards[shard_of(payment)] == 0
+            ):
                 group.append(pending)
-                charges.add(pending.item.charge_id)
+                charges.add(payment.charge_id)
             else:
                 later.append(pending)
         self._waiting = later
+        for pending in group:
+            self._shards[shard_of(pending.item)] += 1
         return group
+
+    def _finished(self, group: list[Pending[Payment, Credit]]) -> None:
+        for pending in group:
+            self._shards[shard_of(pending.item)] -= 1
 
     async def _run(self, group: list[Pending[Payment, Credit]]) -> None:
         try:

@@ -114,6 +114,11 @@ class Payment:
     terms: InvoiceTerms
 
 
+def shard_of(payment: Payment) -> int:
+    """The shard of the sales and rewards accounts the payment's statement locks."""
+    return payment.telegram_id % SALES_SHARDS
+
+
 def payment_of(buyer: User, *, charge_id: str, payload: str, currency: str, total: int) -> Payment:
     """Raises InvalidInvoice for a payment that is not ours (or a charge id no Telegram
     payment has)."""

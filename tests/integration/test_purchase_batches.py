@@ -6,19 +6,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
 from db.database import Database, create_database
+from db.models import User
 from db.urls import app_url_from_owner, asyncpg_dsn
 from services.ledger.errors import ValidationError
 from services.purchases.batcher import PurchaseBatcher
 from services.purchases.errors import InvalidInvoice
 from services.purchases.packs import Pack
 from services.purchases.schemas import InvoiceTerms
-from services.purchases.service import Credit, Payment, credit_payments
+from services.purchases.service import (
+    SALES_SHARDS,
+    Credit,
+    Payment,
+    PurchaseConfig,
+    credit_payments,
+    shard_of,
+)
 from services.purchases.usecase import Purchases
 from services.users.service import get_user
 from tests.services import purchases_of
@@ -225,3 +234,56 @@ async def test_a_payment_that_is_not_ours_never_reaches_the_database(
                 buyer, charge_id=charge, payload=payload, currency="XTR", total=total
             )
     assert await owner.fetchval("SELECT count(*) FROM tokens.purchases") == 0
+
+
+class _Watched(PurchaseBatcher):
+    """Records the shards of the statements running at once."""
+
+    def __init__(self, db: Database, config: PurchaseConfig) -> None:
+        super().__init__(db, config, workers=2)
+        self.running: list[set[int]] = []
+        self.shared: list[set[int]] = []
+        self.peak = 0
+
+    async def _execute(self, payments: list[Payment]) -> list[dict[str, Any]]:
+        mine = {shard_of(p) for p in payments}
+        self.shared += [mine & other for other in self.running if mine & other]
+        self.running.append(mine)
+        self.peak = max(self.peak, len(self.running))
+        try:
+            return await super()._execute(payments)
+        finally:
+            self.running.remove(mine)
+
+
+async def test_statements_running_at_once_never_share_a_shard_account(
+    db: Database, owner: asyncpg.Connection
+) -> None:
+    """Two statements that shared a sales or rewards shard would queue on its row until the
+    first commits; the batcher keeps such a payment for the next statement instead."""
+    bought = await chains(owner, 8)
+    async with db.service() as session:
+        buyers = [await get_user(session, ids[-1]) for ids in bought]
+    # Telegram ids 100 apart: chains c and c + 4 share a shard, four shards in all.
+    assert len({b.telegram_id % SALES_SHARDS for b in buyers}) == 4
+    sales = purchases_of(db)
+    batcher = _Watched(db, sales.config)
+
+    def payment(buyer: User, charge: str) -> Payment:
+        return Payment(
+            buyer.id, buyer.telegram_id, charge, InvoiceTerms.of(SMALL, buyer.telegram_id)
+        )
+
+    # First the two halves of the shards in order, then 40 in a mixed order.
+    first = [payment(buyers[c], f"first-{c}") for c in (0, 1, 4, 5, 2, 3, 6, 7)]
+    mixed = [payment(buyers[(k * 3) % 8], f"mixed-{k}") for k in range(40)]
+    credits = [
+        *await asyncio.gather(*(batcher.credit(p) for p in first)),
+        *await asyncio.gather(*(batcher.credit(p) for p in mixed)),
+    ]
+    assert batcher.shared == [] and batcher.peak == 2
+    assert all(not c.replayed and c.rewards == 8 for c in credits)
+    assert await owner.fetchval("SELECT count(*) FROM referrals.rewards") == 48 * 8
+    for c, ids in enumerate(bought):
+        purchases = 1 + sum(1 for k in range(40) if (k * 3) % 8 == c)
+        assert await available(owner, ids[-1]) == (purchases * 100 * VIBE, 0)
