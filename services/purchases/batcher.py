@@ -24,6 +24,7 @@ from db.availability import database_unavailable
 from db.database import Database
 from services.batching import OnDemandBatcher, Pending
 from services.purchases.service import (
+    SALES_SHARDS,
     Credit,
     Payment,
     PurchaseConfig,
@@ -63,21 +64,30 @@ class PurchaseBatcher(OnDemandBatcher[Payment, Credit]):
 
         A payment whose shard (of the sales and rewards accounts) a running statement holds
         waits for the next statement too: two statements that shared a shard account would
-        queue on its row lock until the first one's commit, and run one after the other.
+        queue on its row lock until the first one's commit, and run one after the other. A
+        worker takes its part of the free shards, so the next worker finds some.
         """
         share = self.share(len(self._waiting))
+        # The shards no statement holds, split like the payments among the idle workers: one
+        # worker taking payments of every shard would leave the others nothing to run.
+        idle = max(1, self._running - self._busy)
+        shards = -(-(SALES_SHARDS - len(+self._shards)) // idle)
         group: list[Pending[Payment, Credit]] = []
         later: list[Pending[Payment, Credit]] = []
         charges: set[str] = set()
+        mine: set[int] = set()
         for pending in self._waiting:
             payment = pending.item
+            shard = shard_of(payment)
             if (
                 len(group) < share
                 and payment.charge_id not in charges
-                and self._shards[shard_of(payment)] == 0
+                and self._shards[shard] == 0
+                and (shard in mine or len(mine) < shards)
             ):
                 group.append(pending)
                 charges.add(payment.charge_id)
+                mine.add(shard)
             else:
                 later.append(pending)
         self._waiting = later
