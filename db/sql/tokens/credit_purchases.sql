@@ -156,12 +156,14 @@ BEGIN
             ON CONFLICT (referrer_id, level)
             DO UPDATE SET pending = referrals.totals.pending + excluded.pending;
 
-            UPDATE tokens.debts t SET settled = t.settled + x.paid
-              FROM (SELECT d.debt, sum(d.paid) AS paid
-                      FROM unnest(d_member, d_debt, d_paid) AS d(m, debt, paid)
-                     WHERE fresh[d.m]
-                     GROUP BY d.debt) x
-             WHERE t.purchase_id = x.debt;
+            IF d_member <> '{}' THEN  -- rare; the empty statement cost 0.1 ms a batch
+                UPDATE tokens.debts t SET settled = t.settled + x.paid
+                  FROM (SELECT d.debt, sum(d.paid) AS paid
+                          FROM unnest(d_member, d_debt, d_paid) AS d(m, debt, paid)
+                         WHERE fresh[d.m]
+                         GROUP BY d.debt) x
+                 WHERE t.purchase_id = x.debt;
+            END IF;
 
             WITH held AS (
                 INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
