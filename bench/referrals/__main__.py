@@ -1,7 +1,7 @@
 """Purchases with 8 referral holds per second, against pgbench TPC-B on the same server; and
 `GET /api/v1/referrals` for a referrer with 100,000 descendants over 8 levels.
 
-    python -m bench.referrals [--seconds 6] [--clients 8] [--rounds 3] [--descendants 100000]
+    python -m bench.referrals [--seconds 6] [--clients 8,64] [--rounds 3] [--descendants 100000]
 
 Starts its own embedded PostgreSQL unless BENCH_DATABASE_URL (an owner/superuser URL) is set.
 Each round runs TPC-B, then the purchases, so each ratio compares runs made seconds apart;
@@ -166,27 +166,30 @@ async def main(args: argparse.Namespace) -> None:
                 CHAINS * STRIDE,
             )
         ]
-        db = create_database(app_url_from_owner(url), pool_size=args.clients + 2)
+        db = create_database(app_url_from_owner(url), pool_size=max(args.clients) + 2)
         config = PurchaseConfig(parse_packs("50:100"), ReferralConfig())
-        sales = Purchases(db, config, None, bot_username="", app_name="")
         async with db.service() as session:
             buyers = [await get_user(session, b) for b in buyer_ids]
         await asyncio.to_thread(pgbench_init, url)
-        ratios = []
-        for round_ in range(args.rounds):
-            baseline = await pgbench(url, args.seconds, args.clients)
-            run = await purchases(sales, buyers, args.seconds, args.clients)
-            ratios.append(run.rate / baseline.rate)
+        for clients in args.clients:
+            sales = Purchases(db, config, None, bot_username="", app_name="")
+            ratios = []
+            for round_ in range(args.rounds):
+                baseline = await pgbench(url, args.seconds, clients)
+                run = await purchases(sales, buyers, args.seconds, clients)
+                ratios.append(run.rate / baseline.rate)
+                print(
+                    f"{clients} clients, round {round_ + 1}: {baseline.name} "
+                    f"{baseline.rate:.0f}/s, {run.name} {run.rate:.0f}/s ({run.failed} failed), "
+                    f"ratio {ratios[-1]:.2f}"
+                )
             print(
-                f"round {round_ + 1}: {baseline.name} {baseline.rate:.0f}/s, "
-                f"{run.name} {run.rate:.0f}/s ({run.failed} failed), ratio {ratios[-1]:.2f}"
+                f"{clients} clients: purchases/s ÷ TPC-B tps, median of {args.rounds}: "
+                f"{statistics.median(ratios):.2f} ({sales.batcher.batched} purchases shared a"
+                f" statement, {sales.batcher.alone} had one alone)"
             )
         holds = await owner.fetchval("SELECT count(*) FROM referrals.rewards")
-        print(
-            f"purchases/s ÷ TPC-B tps, median of {args.rounds}: {statistics.median(ratios):.2f}"
-            f" ({holds} reward holds written; {sales.batcher.batched} purchases shared a"
-            f" statement, {sales.batcher.alone} had one alone)"
-        )
+        print(f"{holds} reward holds written")
         await db.dispose()
 
         # GET /api/v1/referrals with 100,000 descendants over 8 levels.
@@ -261,7 +264,12 @@ async def explain(owner_url: str, user_id: Any) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=6)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--clients",
+        type=lambda v: [int(c) for c in v.split(",")],
+        default=[8, 64],
+        help="client counts to measure in turn, comma-separated (default 8,64)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--descendants", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
