@@ -61,7 +61,7 @@ NEXT_EVENT_ID = r"""
 -- (services/realtime/listener.py). An identity column draws the id before the row's xid.
 -- One SQL expression, neither SECURITY DEFINER nor SET, so the planner inlines it into the
 -- INSERT: as a plpgsql definer function it cost a call with its own settings and a query per
--- event row (26 rows a Stars purchase). The CASE evaluates the xid first, then draws. Inserters
+-- event row (a Stars purchase writes 18). The CASE takes the xid first, then draws. Inserters
 -- hold USAGE on the sequence (migration 0020_purchase_rows); the names are schema-qualified.
 -- The whole current definition; migrations apply frozen copies of it (0020_purchase_rows).
 --
