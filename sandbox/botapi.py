@@ -406,8 +406,12 @@ class BotApiServer:
             }
         )
 
-    async def user_pays(self, user: dict[str, Any], slug: str) -> PaymentOutcome:
-        """A simulated Stars payment: pre_checkout_query, the bot's answer, successful_payment."""
+    async def user_pays(
+        self, user: dict[str, Any], slug: str, *, deliver: bool = True
+    ) -> PaymentOutcome:
+        """A simulated Stars payment: pre_checkout_query, the bot's answer, successful_payment.
+        `deliver=False`: Telegram took the Stars but the bot never got the successful_payment
+        update (a webhook that answered 200 and crashed): only getStarTransactions tells."""
         invoice = self.state.invoices.get(slug)
         if invoice is None:
             return PaymentOutcome("failed", error_message="This invoice does not exist.")
@@ -441,7 +445,13 @@ class BotApiServer:
             return PaymentOutcome("declined", error_message=error_message)
         charge_id = "stxsbx" + secrets.token_urlsafe(24)
         self.state.payments[charge_id] = Payment(
-            charge_id, int(user["id"]), invoice.payload, invoice.currency, invoice.total_amount
+            charge_id,
+            int(user["id"]),
+            invoice.payload,
+            invoice.currency,
+            invoice.total_amount,
+            date=int(time.time()),
+            seq=self.state.next_star_seq(),
         )
         message = self._user_message(
             user,
@@ -454,7 +464,8 @@ class BotApiServer:
             },
         )
         await self.state.add_message(int(user["id"]), message)
-        await self.push_update({"message": message})
+        if deliver:
+            await self.push_update({"message": message})
         return PaymentOutcome("paid", charge_id=charge_id)
 
     async def user_inline_query(
@@ -989,7 +1000,15 @@ class BotApiServer:
             raise bad_request("CHARGE_NOT_FOUND")
         if payment.refunded:
             raise bad_request("CHARGE_ALREADY_REFUNDED")
+        await self.refund_payment(payment)
+        return True
+
+    async def refund_payment(self, payment: Payment, *, deliver: bool = True) -> None:
+        """The Stars go back to the buyer (the bot asked, or Telegram decided on its own), and
+        the bot gets a refunded_payment update unless `deliver=False` (the update was lost)."""
         payment.refunded = True
+        payment.refund_date = int(time.time())
+        payment.refund_seq = self.state.next_star_seq()
         user = self.state.users[payment.user_id].telegram()
         message = self._user_message(
             user,
@@ -1001,8 +1020,28 @@ class BotApiServer:
             },
         )
         await self.state.add_message(payment.user_id, message)
-        await self.push_update({"message": message})
-        return True
+        if deliver:
+            await self.push_update({"message": message})
+
+    async def api_getstartransactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every payment and refund, oldest first, as Telegram lists them: a payment's source and
+        a refund's receiver is the user (`invoice_payment`), and a refund has its payment's id."""
+        offset = max(0, int(params.get("offset") or 0))
+        limit = max(1, min(int(params.get("limit") or 100), 100))
+        listed: list[tuple[int, dict[str, Any]]] = []
+        for p in self.state.payments.values():
+            partner = {
+                "type": "user",
+                "transaction_type": "invoice_payment",
+                "user": self.state.users[p.user_id].telegram(),
+                "invoice_payload": p.invoice_payload,
+            }
+            base = {"id": p.telegram_payment_charge_id, "amount": p.total_amount}
+            listed.append((p.seq, base | {"date": p.date, "source": partner}))
+            if p.refund_seq is not None:
+                listed.append((p.refund_seq, base | {"date": p.refund_date, "receiver": partner}))
+        listed.sort(key=lambda item: item[0])
+        return {"transactions": [t for _, t in listed[offset : offset + limit]]}
 
 
 __all__ = ["ApiCall", "BotApiServer", "PaymentOutcome", "TelegramError"]

@@ -84,6 +84,12 @@ class Payment:
     currency: str
     total_amount: int
     refunded: bool = False
+    # When the payment and its refund happened, and their places in the bot's list of Star
+    # transactions (getStarTransactions lists them oldest first; a refund is a transaction).
+    date: int = 0
+    seq: int = 0
+    refund_date: int | None = None
+    refund_seq: int | None = None
 
 
 @dataclass
@@ -131,6 +137,11 @@ class SandboxState:
         self.last_message_ids[chat_id] = self.last_message_ids.get(chat_id, 0) + 1
         self.revision += 1
         return self.last_message_ids[chat_id]
+
+    def next_star_seq(self) -> int:
+        """The place of a new Star transaction: after every payment and refund so far."""
+        self.revision += 1
+        return 1 + max((max(p.seq, p.refund_seq or 0) for p in self.payments.values()), default=0)
 
     def next_update_id(self) -> int:
         self.last_update_id += 1
