@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
 from db.database import Database
 from db.models import User
+from services.errors import InsufficientFunds
 from services.purchases.batcher import PurchaseBatcher
 from services.purchases.errors import StarsUnavailable
 from services.purchases.gateway import StarsGateway
@@ -23,6 +26,11 @@ from services.purchases.service import (
 )
 
 log = logging.getLogger(__name__)
+
+# A refund reads the buyer's balance, then takes back what is there; another refund or a
+# spend of theirs committing in between makes the ledger refuse the take-back. Each attempt
+# reads afresh, and what others take only shrinks the balance: a few attempts settle it.
+_REFUND_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,14 @@ class Purchases:
         return await self.refunded(charge_id)
 
     async def refunded(self, charge_id: str) -> Refund:
-        """The Stars are back with the buyer: record it (whatever they spent becomes a debt)."""
-        async with self.db.service() as session:
-            return await record_refund(session, self.config, charge_id)
+        """The Stars are back with the buyer: record it (whatever they spent becomes a debt).
+        Raises PurchaseNotFound."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(InsufficientFunds),
+            stop=stop_after_attempt(_REFUND_ATTEMPTS),
+            reraise=True,
+        ):
+            with attempt:
+                async with self.db.service() as session:
+                    return await record_refund(session, self.config, charge_id)
+        raise AssertionError("unreachable: the last attempt returns or raises")
