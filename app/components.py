@@ -41,6 +41,7 @@ from services.market.tasks import expire_offers
 from services.notifications.delivery import OutboxDelivery
 from services.notifications.maintenance import purge_delivered
 from services.promo.tasks import close_expired_promos
+from services.purchases.tasks import reconcile_stars
 from services.realtime.service import Realtime
 from services.realtime.tasks import presence_heartbeat, purge_events
 from services.referrals.tasks import look_for_fraud, post_due_rewards, send_reward_notices
@@ -341,6 +342,16 @@ async def scheduler(
             coalesce=True,
             max_instances=1,
         )
+    # Every instance schedules it; the lease on tokens.stars_sync lets one read at a time.
+    jobs.add_job(
+        reconcile_stars,
+        "interval",
+        seconds=60,
+        args=[services.purchases],
+        id="stars_reconciliation",
+        coalesce=True,
+        max_instances=1,
+    )
     # Every instance runs them; each locks the rows it resolves and skips the others' (SKIP LOCKED).
     for cleanup, job_id in ((expire_gifts, "gift_expiry"), (close_expired_promos, "promo_expiry")):
         jobs.add_job(

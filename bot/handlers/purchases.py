@@ -23,7 +23,7 @@ from services.errors import DomainError
 from services.i18n import Translator
 from services.ledger.amounts import format_amount
 from services.ledger.assets import DEFAULT_ASSET_DECIMALS
-from services.purchases.errors import InvalidInvoice, TokensSpent
+from services.purchases.errors import InvalidInvoice, PurchaseNotFound, TokensSpent
 from services.purchases.packs import Pack
 from services.purchases.schemas import CURRENCY, InvoiceTerms
 from services.purchases.service import check_pre_checkout, pack_of
@@ -114,6 +114,17 @@ async def paid(message: Message, user: User, t: Translator, purchases: Purchases
         # Telegram took Stars for an invoice we cannot match: a person must look at it.
         log.error("payment %s matches no invoice of ours", payment.telegram_payment_charge_id)
         raise
+    except DomainError:
+        raise
+    except Exception:
+        # Telegram took the Stars and sends this update once: the Stars reconciliation
+        # (services/purchases/tasks.py) credits it from Telegram's own record of the payment.
+        log.exception(
+            "payment %s not credited yet; the Stars reconciliation will",
+            payment.telegram_payment_charge_id,
+        )
+        await message.answer(t("purchases.credit_delayed"))
+        return
     if credit.replayed:
         return
     await message.answer(t("purchases.credited", vibe=vibe(credit.vibe)))
@@ -124,9 +135,12 @@ async def paid(message: Message, user: User, t: Translator, purchases: Purchases
 async def refunded(message: Message, t: Translator, purchases: Purchases) -> None:
     payment = message.refunded_payment
     assert payment is not None
-    refund = await purchases.refunded(payment.telegram_payment_charge_id)
-    if not refund.replayed:
-        await message.answer(t("purchases.refunded", vibe=vibe(refund.reversed)))
+    try:
+        # The buyer is told by the outbox, in the transaction that records the refund.
+        await purchases.refunded(payment.telegram_payment_charge_id)
+    except PurchaseNotFound:
+        # Stars of a payment never credited went back: nothing of ours to reverse.
+        log.warning("refund of %s, which no purchase has", payment.telegram_payment_charge_id)
 
 
 async def refund(

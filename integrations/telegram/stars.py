@@ -1,13 +1,16 @@
-"""The Stars gateway over aiogram: invoice links and refunds."""
+"""The Stars gateway over aiogram: invoice links, refunds and the bot's Star transactions."""
 
 from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.types import LabeledPrice
+from aiogram.types import LabeledPrice, StarTransaction, TransactionPartnerUser
 
 from services.purchases.errors import RefundFailed, StarsUnavailable
-from services.purchases.schemas import CURRENCY
+from services.purchases.schemas import CURRENCY, StarsTransaction
+
+# The partner's transaction type of a payment for an invoice (and of its refund).
+_INVOICE_PAYMENT = "invoice_payment"
 
 
 class BotStars:
@@ -41,3 +44,28 @@ class BotStars:
             raise RefundFailed("Telegram refused the refund", reason=exc.message) from exc
         except TelegramAPIError as exc:
             raise RefundFailed("Telegram refused the refund", reason=str(exc)) from exc
+
+    async def transactions(self, *, offset: int, limit: int) -> list[StarsTransaction]:
+        try:
+            page = await self._bot.get_star_transactions(offset=offset, limit=limit)
+        except TelegramAPIError as exc:
+            raise StarsUnavailable("Telegram did not list the Star transactions") from exc
+        return [_transaction(t) for t in page.transactions]
+
+
+def _transaction(t: StarTransaction) -> StarsTransaction:
+    """A payment comes from the user (`source`); its refund goes to them (`receiver`) and
+    carries the payment's id."""
+    for kind, partner in (("payment", t.source), ("refund", t.receiver)):
+        if (
+            isinstance(partner, TransactionPartnerUser)
+            and partner.transaction_type == _INVOICE_PAYMENT
+        ):
+            return StarsTransaction(
+                t.id,
+                "payment" if kind == "payment" else "refund",
+                t.amount,
+                telegram_id=partner.user.id,
+                payload=partner.invoice_payload,
+            )
+    return StarsTransaction(t.id, "other", t.amount)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from services.purchases.schemas import StarsTransaction
 
 
 class StarsGateway(Protocol):
@@ -19,4 +22,9 @@ class StarsGateway(Protocol):
 
     async def bot_username(self) -> str:
         """The bot's @username, for links."""
+        ...
+
+    async def transactions(self, *, offset: int, limit: int) -> Sequence[StarsTransaction]:
+        """The bot's Star transactions, oldest first, skipping `offset` of them (at most
+        `limit`, 1-100). Raises StarsUnavailable when Telegram cannot be reached."""
         ...

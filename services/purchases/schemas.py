@@ -45,6 +45,19 @@ class InvoiceTerms:
         return cls(pack_id, int(stars), int(vibe), int(telegram_id))
 
 
+@dataclass(frozen=True)
+class StarsTransaction:
+    """One of the bot's Star transactions as Telegram records it (`getStarTransactions`): a
+    user's invoice payment, the refund of one (which carries the payment's id), or something
+    else (a withdrawal, a gift the bot bought), which purchases leave alone."""
+
+    charge_id: str
+    kind: Literal["payment", "refund", "other"]
+    stars: int
+    telegram_id: int | None = None
+    payload: str | None = None
+
+
 class PackOut(BaseModel):
     id: str
     stars: int = Field(description="Price in Telegram Stars (XTR)")

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import ServiceTx, UserTx
 from db.models import User
-from services.ledger.assets import DEFAULT_ASSET
+from services.ledger.amounts import format_amount
+from services.ledger.assets import DEFAULT_ASSET, DEFAULT_ASSET_DECIMALS
 from services.ledger.errors import ledger_error
 from services.ledger.history import decode_cursor, encode_cursor
 from services.ledger.schemas import Transfer
@@ -33,6 +34,7 @@ from services.ledger.service import (
     transfer_id,
     user_account,
 )
+from services.notifications.service import enqueue
 from services.purchases.errors import (
     AlreadyRefunded,
     BuyerBanned,
@@ -274,6 +276,11 @@ class Refund:
     replayed: bool
 
 
+# The buyer's notices (services/i18n/locales/*/purchases.ftl).
+REFUNDED = "purchases.refunded"
+REFUNDED_WITH_DEBT = "purchases.refunded_debt"
+CREDITED = "purchases.credited"
+
 _LOCK = text(
     "SELECT p.id, p.user_id, p.vibe, p.status, u.telegram_id FROM tokens.purchases p "
     "JOIN auth.users u ON u.id = p.user_id WHERE p.charge_id = :charge FOR UPDATE OF p"
@@ -328,6 +335,20 @@ async def record_refund(session: ServiceTx, config: PurchaseConfig, charge_id: s
     if debt:
         await session.execute(_DEBT, {"purchase": row.id, "user": row.user_id, "amount": debt})
     await check_refund_loop(session, config.referrals.fraud, row.user_id)
+    # Told here, in the transaction that records the refund, whichever door it came through
+    # (an admin's /refund records it before Telegram's refunded_payment update arrives, which
+    # then finds it done): the buyer hears of it once.
+    await enqueue(
+        session,
+        chat_id=int(row.telegram_id),
+        user_id=row.user_id,
+        template=REFUNDED_WITH_DEBT if debt else REFUNDED,
+        params={
+            "vibe": format_amount(taken, DEFAULT_ASSET_DECIMALS),
+            "debt": format_amount(debt, DEFAULT_ASSET_DECIMALS),
+        },
+        dedup_key=f"stars_refund:{charge_id}",
+    )
     return Refund(row.id, row.user_id, taken, debt, len(voids), replayed=False)
 
 

@@ -476,6 +476,8 @@ gv_service   UPDATE      table tokens.p2p_requests
 gv_service   INSERT      table tokens.purchases
 gv_service   SELECT      table tokens.purchases
 gv_service   UPDATE      table tokens.purchases
+gv_service   SELECT      table tokens.stars_sync
+gv_service   UPDATE      table tokens.stars_sync
 gv_service   SELECT      table tokens.transfers
 gv_user      ATTRIBUTES  NOLOGIN INHERIT
 gv_user      UPDATE      column auth.users.language

@@ -6,8 +6,10 @@ purchases-pack_button = { $vibe } VIBE for { $stars } ⭐
 purchases-invoice_title = { $vibe } VIBE
 purchases-invoice_description = { $vibe } VIBE tokens for your Good Vibe balance, for { $stars } Telegram Stars.
 purchases-credited = Payment received: <b>+{ $vibe } VIBE</b> are on your balance. Thank you!
+purchases-credit_delayed = Payment received. Your VIBE will be on your balance within a few minutes; there is no need to pay again.
 purchases-debt_settled = { $vibe } VIBE of it went to the balance an earlier refund left owing.
 purchases-refunded = Your Stars were refunded; { $vibe } VIBE were taken back from your balance.
+purchases-refunded_debt = Your Stars were refunded; { $vibe } VIBE were taken back from your balance and { $debt } VIBE you had already spent are owed: your next purchase settles them first.
 purchases-refund_usage = Usage: /refund &lt;charge id&gt; [force]
 purchases-refund_spent =
     Refund of { $charge_id } refused: the purchase credited { $vibe } VIBE, the buyer has { $available } VIBE left ({ $shortfall } VIBE already spent).

@@ -6,8 +6,10 @@ purchases-pack_button = { $vibe } VIBE за { $stars } ⭐
 purchases-invoice_title = { $vibe } VIBE
 purchases-invoice_description = { $vibe } токенов VIBE на ваш баланс Good Vibe за { $stars } Telegram Stars.
 purchases-credited = Оплата получена: <b>+{ $vibe } VIBE</b> на вашем балансе. Спасибо!
+purchases-credit_delayed = Оплата получена. VIBE поступят на баланс в течение нескольких минут; платить ещё раз не нужно.
 purchases-debt_settled = { $vibe } VIBE из них погасили долг, оставшийся после прежнего возврата.
 purchases-refunded = Ваши Stars возвращены; { $vibe } VIBE списаны с баланса.
+purchases-refunded_debt = Ваши Stars возвращены; { $vibe } VIBE списаны с баланса, а { $debt } VIBE, которые вы уже потратили, остаются долгом: его первой погасит следующая покупка.
 purchases-refund_usage = Формат: /refund &lt;charge id&gt; [force]
 purchases-refund_spent =
     Возврат { $charge_id } отклонён: покупка начислила { $vibe } VIBE, у покупателя осталось { $available } VIBE (уже потрачено { $shortfall } VIBE).
