@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,9 +40,10 @@ from tests.integration.test_purchases_referrals import (
     user_id,
     wallet,
 )
-from tests.telegram import ADMIN_ID, bot_dispatcher, send, tg_user
+from tests.telegram import ADMIN_ID, TOKEN, bot_dispatcher, send, tg_user
 
 __all__ = ["owner"]  # a fixture, imported for the tests below
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def pay_unheard(
@@ -289,3 +293,90 @@ async def test_an_admin_refund_tells_the_buyer_once_and_an_unknown_refund_says_n
     }
     await dp.feed_raw_update(bot, {"update_id": update["update_id"] + 1000, "message": foreign})
     assert len(api.state.chat(buyer).messages) == told
+
+
+_RECONCILER = """
+import asyncio, sys
+from bot.client import make_bot
+from db.database import create_database
+from integrations.telegram.stars import BotStars
+from services.purchases.tasks import reconcile_stars
+from tests.services import purchases_of
+
+async def main() -> None:
+    db = create_database(sys.argv[1], pool_size=2)
+    bot = make_bot(sys.argv[2], sys.argv[3])
+    try:
+        found = await reconcile_stars(purchases_of(db, stars=BotStars(bot)), page=int(sys.argv[4]))
+        print(found.credited, flush=True)
+    finally:
+        await bot.session.close()
+        await db.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_reconciling_at_once_credit_each_payment_once(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    owner_url: str,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+) -> None:
+    api, url = botapi
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot))
+    buyers = [7600 + i for i in range(7)]
+    for telegram_id in buyers:
+        await send(api, dp, bot, tg_user(telegram_id), "/start")
+        await pay_unheard(api, dp, bot, tg_user(telegram_id), "stars_50")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _RECONCILER,
+            app_url_from_owner(owner_url),
+            TOKEN,
+            url,
+            "2",  # pages of two: the one holding the lease reads four times
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        for _ in range(2)
+    ]
+    outputs = [await asyncio.wait_for(w.communicate(), 120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0]
+    # One held the lease and credited all; the other found it held, or nothing left.
+    assert sorted(int(out) for out, _ in outputs) == [0, len(buyers)]
+    assert [await wallet(owner, b) for b in buyers] == [(120 * VIBE, 0)] * len(buyers)
+    assert len(await outbox(owner, "purchases.credited")) == len(buyers)
+    assert await owner.fetchval("SELECT seen FROM tokens.stars_sync") == len(buyers)
+
+
+async def test_a_lease_held_by_a_live_reader_waits_and_a_dead_ones_is_taken_over(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+) -> None:
+    api, _ = botapi
+    sales = sales_of(db, bot)
+    dp = bot_dispatcher(db, catalog, purchases=sales)
+    await send(api, dp, bot, tg_user(7701), "/start")
+    await pay_unheard(api, dp, bot, tg_user(7701), "stars_50")
+    # Another instance is reading (its lease runs for a while yet): this one leaves it be.
+    await owner.execute(
+        "UPDATE tokens.stars_sync SET holder = gen_random_uuid(),"
+        " lease_until = now() + interval '1 minute'"
+    )
+    assert await reconcile_stars(sales) == Reconciled()
+    assert await wallet(owner, 7701) == (20 * VIBE, 0)
+    # That instance died holding it: once its lease runs out, the next run takes over.
+    await owner.execute("UPDATE tokens.stars_sync SET lease_until = now() - interval '1 second'")
+    assert (await reconcile_stars(sales)).credited == 1
+    assert await wallet(owner, 7701) == (120 * VIBE, 0)
+    assert await owner.fetchval("SELECT lease_until FROM tokens.stars_sync") is None
