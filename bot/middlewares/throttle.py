@@ -13,7 +13,7 @@ from aiogram.types import TelegramObject
 from aiogram.types import User as TelegramUser
 
 from bot.middlewares.refusal import tell
-from bot.payments import reports_payment
+from bot.payments import is_pre_checkout, reports_payment
 from services.i18n import Catalog
 from services.ratelimit.limiter import RateLimiter
 from services.users.service import language_for
@@ -32,7 +32,14 @@ class ThrottleMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
-        if sender is None or reports_payment(event) or await self._limiter.allow(str(sender.id)):
+        # A pre-checkout is no flood: Telegram sends one per press of Pay and fails the payment
+        # unless it is answered within 10 s, so throttling it only breaks a purchase in flight.
+        if (
+            sender is None
+            or reports_payment(event)
+            or is_pre_checkout(event)
+            or await self._limiter.allow(str(sender.id))
+        ):
             return await handler(event, data)
         if not await self._warnings.allow(str(sender.id)):
             return None
