@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aiogram import F
-from aiogram.filters import CommandStart
+from aiogram import Bot, F
+from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import Update
 
 from services.validation import start_payload
@@ -32,15 +32,19 @@ def is_valid_payload(payload: str) -> bool:
     return start_payload(payload) is not None
 
 
-def start_payload_of(update: Update) -> str | None:
-    """The payload of a `/start <payload>` message, as sent (valid or not)."""
-    text = update.message.text if update.message is not None else None
-    if not text:
+async def start_payload_of(update: Update, bot: Bot) -> str | None:
+    """The payload of a `/start <payload>` message, as sent (valid or not).
+
+    Read by aiogram's own `CommandStart`, the filter the routers use: user creation must see
+    the payload a deep-link handler will see (any whitespace after the command), and nothing
+    from a `/start@another_bot` that the routers drop."""
+    if update.message is None:
         return None
-    command, _, args = text.partition(" ")
-    if command.split("@", 1)[0] != "/start":
+    found = await CommandStart()(update.message, bot)
+    if not isinstance(found, dict):
         return None
-    return args.strip() or None
+    command: CommandObject = found["command"]
+    return command.args
 
 
 def payload_value(prefix: str, payload: str | None) -> str | None:

@@ -58,7 +58,7 @@ class IdentityMiddleware(BaseMiddleware):
             return None
         # A first contact through a deep link (`/start ref_abc`) carries its payload to user
         # creation; for a known user the payload is the routers' business.
-        payload = start_payload_of(event) if isinstance(event, Update) else None
+        payload = await start_payload_of(event, data["bot"]) if isinstance(event, Update) else None
         registration = await resolve_telegram_user(
             self._db,
             profile,
