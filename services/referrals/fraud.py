@@ -133,13 +133,19 @@ async def check_shared_wallets(session: ServiceTx, buyer: UUID, upline: Sequence
     return True
 
 
+# The scan passes over a referrer with an open flag, so a flag's evidence is the total of the
+# UTC day it was raised on: an approval covers that day, and only a later day over the cap is
+# new evidence (even if the approval came on that later day). A rejection needs no exception:
+# it voided the day's held rewards, which the sum leaves out, so what it counts came after.
 _DAILY_CAPS = text(
     """
     SELECT r.referrer_id, sum(r.amount) AS total FROM referrals.rewards r
      WHERE r.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
        AND r.status <> 'voided'
        AND NOT EXISTS (SELECT FROM referrals.flags f WHERE f.user_id = r.referrer_id
-                         AND f.rule = 'daily_cap' AND f.status = 'open')
+                         AND f.rule = 'daily_cap'
+                         AND (f.status = 'open' OR f.status = 'approved' AND f.created_at
+                              >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'))
      GROUP BY r.referrer_id HAVING sum(r.amount) > :cap
     """
 )
@@ -160,6 +166,11 @@ async def scan_daily_caps(session: ServiceTx, rules: FraudRules) -> int:
     return len(rows)
 
 
+# A decided flag covers the idle referees its evidence counted. Only more of them is new
+# evidence: a farm's idle referees only accumulate (links stay, and a referrer one of whose
+# referees ever bought is no farm again), so a higher count means some went idle since. A
+# rejection stands the same way: voiding the rewards left those referees idle, and a ban is
+# the admin's way to stop the user.
 _FARMS = text(
     """
     SELECT l.ancestor_id, count(*) AS idle
@@ -172,6 +183,10 @@ _FARMS = text(
        AND count(*) = (SELECT count(*) FROM referrals.links a
                         WHERE a.ancestor_id = l.ancestor_id AND a.depth = 1
                           AND a.created_at < now() - make_interval(days => :days))
+       AND count(*) > (SELECT coalesce(max(CAST(f.evidence ->> 'idle_referees' AS integer)), 0)
+                         FROM referrals.flags f
+                        WHERE f.user_id = l.ancestor_id AND f.rule = 'farm'
+                          AND f.status <> 'open')
     """
 )
 
