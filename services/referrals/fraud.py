@@ -249,10 +249,12 @@ _DECIDE = text(
     "UPDATE referrals.flags SET status = :status, decided_by = :admin, decided_at = now() "
     "WHERE id = :id AND status = 'open' RETURNING user_id"
 )
-# The held rewards a rejected user would receive or caused, decided once.
+# The held rewards a rejected user would receive or caused, decided once; marked as told so the
+# notice job never announces them.
 _VOID_HELD = text(
     """
-    UPDATE referrals.rewards SET status = 'voided', resolved_at = now()
+    UPDATE referrals.rewards SET status = 'voided', resolved_at = now(),
+           notified_at = coalesce(notified_at, now())
      WHERE status = 'held' AND (referrer_id = :user OR referee_id = :user)
     RETURNING id, referrer_id, level, amount
     """

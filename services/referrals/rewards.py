@@ -1,6 +1,7 @@
 """Referral rewards: holds from the `referral_rewards` account to the buyer's upline, created in
 the transaction (and the ledger batch) of the qualifying event, posted by a scheduled job when
-their hold period ends, voided when the event is refunded or the user is judged fraudulent.
+their hold period ends, voided when the event is refunded, the user is judged fraudulent, or
+the referrer is banned or deleted by then.
 
 A reward's id derives from (source event, level), so a replayed event pays once.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from db import locks
 from db.database import Database, ServiceTx
@@ -152,8 +153,10 @@ async def record_rewards(
     )
 
 
+# A voided reward is never announced: marked as told, it also leaves rewards_unnotified_idx.
 _VOID_SOURCE = text(
-    "UPDATE referrals.rewards SET status = 'voided', resolved_at = now() "
+    "UPDATE referrals.rewards SET status = 'voided', resolved_at = now(), "
+    "notified_at = coalesce(notified_at, now()) "
     "WHERE source = :source AND status = 'held' RETURNING id, referrer_id, level, amount"
 )
 
@@ -167,6 +170,8 @@ async def void_source(session: ServiceTx, source: str) -> list[ResolveHold]:
 
 
 # Due holds of users without an open flag, claimed with SKIP LOCKED: instances share the work.
+# A banned or deleted referrer's share is not paid (credit_purchases rewards no such ancestor):
+# their due holds are claimed apart and voided, whatever the flags, rather than held for ever.
 _CLAIM_DUE = text(
     """
     UPDATE referrals.rewards r SET status = 'posted', resolved_at = now()
@@ -175,52 +180,78 @@ _CLAIM_DUE = text(
          WHERE d.status = 'held' AND d.available_at <= :now
            AND NOT EXISTS (SELECT FROM referrals.flags f WHERE f.status = 'open'
                              AND f.user_id IN (d.referrer_id, d.referee_id))
+           AND NOT EXISTS (SELECT FROM auth.users u WHERE u.id = d.referrer_id
+                             AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL))
          ORDER BY d.available_at LIMIT :limit
          FOR UPDATE SKIP LOCKED)
      RETURNING r.id, r.referrer_id, r.level, r.amount
     """
 )
+_CLAIM_FORFEITED = text(
+    """
+    UPDATE referrals.rewards r SET status = 'voided', resolved_at = now(),
+           notified_at = coalesce(r.notified_at, now())
+     WHERE r.id IN (
+        SELECT d.id FROM referrals.rewards d JOIN auth.users u ON u.id = d.referrer_id
+         WHERE d.status = 'held' AND d.available_at <= :now
+           AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL)
+         ORDER BY d.available_at LIMIT :limit
+         FOR UPDATE OF d SKIP LOCKED)
+     RETURNING r.id, r.referrer_id, r.level, r.amount
+    """
+)
+
+
+def post_reward(reward_id: UUID) -> ResolveHold:
+    return ResolveHold(
+        id=transfer_id("referral_post", reward_id), pending_id=reward_id, kind="post"
+    )
 
 
 async def post_due_rewards(
     db: Database, *, now: datetime | None = None, batch_size: int = 500
 ) -> int:
-    """Post every held reward whose date passed (`now`: the clock, a test's later day);
-    returns how many. Any number of instances may run it at once."""
-    posted = 0
+    """Post every held reward whose date passed (`now`: the clock, a test's later day), and
+    void those of banned or deleted referrers; returns how many were posted. Any number of
+    instances may run it at once."""
+    at = now or datetime.now(UTC)
+    forfeited = await _resolve_due(db, _CLAIM_FORFEITED, at, batch_size, post=False)
+    posted = await _resolve_due(db, _CLAIM_DUE, at, batch_size, post=True)
+    if forfeited:
+        log.info("voided %d referral rewards of banned or deleted referrers", forfeited)
+    if posted:
+        log.info("posted %d referral rewards", posted)
+    return posted
+
+
+async def _resolve_due(
+    db: Database, claim: TextClause, now: datetime, batch_size: int, *, post: bool
+) -> int:
+    """Claim due holds with `claim` in batches and post or void them, a transaction a batch.
+    Voids and posts never share one: each resolve_totals call locks its totals rows in order,
+    and two calls in one transaction would not lock them in one order."""
+    resolved = 0
     while True:
         async with db.service() as session:
-            ids = (
-                await session.execute(
-                    _CLAIM_DUE, {"now": now or datetime.now(UTC), "limit": batch_size}
-                )
-            ).all()
-            if ids:
-                await resolve_totals(session, ids, posted=True)
-                await apply(
-                    session,
-                    [
-                        ResolveHold(
-                            id=transfer_id("referral_post", r.id), pending_id=r.id, kind="post"
-                        )
-                        for r in ids
-                    ],
-                )
-        posted += len(ids)
-        if len(ids) < batch_size:
-            if posted:
-                log.info("posted %d referral rewards", posted)
-            return posted
+            rows = (await session.execute(claim, {"now": now, "limit": batch_size})).all()
+            if rows:
+                await resolve_totals(session, rows, posted=post)
+                resolve = post_reward if post else void_reward
+                await apply(session, [resolve(r.id) for r in rows])
+        resolved += len(rows)
+        if len(rows) < batch_size:
+            return resolved
 
 
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-# Referrers not told in the last minute, and their rewards nobody was told about yet.
+# Referrers not told in the last minute, and their rewards nobody was told about yet. Voids
+# mark a reward as told; the status test also keeps out those voided before they did.
 _CLAIM_NOTICES = text(
     """
     WITH due AS (
         SELECT r.id FROM referrals.rewards r
           LEFT JOIN referrals.notices n ON n.referrer_id = r.referrer_id
-         WHERE r.notified_at IS NULL
+         WHERE r.notified_at IS NULL AND r.status <> 'voided'
            AND (n.last_sent_at IS NULL OR n.last_sent_at <= now() - interval '1 minute')
          ORDER BY r.created_at LIMIT :limit
          FOR UPDATE OF r SKIP LOCKED

@@ -1,0 +1,204 @@
+"""What an admin's flag decision, a refund and a ban leave behind for the referral jobs: an
+approved finding is not raised again from the same evidence, a voided reward is never
+announced, and a due hold of a banned or deleted referrer is voided, not paid."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiogram import Bot
+
+from db.database import Database
+from db.urls import asyncpg_dsn
+from sandbox.botapi import BotApiServer
+from services.i18n import Catalog
+from services.ledger.service import transfer_id
+from services.referrals.config import FraudRules
+from services.referrals.rewards import post_due_rewards, send_reward_notices
+from services.referrals.tasks import look_for_fraud
+from tests.integration.test_purchases_referrals import (
+    build_chain,
+    buy,
+    code_of,
+    last_text,
+    rewards,
+    sales_of,
+    wallet,
+)
+from tests.invariants import assert_invariants
+from tests.telegram import ADMIN_ID, bot_dispatcher, send, tg_user
+
+VIBE = 10**6
+ADMIN = tg_user(ADMIN_ID, "Root")
+
+
+@pytest.fixture
+async def owner(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    yield conn
+    await conn.close()
+
+
+async def flags(owner: asyncpg.Connection) -> list[tuple[str, str]]:
+    rows = await owner.fetch("SELECT rule, status FROM referrals.flags ORDER BY id")
+    return [(r["rule"], r["status"]) for r in rows]
+
+
+async def test_an_approved_daily_cap_stands_for_its_day_and_a_new_day_may_flag_again(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+    owner_url: str,
+) -> None:
+    api, _ = botapi
+    rules = FraudRules(daily_cap=15 * VIBE)
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot, fraud=rules))
+    await build_chain(api, dp, bot, owner, [9700, 9701])
+    for _ in range(2):
+        await buy(api, dp, bot, tg_user(9701), "stars_50")
+    assert await look_for_fraud(db, rules) == 1
+    flag_id = await owner.fetchval("SELECT id FROM referrals.flags")
+    await send(api, dp, bot, ADMIN, f"/flag_approve {flag_id}")
+    assert "approved" in last_text(api, ADMIN_ID)
+    # The next scans, the same day and nothing new: the approval stands and the holds post.
+    assert await look_for_fraud(db, rules) == 0
+    assert await flags(owner) == [("daily_cap", "approved")]
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert await post_due_rewards(db, now=later) == 2
+    assert await wallet(owner, 9700) == (40 * VIBE, 0)
+
+    # A day later (the flag and the rewards moved back a day), over the cap again: new evidence.
+    await owner.execute("UPDATE referrals.flags SET created_at = created_at - interval '1 day'")
+    await owner.execute("UPDATE referrals.rewards SET created_at = created_at - interval '1 day'")
+    for _ in range(2):
+        await buy(api, dp, bot, tg_user(9701), "stars_50")
+    assert await look_for_fraud(db, rules) == 1
+    assert await flags(owner) == [("daily_cap", "approved"), ("daily_cap", "open")]
+    assert await post_due_rewards(db, now=later) == 0
+    await assert_invariants(owner_url)
+
+
+async def test_an_approved_or_rejected_farm_stands_until_more_referees_go_idle(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+) -> None:
+    api, _ = botapi
+    rules = FraudRules(farm_referees=2, farm_days=3)
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot, fraud=rules))
+    await send(api, dp, bot, tg_user(9600), "/start")
+    code = await code_of(owner, 9600)
+
+    async def invite_idle(*friends: int) -> None:
+        for friend in friends:
+            await send(api, dp, bot, tg_user(friend), f"/start ref_{code}")
+        await owner.execute("UPDATE referrals.links SET created_at = now() - interval '4 days'")
+
+    await invite_idle(9601, 9602)
+    assert await look_for_fraud(db, rules) == 1
+    flag_id = await owner.fetchval("SELECT id FROM referrals.flags WHERE status = 'open'")
+    await send(api, dp, bot, ADMIN, f"/flag_approve {flag_id}")
+    assert await look_for_fraud(db, rules) == 0  # the same two idle referees
+    assert await flags(owner) == [("farm", "approved")]
+
+    # A third idle referee: worse than what the admin approved, so it is raised again.
+    await invite_idle(9603)
+    assert await look_for_fraud(db, rules) == 1
+    flag = await owner.fetchrow("SELECT id, evidence FROM referrals.flags WHERE status = 'open'")
+    assert json.loads(flag["evidence"])["idle_referees"] == 3
+    # A rejection without a ban leaves the referees idle: it stands against them just the same.
+    await send(api, dp, bot, ADMIN, f"/flag_reject {flag['id']}")
+    assert "rejected" in last_text(api, ADMIN_ID)
+    assert await look_for_fraud(db, rules) == 0
+    assert await flags(owner) == [("farm", "approved"), ("farm", "rejected")]
+
+
+async def test_a_voided_reward_is_never_announced(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+    owner_url: str,
+) -> None:
+    api, _ = botapi
+    rules = FraudRules(velocity_per_hour=1)
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot, fraud=rules))
+    # 8000 invites two within the hour: a velocity flag keeps 8000's rewards held.
+    await build_chain(api, dp, bot, owner, [8000, 8001])
+    await send(api, dp, bot, tg_user(8002), f"/start ref_{await code_of(owner, 8000)}")
+    flag_id = await owner.fetchval("SELECT id FROM referrals.flags WHERE rule = 'velocity'")
+    refunded, _ = await buy(api, dp, bot, tg_user(8001), "stars_50")
+    await buy(api, dp, bot, tg_user(8002), "stars_50")
+    # Both rewards are voided before the notice job runs: one by a refund, one by a rejection.
+    await send(api, dp, bot, ADMIN, f"/refund {refunded}")
+    assert "1 referral rewards voided" in last_text(api, ADMIN_ID)
+    await send(api, dp, bot, ADMIN, f"/flag_reject {flag_id}")
+    assert "1 held rewards voided" in last_text(api, ADMIN_ID)
+    assert await send_reward_notices(db) == 0
+    assert (
+        await owner.fetchval("SELECT count(*) FROM referrals.rewards WHERE notified_at IS NULL")
+        == 0
+    )
+    # A reward still held is announced alone.
+    await buy(api, dp, bot, tg_user(8001), "stars_50")
+    assert await send_reward_notices(db) == 1
+    notices = await owner.fetch(
+        "SELECT template, params FROM ops.outbox WHERE template LIKE 'referrals.%'"
+    )
+    assert [n["template"] for n in notices] == ["referrals.reward_notice"]
+    text = catalog.get("en", notices[0]["template"], **json.loads(notices[0]["params"]))
+    assert text.startswith("+10 VIBE from a level-1 friend")
+    await assert_invariants(owner_url)
+
+
+async def test_a_due_hold_of_a_banned_or_deleted_referrer_is_voided_not_paid(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+    owner_url: str,
+) -> None:
+    api, _ = botapi
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot))
+    await build_chain(api, dp, bot, owner, [7000, 7001, 7002, 7003])
+    await buy(api, dp, bot, tg_user(7003), "stars_50")
+    # While the rewards are on hold, 7001 is banned and 7000 deletes their account.
+    await owner.execute("UPDATE auth.users SET banned_at = now() WHERE telegram_id = 7001")
+    await owner.execute("UPDATE auth.users SET deleted_at = now() WHERE telegram_id = 7000")
+    later = datetime.now(UTC) + timedelta(days=8)
+    # Two instances at once: each hold is resolved by one of them.
+    done = await asyncio.gather(post_due_rewards(db, now=later), post_due_rewards(db, now=later))
+    assert sum(done) == 1
+    assert await rewards(owner) == {
+        1: (7002, 10 * VIBE, "posted"),
+        2: (7001, 5 * VIBE, "voided"),
+        3: (7000, 3 * VIBE, "voided"),
+    }
+    assert await wallet(owner, 7002) == (30 * VIBE, 0)
+    assert await wallet(owner, 7001) == (20 * VIBE, 0)
+    assert await wallet(owner, 7000) == (20 * VIBE, 0)
+    # Each void is the ledger's, under the id every void of a reward takes.
+    voided = await owner.fetch("SELECT id FROM referrals.rewards WHERE status = 'voided'")
+    voids = await owner.fetch(
+        "SELECT kind FROM tokens.transfers WHERE id = ANY($1::uuid[]) AND result = 'ok'",
+        [transfer_id("referral_void", r["id"]) for r in voided],
+    )
+    assert [v["kind"] for v in voids] == ["void", "void"]
+    totals = await owner.fetch(
+        "SELECT u.telegram_id, t.pending, t.available FROM referrals.totals t "
+        "JOIN auth.users u ON u.id = t.referrer_id WHERE t.pending <> 0 OR t.available <> 0"
+    )
+    assert [(r["telegram_id"], int(r["available"])) for r in totals] == [(7002, 10 * VIBE)]
+    assert await post_due_rewards(db, now=later) == 0
+    await assert_invariants(owner_url)
