@@ -25,8 +25,10 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
         payload = json.loads(raw) if raw else None
-    # RecursionError: JSON nested deeper than Python's recursion limit (`[[[[...]]]]`).
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    # ValueError covers malformed JSON, bytes that are not UTF-8 and an integer of more than
+    # 4,300 digits (Python's int-from-string limit); RecursionError: JSON nested deeper than
+    # Python's recursion limit (`[[[[...]]]]`).
+    except (ValueError, RecursionError):
         raise InvalidJson("request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise InvalidJson("request body must be a JSON object")

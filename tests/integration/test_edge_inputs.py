@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import Any
 from uuid import uuid4
 
@@ -156,6 +157,26 @@ async def test_json_nested_1000_deep_is_invalid_json(
             headers=tma(ANN) | {"Content-Type": "application/json"},
         )
     )
+    assert (status, error["code"]) == (422, "invalid_json")
+    assert await counts(db) == before
+
+
+async def test_an_integer_of_more_digits_than_python_reads_is_invalid_json(
+    api: TestClient[Any, Any], db: Database
+) -> None:
+    """json.loads refuses an int of more digits than `sys.get_int_max_str_digits()` (4,300 by
+    default, within the default 1 MiB body) with a plain ValueError; lowered here to fit the
+    test app's 4 KiB bodies."""
+    await api.get("/api/v1/me", headers=tma(ANN))
+    before = await counts(db)
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        status, error = await post_transfer(
+            api, '{"recipient": "@bob", "amount": "1", "memo": ' + "9" * 700 + "}"
+        )
+    finally:
+        sys.set_int_max_str_digits(limit)
     assert (status, error["code"]) == (422, "invalid_json")
     assert await counts(db) == before
 
