@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -59,6 +60,13 @@ def encode_cursor(created_at: datetime, transfer_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_DECODED = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?[+-][0-9]{2}:[0-9]{2}"
+    r"\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     """Raises ValidationError(invalid_cursor).
 
@@ -67,6 +75,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        # What encode_cursor writes and nothing else: fromisoformat and UUID would also take
+        # other digits than ASCII's, and trailing bytes, from a forged cursor.
+        if not (_CURSOR.fullmatch(cursor) and _DECODED.fullmatch(raw)):
+            raise ValueError("not one of our cursors")
         at, _, ident = raw.partition("|")
         created_at = datetime.fromisoformat(at)
         if created_at.tzinfo is None:

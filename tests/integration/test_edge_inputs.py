@@ -193,8 +193,24 @@ def cursor_of(raw: str) -> str:
         f"2026-01-01T00:00:00|{uuid4()}",
         "2026-01-01T00:00:00+00:00|not-a-uuid",
         "\x00|\x00",
+        f"2026-01-01T00:00:00+00:00\x00|{uuid4()}",
+        "2026-01-01T00:00:00+00:00|" + str(uuid4()).replace("1", "\uff11"),
+        "\uff12026-01-01T00:00:00+00:00|" + str(uuid4()),
+        f"2026-01-01T00:00:00+00:00|{uuid4()}\x00",
+        f"2026-01-01T00:00:00+00:00|{str(uuid4()).upper()}x",
     ],
-    ids=["underflow", "overflow", "naive", "bad-uuid", "nul"],
+    ids=[
+        "underflow",
+        "overflow",
+        "naive",
+        "bad-uuid",
+        "nul",
+        "nul-after-time",
+        "fullwidth-uuid",
+        "fullwidth-year",
+        "nul-after-uuid",
+        "trailing",
+    ],
 )
 async def test_cursor_out_of_range_is_invalid_cursor(api: TestClient[Any, Any], raw: str) -> None:
     response = await api.get(
