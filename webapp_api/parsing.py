@@ -41,6 +41,17 @@ async def read_body(request: web.Request, model: type[M]) -> M:
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
+    # `?level=1&level=9` would be read as its first value: which one the client meant is
+    # anybody's guess, so a parameter of ours given twice is refused (named by our name for
+    # it; an unknown one is ignored like any unknown parameter).
+    repeated = [name for name in model.model_fields if len(request.query.getall(name, ())) > 1]
+    if repeated:
+        raise ValidationError(
+            "query parameters are repeated",
+            fields=[
+                {"loc": n, "msg": "given more than once", "type": "repeated"} for n in repeated
+            ],
+        )
     try:
         return model.model_validate(dict(request.query))
     except pydantic.ValidationError as exc:

@@ -229,6 +229,25 @@ async def test_query_strings_with_nul_and_unicode_digits_are_4xx(
     await error_of(response)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/transactions?limit=5&limit=50",
+        "/api/v1/referrals/downline?level=1&level=9",
+        "/api/v1/purchases?limit=1&limit=2",
+    ],
+)
+async def test_a_query_parameter_given_twice_is_refused(
+    api: TestClient[Any, Any], path: str
+) -> None:
+    status, error = await error_of(await api.get(path, headers=tma(ANN)))
+    assert (status, error["code"]) == (422, "validation_error")
+    assert [f["type"] for f in error["details"]["fields"]] == ["repeated"]
+    # Other parameters given twice are ignored, as unknown parameters are.
+    response = await api.get("/api/v1/transactions?junk=1&junk=2", headers=tma(ANN))
+    assert response.status == 200
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_body_that_does_not_decode_is_bad_request(
     api: TestClient[Any, Any], encoding: str
