@@ -102,9 +102,14 @@ class MidjourneyProxyProvider(KeyedClient):
             raise WebhookRejected("not a task") from exc
         if not isinstance(task_id, str) or not task_id:
             raise WebhookRejected("not a task")
+        # Both go into the delivery id (checked, as the ids are, by `receive`): plain values
+        # only, never a JSON list or object's repr.
+        progress = task.get("progress", "")
+        if not isinstance(status, str | None) or not isinstance(progress, str | int | float | None):
+            raise WebhookRejected("not a task")
         state = task.get("state")
         return WebhookEvent(
-            delivery_id=f"{task_id}:{status}:{task.get('progress', '')}",
+            delivery_id=f"{task_id}:{status}:{progress}",
             job_id=task_id,
             reference=state if isinstance(state, str) and state else None,
         )

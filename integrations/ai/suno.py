@@ -115,8 +115,11 @@ class SunoProvider(KeyedClient):
             kind, task = data["callbackType"], data["task_id"]
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookRejected("not a sunoapi.org callback") from exc
-        if kind not in _CALLBACKS or not isinstance(task, str) or not task:
+        # A JSON list or object is no callback type (and no set member: unhashable).
+        if not isinstance(kind, str) or kind not in _CALLBACKS:
             raise WebhookRejected("unknown callback")
+        if not isinstance(task, str) or not task:
+            raise WebhookRejected("a callback without a task id")
         return WebhookEvent(delivery_id=f"{task}:{kind}", job_id=task)
 
     def _auth(self) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -129,11 +130,25 @@ async def history(request: web.Request) -> web.Response:
     )
 
 
+# What `history` writes: an aware ISO timestamp, `|`, a job id. ASCII only, so no NUL, Unicode
+# digit or surrogate reaches `fromisoformat` (which takes more than it writes).
+_CURSOR = re.compile(
+    r"[0-9T:.+-]{1,40}\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
 def _cursor(text: str) -> tuple[datetime, UUID]:
+    """Raises InvalidCursor, also for a naive time or one a UTC `datetime` (and so the driver
+    and PostgreSQL's timestamptz) cannot hold, like `0001-01-01T00:00:00+14:00`."""
+    if _CURSOR.fullmatch(text) is None:
+        raise InvalidCursor("invalid cursor")
+    when, _, job_id = text.partition("|")
     try:
-        when, _, job_id = text.partition("|")
-        return datetime.fromisoformat(when), UUID(job_id)
-    except ValueError:
+        at = datetime.fromisoformat(when)
+        if at.tzinfo is None:
+            raise ValueError("a cursor's time must carry its offset")
+        return at.astimezone(UTC), UUID(job_id)
+    except (ValueError, OverflowError):
         raise InvalidCursor("invalid cursor") from None
 
 
@@ -208,7 +223,8 @@ def provider_webhooks(services: Services) -> list[ProviderWebhook]:
     def handler(provider: Provider) -> ProviderHandler:
         async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
             try:
-                reference = request.query.get("ref", "")[:200] or None
+                # Checked by `receive` with every other value the callback carries.
+                reference = request.query.get("ref") or None
                 await receive(generation.db, provider, request.headers, body, reference)
             except WebhookRejected:
                 return web.json_response({"ok": False}, status=401)
