@@ -71,6 +71,9 @@ SCHEMA: dict[str, Any] = {
 }
 
 _KEY_OF_REQUEST = web.RequestKey("idempotency_key", str)
+# What jsonb refuses in a string: NUL, and an unpaired surrogate (JSON's "\ud800" decodes to
+# one). An error's details may echo the client's own input; stored, these become U+FFFD.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 _LOOKUP = (
     "SELECT request_hash, status, response::text FROM tokens.idempotency_keys"
@@ -197,7 +200,18 @@ async def _lookup(db: Database, user_id: UUID, key: str) -> tuple[str, int, str]
 async def _remember(
     db: Database, user_id: UUID, key: str, digest: str, status: int, response: Any
 ) -> None:
+    stored = json.dumps(_storable(response), default=str)
     async with db.statement() as conn:
-        await (await _driver(conn)).fetchval(
-            _REMEMBER, user_id, key, digest, status, json.dumps(response)
-        )
+        await (await _driver(conn)).fetchval(_REMEMBER, user_id, key, digest, status, stored)
+
+
+def _storable(value: Any) -> Any:
+    """`value` with every string (and key) one jsonb can hold: whatever a refusal echoes of
+    the client's input, storing it cannot turn that 4xx into a 500."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from services.generation.errors import InvalidParams, ModelNotFound
+from services.validation import echo
 
 Kind = Literal["image", "music", "video"]
 KINDS: tuple[Kind, ...] = ("image", "music", "video")
@@ -67,7 +68,9 @@ class ModelSpec:
         try:
             parsed = PARAMS[self.kind].model_validate(dict(raw or {}))
         except PydanticError as exc:
-            fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
+            # A field's name is the client's own key: shown back (and stored by the
+            # idempotency record) only as `echo` makes it safe.
+            fields = [echo(".".join(str(p) for p in e["loc"])) for e in exc.errors()]
             raise InvalidParams("invalid parameters", fields=fields) from None
         return parsed.model_dump()
 
