@@ -19,6 +19,10 @@ class Subscriber:
 
     Until `release()` (the client's resume, or its first other message) live events are held
     back, so a resume's replay goes out before them and the stream stays in id order.
+
+    A resume's cursor is what the client already has: this instance's listener may lag behind
+    the one that sent it those events (it replays only up to its own `last_event_id`), and
+    then hands them over live. They are dropped here, so each event reaches the client once.
     """
 
     def __init__(self, user_id: UUID, max_pending: int, language: str | None = None) -> None:
@@ -32,6 +36,8 @@ class Subscriber:
         self._held: list[Event] | None = []
         # Ids already queued for this socket: a replay and the live feed may both carry one.
         self._queued: set[int] = set()
+        # The client's resume cursor: it has every event up to this id.
+        self._after = 0
         self.close_code: int | None = None
         self.closed = asyncio.Event()
 
@@ -43,14 +49,18 @@ class Subscriber:
             return
         self._enqueue(event)
 
-    def release(self, replay: Iterable[Event] = ()) -> None:
-        """Queue `replay`, then whatever was held back, each id once, in id order."""
+    def release(self, replay: Iterable[Event] = (), *, after: int = 0) -> None:
+        """Queue `replay`, then whatever was held back, each id once, in id order; from now
+        on no event up to `after` (the client's resume cursor) is queued."""
+        self._after = max(self._after, after)
         held, self._held = self._held or [], None
         for event in sorted([*replay, *held], key=lambda e: e.id):
             self._enqueue(event)
 
     def _enqueue(self, event: Event) -> None:
-        if event.id in self._queued:
+        # Not a high-water mark of what was sent: an event the listener passed over and
+        # finds late still goes out, below ids already sent.
+        if event.id <= self._after or event.id in self._queued:
             return
         wanted = event.data.get("language") if event.user_id is None else None
         if wanted is not None and wanted != self.language:

@@ -13,6 +13,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 Channel = Literal["user", "announcements"]
+# Event ids are PostgreSQL `bigint`s: a resume cursor above this names no event.
+MAX_EVENT_ID = 2**63 - 1
 # The LISTEN channel `publish` notifies with the new event's id (the ledger's events are polled).
 NOTIFY_CHANNEL = "gv_events"
 
@@ -67,10 +69,11 @@ class AuthMessage(_Message):
 
 
 class ResumeMessage(_Message):
-    """Client → server, right after `ready`: replay every event after `after`, then live."""
+    """Client → server, right after `ready`: replay every event after `after`, then live.
+    An `after` outside 0..2**63-1 (no event id can be) is answered `resync`."""
 
     type: Literal["resume"]
-    after: int = Field(ge=0)
+    after: int = Field(ge=0, le=MAX_EVENT_ID)
 
 
 class PingMessage(_Message):

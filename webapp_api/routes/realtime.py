@@ -57,8 +57,10 @@ Client → server:
 - `{"type": "auth", "initData": "<Telegram.WebApp.initData>"}`: first, within 5 s; checked as
   `Authorization: tma` is (signature, age, ban). Answered `{"type": "ready", "last_event_id": N}`.
 - `{"type": "resume", "after": <id>}`: right after `ready`, with the last event id received
-  before a disconnect: every event after it, in order, then live ones. If part of that stream
-  is older than `REALTIME_RETENTION`, `{"type": "resync"}` instead: reload the state over REST.
+  before a disconnect: every event after it, in order, then live ones, each once, whichever
+  instance the client reconnects to. If part of that stream is older than
+  `REALTIME_RETENTION`, or `after` is not an integer in 0..2^63-1, `{"type": "resync"}`
+  instead: reload the state over REST.
 - `{"type": "ping"}`: answered `{"type": "pong"}` (WebSocket ping frames are answered too; the
   server pings every 25 s and drops a socket that does not answer).
 
@@ -249,4 +251,6 @@ async def _resume(
         subscriber.reply('{"type":"resync"}')
         subscriber.release()
     else:
-        subscriber.release(missed)
+        # Live events up to `after` (this instance's listener may be behind the one that sent
+        # them) are dropped: the client has them.
+        subscriber.release(missed, after=after)
