@@ -6,7 +6,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import LabeledPrice, StarTransaction, TransactionPartnerUser
 
-from services.purchases.errors import RefundFailed, StarsUnavailable
+from services.purchases.errors import RefundFailed, StarsUnavailable, TelegramUnavailable
 from services.purchases.schemas import CURRENCY, StarsTransaction
 
 # The partner's transaction type of a payment for an invoice (and of its refund).
@@ -30,8 +30,12 @@ class BotStars:
             raise StarsUnavailable("Telegram did not make an invoice link") from exc
 
     async def bot_username(self) -> str:
-        # aiogram caches getMe on the Bot.
-        return (await self._bot.me()).username or ""
+        # aiogram caches getMe on the Bot: only the first call can find Telegram away, and a
+        # refused connection must not read as the database's (both are OSErrors to the API).
+        try:
+            return (await self._bot.me()).username or ""
+        except TelegramAPIError as exc:
+            raise TelegramUnavailable("Telegram did not say the bot's username") from exc
 
     async def refund(self, *, telegram_id: int, charge_id: str) -> None:
         try:

@@ -48,6 +48,13 @@ class StarsUnavailable(DomainError):
     status = 503
 
 
+class TelegramUnavailable(DomainError):
+    """Telegram did not answer a question only it can (the bot's @username, for links)."""
+
+    code = "telegram_unavailable"
+    status = 503
+
+
 class RefundFailed(Conflict):
     """Telegram refused the refund (an unknown charge, or another reason it gave)."""
 

@@ -21,7 +21,8 @@ class StarsGateway(Protocol):
         ...
 
     async def bot_username(self) -> str:
-        """The bot's @username, for links."""
+        """The bot's @username, for links. Raises TelegramUnavailable when Telegram cannot be
+        reached."""
         ...
 
     async def transactions(self, *, offset: int, limit: int) -> Sequence[StarsTransaction]:

@@ -25,6 +25,7 @@ error-purchase_not_found = There is no purchase with this charge id.
 error-already_refunded = This purchase was already refunded.
 error-tokens_spent = The buyer already spent part of these tokens.
 error-stars_unavailable = Payments are not available right now. Please try again later.
+error-telegram_unavailable = Telegram cannot be reached right now. Please try again in a minute.
 error-refund_failed = Telegram refused the refund: { $reason }
 
 ## The Mini App's Buy view.

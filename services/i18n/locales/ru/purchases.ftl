@@ -25,6 +25,7 @@ error-purchase_not_found = Покупки с таким charge id нет.
 error-already_refunded = Эта покупка уже возвращена.
 error-tokens_spent = Покупатель уже потратил часть этих токенов.
 error-stars_unavailable = Оплата сейчас недоступна. Попробуйте позже.
+error-telegram_unavailable = Telegram сейчас недоступен. Попробуйте через минуту.
 error-refund_failed = Telegram отказал в возврате: { $reason }
 
 ## Экран «Купить» в мини-приложении.
