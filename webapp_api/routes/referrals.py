@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from services.referrals.errors import InvalidLevel
 from services.referrals.schemas import RefereeOut, ReferralsOut
 from services.referrals.service import downline, summary
 from services.validation import InvalidCursor
@@ -47,7 +46,9 @@ async def referrals(request: web.Request) -> web.Response:
     response=RefereeOut,
     query=DownlineQuery,
     paginated=True,
-    errors=(InvalidLevel, InvalidCursor),
+    # A level outside 1..8 is refused by the query's own bounds (validation_error, like every
+    # out-of-range parameter); InvalidLevel guards the service's other callers.
+    errors=(InvalidCursor,),
 )
 async def referees(request: web.Request) -> web.Response:
     query = read_query(request, DownlineQuery)
