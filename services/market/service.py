@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -669,16 +669,23 @@ def _decode(cursor: str, count: int) -> list[str]:
 
 
 def _cursor_time(value: str) -> datetime:
+    """An aware time a UTC `datetime` (and so the driver) can hold: `0001-01-01T00:00:00+14:00`
+    in a forged cursor is not one."""
     try:
+        if not value.isascii():
+            raise ValueError("not ASCII")
         at = datetime.fromisoformat(value)
-    except ValueError:
+        if at.tzinfo is None:
+            raise ValueError("no offset")
+        return at.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidCursor("cursor is not valid") from None
-    if at.tzinfo is None:
-        raise InvalidCursor("cursor is not valid")
-    return at
 
 
 def _cursor_id(value: str) -> UUID:
+    # UUID() takes fullwidth digits and braces too; ours are written as str(UUID).
+    if not value.isascii():
+        raise InvalidCursor("cursor is not valid")
     try:
         return UUID(value)
     except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 from uuid import uuid4
 
@@ -93,12 +94,49 @@ async def test_offer_book_fill_and_cancel_over_the_api(
     ]
 
 
+def b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
 async def test_api_refusals_are_specific_4xx(api: TestClient[Any, Any], db: Database) -> None:
     await make_user(db, "ann", 701)
     cases = [
         (await api.get("/api/v1/market/NOPE/USDT", headers=tma(ANN)), 404, "asset_not_found"),
         (
             await api.get("/api/v1/market/VIBE/USDT?cursor=%%%", headers=tma(ANN)),
+            422,
+            "invalid_cursor",
+        ),
+        (
+            await api.get(
+                "/api/v1/market/my?cursor=" + b64(f"0001-01-01T00:00:00+14:00|{uuid4()}"),
+                headers=tma(ANN),
+            ),
+            422,
+            "invalid_cursor",
+        ),
+        (
+            await api.get(
+                "/api/v1/market/my?cursor=" + b64(f"9999-12-31T23:59:59-14:00|{uuid4()}"),
+                headers=tma(ANN),
+            ),
+            422,
+            "invalid_cursor",
+        ),
+        (
+            await api.get(
+                "/api/v1/market/VIBE/USDT?cursor=" + b64(f"1|9999-12-31T23:59:59-14:00|{uuid4()}"),
+                headers=tma(ANN),
+            ),
+            422,
+            "invalid_cursor",
+        ),
+        (
+            await api.get(
+                "/api/v1/market/my?cursor="
+                + b64(f"2026-01-01T00:00:00+00:00|{str(uuid4()).replace('1', chr(0xFF11))}"),
+                headers=tma(ANN),
+            ),
             422,
             "invalid_cursor",
         ),
