@@ -18,7 +18,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -134,6 +134,9 @@ def _accounts(shard: int, slot: int) -> tuple[str, str]:
     return system_account("promo", shard=shard), system_account("escrow", shard=shard)
 
 
+MAX_LIFETIME = timedelta(days=3653)
+
+
 def split_slots(amount: int, max_uses: int, budget: int) -> tuple[list[int], list[int]]:
     """Uses and budget per slot: the payable uses spread evenly (the first slots get one more),
     each slot's budget exactly its uses' credits; what no use can pay stays with slot 0."""
@@ -164,8 +167,15 @@ async def create(session: ServiceTx, *, admin: User, terms: PromoTerms) -> Promo
         raise InvalidPromoTerms("max_uses or per_user out of range")
     if not terms.amount <= budget <= MAX_UNITS or terms.min_account_age < 0:
         raise InvalidPromoTerms("the budget must cover at least one redemption")
-    if terms.expires_at is not None and terms.expires_at <= datetime.now(UTC):
+    if budget > terms.amount * terms.max_uses or budget % terms.amount:
+        # What no use can pay would stay held with nothing ever to release it.
+        raise InvalidPromoTerms("the budget must be whole uses, at most amount × max_uses")
+    now = datetime.now(UTC)
+    if terms.expires_at is not None and terms.expires_at <= now:
         raise InvalidPromoTerms("the expiry is in the past")
+    if terms.expires_at is not None and terms.expires_at - now > MAX_LIFETIME:
+        # Year 9999 at -14:00 is past what a UTC timestamp holds: a 500 in the INSERT.
+        raise InvalidPromoTerms("the expiry is more than ten years away")
     promo_id = uuid4()
     shard = promo_id.int % SHARDS
     inserted = await session.scalar(

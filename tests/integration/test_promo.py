@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -247,6 +247,24 @@ async def test_only_admins_create_and_codes_are_unique_case_insensitively(db: Da
     # More than NUMERIC(39,0) holds: refused before the database sees it.
     with pytest.raises(InvalidPromoTerms):
         await p.create(admin=admin, code="HUGE", asset="VIBE", amount=1, max_uses=1, budget=10**40)
+    # A budget no use can pay in full, or beyond every use, would stay held for ever.
+    for budget in (45, 101):
+        with pytest.raises(InvalidPromoTerms):
+            await p.create(
+                admin=admin,
+                code=f"ODD{budget}",
+                asset="VIBE",
+                amount=10,
+                max_uses=10,
+                budget=budget,
+            )
+    # An expiry a UTC timestamp cannot hold (year 9999 at -14:00), or decades away.
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))
+    for expires_at in (far, datetime.now(UTC) + timedelta(days=365 * 50)):
+        with pytest.raises(InvalidPromoTerms):
+            await p.create(
+                admin=admin, code="LATE", asset="VIBE", amount=1, max_uses=1, expires_at=expires_at
+            )
 
 
 async def test_attempts_are_rate_limited_per_user_and_per_address(db: Database) -> None:
