@@ -125,7 +125,7 @@ async def stats(
             paid=format_amount(promo.paid, promo.decimals),
             budget=format_amount(promo.budget, promo.decimals),
             asset=promo.asset,
-            active="yes" if promo.active else "no",
+            active=t("promo.active_yes" if promo.active else "promo.active_no"),
         )
     ]
     # The latest ten; the whole list is the API's CSV export.

@@ -9,6 +9,8 @@ promo-create_usage =
 promo-created = Promo code <b>{ $code }</b> created: { $amount } { $asset } × { $uses }, budget { $budget } { $asset } reserved.
 promo-stats_usage = Usage: <code>/promo_stats CODE</code>
 promo-stats = <b>{ $code }</b>: { $used } of { $uses } used, { $paid } of { $budget } { $asset } paid, active: { $active }.
+promo-active_yes = yes
+promo-active_no = no
 
 error-promo_unavailable = This promo code is not valid, has been used up or is not available to you.
 error-invalid_promo_code = A promo code is 3 to 32 letters, digits, _ or -.

@@ -9,6 +9,8 @@ promo-create_usage =
 promo-created = Промокод <b>{ $code }</b> создан: { $amount } { $asset } × { $uses }, зарезервирован бюджет { $budget } { $asset }.
 promo-stats_usage = Формат: <code>/promo_stats КОД</code>
 promo-stats = <b>{ $code }</b>: использован { $used } из { $uses }, выплачено { $paid } из { $budget } { $asset }, активен: { $active }.
+promo-active_yes = да
+promo-active_no = нет
 
 error-promo_unavailable = Этот промокод недействителен, исчерпан или вам недоступен.
 error-invalid_promo_code = Промокод — от 3 до 32 латинских букв, цифр, _ или -.
