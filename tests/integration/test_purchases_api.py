@@ -4,7 +4,6 @@ referral program, and what the user's database role can and cannot read."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +13,6 @@ from aiogram import Bot
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from bot.client import make_bot
 from db.database import Database
 from db.urls import asyncpg_dsn
 from integrations.telegram.stars import BotStars
@@ -26,7 +24,6 @@ from services.purchases.service import credit_purchase
 from services.users.service import get_user
 from tests.api import API_TOKEN, tma, web_user
 from tests.services import http_config, make_services, purchases_of, root_app
-from tests.telegram import TOKEN
 
 VIBE = 10**6
 
@@ -192,20 +189,3 @@ async def test_the_user_role_reads_no_referral_table_and_only_its_own_purchases(
         assert (
             await session.execute(text("SELECT count(*) FROM referrals.my_downline"))
         ).scalar() == 0
-
-
-async def test_the_invite_view_with_telegram_away_is_503_telegram_unavailable(
-    db: Database, catalog: Catalog
-) -> None:
-    """BOT_USERNAME unset and the Bot API unreachable: the links cannot be made, and the
-    refused connection is Telegram's, not the database's."""
-    bot = make_bot(TOKEN, "http://127.0.0.1:9")
-    sales = replace(purchases_of(db, stars=BotStars(bot)), bot_username="")
-    app = root_app(make_services(db, catalog, purchases=sales), http_config())
-    try:
-        async with TestClient(TestServer(app)) as api:
-            response = await api.get("/api/v1/referrals", headers=tma(web_user(1)))
-            body = await response.json()
-    finally:
-        await bot.session.close()
-    assert (response.status, body["error"]["code"]) == (503, "telegram_unavailable")

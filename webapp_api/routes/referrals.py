@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from services.purchases.errors import TelegramUnavailable
 from services.referrals.schemas import RefereeOut, ReferralsOut
 from services.referrals.service import downline, summary
 from services.validation import InvalidCursor
@@ -29,6 +30,8 @@ class DownlineQuery(BaseModel):
     "/referrals",
     summary="The user's referral links, and referees and rewards for each of the 8 levels",
     response=ReferralsOut,
+    # With BOT_USERNAME unset the links need Telegram's getMe.
+    errors=(TelegramUnavailable,),
 )
 async def referrals(request: web.Request) -> web.Response:
     ctx = context_of(request)
