@@ -8,6 +8,7 @@ Content Moderated. 402 is out of credit (fall back); the body is read on non-2xx
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -78,9 +79,7 @@ class BflProvider(KeyedClient):
                 state="succeeded", progress=100, outputs=(Output("image/png", url=sample),)
             )
         if state == "Pending":
-            progress = answer.get("progress")
-            value = int(float(progress) * (100 if float(progress) <= 1 else 1)) if progress else 0
-            return JobStatus(state="running", progress=min(99, value))
+            return JobStatus(state="running", progress=_progress(answer.get("progress")))
         if state in ("Request Moderated", "Content Moderated"):
             raise Moderated(state)
         if state == "Task not found":
@@ -101,3 +100,17 @@ class BflProvider(KeyedClient):
 
     def _auth(self) -> dict[str, str]:
         return {"x-key": self._key, "accept": "application/json"}
+
+
+def _progress(reported: object) -> int:
+    """BFL's progress, a fraction or a percentage (a number, or a string such as "50%"); any
+    other value reads as none: it only feeds a progress bar."""
+    text = str(reported).strip() if isinstance(reported, int | float | str) else ""
+    percent = text.endswith("%")
+    try:
+        value = float(text.removesuffix("%"))
+    except ValueError:
+        return 0
+    if not math.isfinite(value) or value < 0:
+        return 0
+    return min(99, int(value if percent or value > 1 else value * 100))

@@ -8,12 +8,17 @@ import logging
 from uuid import UUID
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import text
 
 from bot.handlers.generation import JobAction
-from services.generation.delivery import Finished
+from services.generation.delivery import DeliveryDeferred, Finished
 from services.generation.usecase import Generation
 from services.i18n import Catalog
 
@@ -55,7 +60,8 @@ class BotChatDelivery:
             log.info("progress edit in %s failed: %s", chat_id, exc)
 
     async def finished(self, job: Finished) -> None:
-        """Raises on a network failure, so the worker tries again; a refusal is final."""
+        """Raises `DeliveryDeferred` when Telegram is busy (429, 5xx, the network), so the worker
+        sends it again later; a refusal (blocked, no such chat) is final."""
         t = self._catalog.translator(await self._language(job.user_id))
         try:
             if job.status != "succeeded":
@@ -91,8 +97,10 @@ class BotChatDelivery:
                     await self._bot.send_photo(
                         job.chat_id, media, caption=caption, reply_markup=markup
                     )
-        except TelegramNetworkError:
-            raise
+        except TelegramRetryAfter as exc:
+            raise DeliveryDeferred(exc.message, retry_after=float(exc.retry_after)) from exc
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            raise DeliveryDeferred(str(exc)) from exc
         except TelegramAPIError as exc:
             log.info("generation %s: delivery refused: %s", job.job_id, exc)
 

@@ -22,6 +22,15 @@ class Finished:
     progress_message_id: int | None
 
 
+class DeliveryDeferred(Exception):
+    """Raised by a `ChatDelivery` when the chat cannot take the result yet (Telegram's 429,
+    5xx, the network): the worker sends it again later, after `retry_after` when given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ChatDelivery(Protocol):
     async def working(self, chat_id: int, kind: str) -> None:
         """Tell the chat the bot is busy (sendChatAction)."""

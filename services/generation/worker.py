@@ -27,21 +27,27 @@ blind to that provider again:
 Provider calls are retried in place by tenacity (Retry-After honoured, short), wrapped in a
 purgatory circuit breaker per provider: an open circuit, an out-of-credit or a retired model
 moves the job to the next provider in the model's order; moderation and invalid input stop it.
+Any other error in a step counts as a retryable failure, so the tries run out and the job is
+refunded; and a job past its deadline is failed before any provider is asked, so no provider
+(failing, hanging, configured away) can keep a user's VIBE held.
+
+Each claimed job steps in a task of its own, up to `batch` at once, and a slot that frees
+claims again at once: a slow provider holds up its own jobs, not everyone's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
+from uuid import UUID
 
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
@@ -59,7 +65,7 @@ from tenacity import (
 
 from db.database import Database, ServiceTx
 from services.generation.catalog import ModelCatalog
-from services.generation.delivery import ChatDelivery, Finished
+from services.generation.delivery import ChatDelivery, DeliveryDeferred, Finished
 from services.generation.media import MediaStore
 from services.generation.providers import (
     Final,
@@ -106,6 +112,8 @@ class WorkerConfig:
     breaker_ttl: float = 30.0
     # How long a submit cut off by a crash may wait for a provider's callback to name its job.
     submit_grace_seconds: float = 120.0
+    # The wait before a result the chat could not take yet (Telegram 5xx) is sent again.
+    deliver_retry_seconds: float = 15.0
 
 
 DEFAULT_DEADLINES = {"image": 600.0, "music": 900.0, "video": 1800.0}
@@ -116,6 +124,7 @@ _CLAIM = text(
     "        WHERE next_step_at <= now() AND (lease_until IS NULL OR lease_until < now())"
     "          AND (status IN ('queued', 'running')"
     "               OR (:deliver AND delivered_at IS NULL AND chat_id IS NOT NULL))"
+    "          AND id <> ALL(CAST(:busy AS uuid[]))"
     "        ORDER BY next_step_at LIMIT :n FOR UPDATE SKIP LOCKED) due"
     " WHERE j.id = due.id RETURNING j.*"
 )
@@ -178,6 +187,10 @@ _DELIVERED = text(
     "UPDATE ai.jobs SET delivered_at = now(), lease_until = NULL"
     " WHERE id = :id AND delivered_at IS NULL"
 )
+_DELIVER_LATER = text(
+    "UPDATE ai.jobs SET next_step_at = now() + make_interval(secs => :wait), lease_until = NULL"
+    " WHERE id = :id AND delivered_at IS NULL"
+)
 _SHOWN = text("UPDATE ai.jobs SET progress_shown_at = now() WHERE id = :id")
 
 
@@ -221,43 +234,78 @@ class Worker:
         )
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception:
-                log.exception("generation step failed")
-                done = 0
-            if done == 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.config.idle_seconds):
-                        await stop.wait()
+        """Step claimed jobs in tasks of their own, up to `batch` at once, claiming again as
+        soon as one finishes. On `stop` the steps in flight finish; cancelled, they are too."""
+        steps: dict[UUID, asyncio.Task[None]] = {}
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                # Never this worker's jobs in flight: a step outlives its lease, or hands the
+                # job back (its last commit) a moment before its task ends.
+                for row in await self._claim_logged(self.config.batch - len(steps), steps):
+                    steps[row.id] = asyncio.create_task(self._step_logged(row))
+                full = len(steps) >= self.config.batch
+                done, _ = await asyncio.wait(
+                    {stopped, *steps.values()},
+                    timeout=None if full else self.config.idle_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                steps = {job: task for job, task in steps.items() if task not in done}
+            await asyncio.gather(*steps.values())
+        finally:
+            stopped.cancel()
+            for task in steps.values():
+                task.cancel()
+            await asyncio.gather(stopped, *steps.values(), return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim due jobs and move each one step; the number claimed."""
+        rows = await self._claim(self.config.batch, ())
+        await asyncio.gather(*(self._step_logged(row) for row in rows))
+        return len(rows)
+
+    async def _claim_logged(self, n: int, busy: Collection[UUID]) -> Sequence[Row[Any]]:
+        if n <= 0:
+            return ()
+        try:
+            return await self._claim(n, busy)
+        except Exception:
+            log.exception("generation claim failed")
+            return ()
+
+    async def _claim(self, n: int, busy: Collection[UUID]) -> Sequence[Row[Any]]:
         async with self.db.service() as session:
-            rows = (
+            return (
                 await session.execute(
                     _CLAIM,
                     {
                         "lease": self.config.lease_seconds,
-                        "n": self.config.batch,
+                        "n": n,
                         "deliver": self.delivery is not None,
+                        "busy": list(busy),
                     },
                 )
             ).all()
-        await asyncio.gather(*(self._step_logged(row) for row in rows))
-        return len(rows)
 
     async def _step_logged(self, row: Row[Any]) -> None:
         try:
             await self.step(row)
-        except Exception:
-            # The lease runs out and a later step tries again.
+        except Exception as exc:
             log.exception("generation job %s: step failed", row.id)
+            if row.status not in ("queued", "running"):
+                return  # a delivery: the lease runs out and a later step tries again
+            # Counted like a provider's retryable failure, so a step that always fails ends
+            # in a refund. The mark of a submit stays: its answer is unknown.
+            try:
+                await self._retry(row, exc, clear=False)
+            except Exception:
+                log.exception("generation job %s: could not record the failure", row.id)
 
     async def step(self, row: Row[Any]) -> None:
         if row.status not in ("queued", "running"):
             await self._deliver(row)
+        elif self._overdue(row):
+            await self._expire(row)
         elif row.provider_job_id is None:
             await self._submit(row)
         else:
@@ -423,7 +471,8 @@ class Worker:
         name = row.provider
         provider = self.providers.get(name)
         if provider is None:
-            # Configured away since the submit: the job cannot be followed here.
+            # Configured away since the submit (a deploy may bring it back): the job waits,
+            # until its deadline at most.
             await self._later(row, wait=self.config.idle_seconds * 10, tried=0)
             return
         handle = Handle(id=row.provider_job_id, state=row.provider_state)
@@ -452,11 +501,6 @@ class Worker:
             await self._attempt(row, name, row.provider_job_id, "retry", exc, began)
             await self._retry(row, exc)
             return
-        if self._overdue(row):
-            await self._cancel_at(name, handle)
-            await self._attempt(row, name, row.provider_job_id, "failed", None, began)
-            await self._fail(row, "timeout", "the provider did not finish in time")
-            return
         async with self.db.service() as session:
             progress = await session.scalar(
                 _PROGRESS,
@@ -472,6 +516,18 @@ class Worker:
         started = row.started_at or row.created_at
         limit = self.deadlines.get(row.kind, 1800.0)
         return bool((datetime.now(UTC) - started).total_seconds() > limit)
+
+    async def _expire(self, row: Row[Any]) -> None:
+        """Past its deadline: failed and refunded without asking the provider (which may be
+        failing, hanging or gone), then told to stop."""
+        name = row.provider or row.submit_provider
+        if row.provider_job_id is not None:
+            began = time.monotonic()
+            await self._attempt(row, name, row.provider_job_id, "failed", None, began)
+        failed = await self._fail(row, "timeout", "the provider did not finish in time")
+        if failed and row.provider_job_id is not None:
+            handle = Handle(id=row.provider_job_id, state=row.provider_state)
+            await self._cancel_at(name, handle)
 
     async def _download(
         self, row: Row[Any], provider: Provider, status: JobStatus
@@ -535,7 +591,8 @@ class Worker:
         await record_rewards(session, self.referrals, planned, source=source, buyer_id=job.user_id)
         return hold_transfers(planned, source, job.user_id.int % REWARD_SHARDS)
 
-    async def _fail(self, row: Row[Any], code: str, message: str, cost: int = 0) -> None:
+    async def _fail(self, row: Row[Any], code: str, message: str, cost: int = 0) -> bool:
+        """False: the job was decided meanwhile (cancelled, finished), nothing refunded here."""
         async with self.db.service() as session:
             failed = (
                 await session.execute(
@@ -543,17 +600,21 @@ class Worker:
                 )
             ).one_or_none()
             if failed is None:
-                return
+                return False
             await refund(session, failed)
             await publish_job(session, row.user_id, job_out(failed))
+            return True
 
-    async def _retry(self, row: Row[Any], exc: ProviderError) -> None:
+    async def _retry(self, row: Row[Any], exc: Exception, *, clear: bool = True) -> None:
+        """`exc`: a provider's retryable error, or one nobody expected (counted the same; its
+        details stay in the log, as the message is shown to the user)."""
+        known = exc if isinstance(exc, ProviderError) else ProviderError("an unexpected error")
         if row.tries + 1 >= self.config.max_tries:
-            await self._fail(row, exc.code, str(exc))
+            await self._fail(row, known.code, str(known))
             return
         backoff = min(60.0, self.config.retry_seconds * 2.0**row.tries)
-        wait = exc.retry_after if exc.retry_after is not None else backoff
-        await self._later(row, wait=wait, tried=1)
+        wait = known.retry_after if known.retry_after is not None else backoff
+        await self._later(row, wait=wait, tried=1, clear=clear)
 
     async def _later(
         self,
@@ -585,8 +646,9 @@ class Worker:
             return
         try:
             await provider.cancel(handle)
-        except ProviderError as exc:
-            log.warning("could not cancel %s job %s: %s", name, handle.id, exc)
+        except Exception as exc:
+            # Only a courtesy to the provider: the job is decided and refunded already.
+            log.warning("could not cancel %s job %s: %r", name, handle.id, exc)
 
     async def _attempt(
         self,
@@ -651,20 +713,27 @@ class Worker:
             (self.media.path(row.id, n, o["mime"]), str(o["mime"]))
             for n, o in enumerate(row.outputs or [])
         )
-        await self.delivery.finished(
-            Finished(
-                job_id=row.id,
-                chat_id=row.chat_id,
-                user_id=row.user_id,
-                kind=row.kind,
-                status=row.status,
-                prompt=row.prompt,
-                model=row.model,
-                files=files,
-                error_code=row.error_code,
-                progress_message_id=row.progress_message_id,
+        try:
+            await self.delivery.finished(
+                Finished(
+                    job_id=row.id,
+                    chat_id=row.chat_id,
+                    user_id=row.user_id,
+                    kind=row.kind,
+                    status=row.status,
+                    prompt=row.prompt,
+                    model=row.model,
+                    files=files,
+                    error_code=row.error_code,
+                    progress_message_id=row.progress_message_id,
+                )
             )
-        )
+        except DeliveryDeferred as exc:
+            log.info("generation job %s: delivery deferred: %s", row.id, exc)
+            wait = self.config.deliver_retry_seconds if exc.retry_after is None else exc.retry_after
+            async with self.db.service() as session:
+                await session.execute(_DELIVER_LATER, {"wait": wait, "id": row.id})
+            return
         async with self.db.service() as session:
             await session.execute(_DELIVERED, {"id": row.id})
 
