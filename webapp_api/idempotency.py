@@ -6,10 +6,19 @@ body is a 409 `idempotency_key_reused`; a missing or malformed key is a 422
 `idempotency_key_required`.
 
 An HTTP concern, so it lives at the edge: the use case below never sees the key, only what
-the route derives from it (a ledger transfer id). That id is what makes concurrent requests
-with one key safe: they all run, the ledger applies the first and answers the others `exists`,
-and each stores the same response (the first insert wins). So no transaction or connection is
-held around the handler: the lookup and the record are one autocommit statement each.
+the route derives from it (a ledger transfer id). Not every use case has such an id (a promo
+redemption does not), so the key is claimed before the handler runs: one `INSERT ... ON
+CONFLICT` of an in-progress row (status 0), which takes over only an abandoned claim, decides
+which request runs it, and the others wait for its answer and replay it, as a retry after it
+would. The answer is stored
+over the claim when the handler returns; a claim whose handler failed is released at once,
+and one left by a process that died counts as abandoned after `ABANDONED_AFTER`, so no key
+is blocked for good. No transaction or connection is held around the handler: the claim,
+the record and each look while waiting are one autocommit statement each.
+
+A route may keep its answer out of the store (a gift link's secret is stored nowhere in
+clear): the key then keeps only the request's hash (status 1), so another body is still a
+409, and the same body runs the handler again, which answers from its key-derived ids.
 
 `idempotent="ledger"`: the route's whole effect is ledger transfers whose ids derive from the
 key, so the ledger's record of them is the request's record (`ledger_keyed`): no lookup and
@@ -23,12 +32,16 @@ retry is checked again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -75,13 +88,37 @@ _KEY_OF_REQUEST = web.RequestKey("idempotency_key", str)
 # one). An error's details may echo the client's own input; stored, these become U+FFFD.
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
+# Waiting rather than Stripe's 409 `idempotency_key_in_use`: a handler here is a few
+# statements, so the wait is short, and a racing retry gets exactly what a later retry would
+# (the first answer), with no new error for clients to handle or the document to list.
+# A claim older than this is abandoned (its process died): far above any handler's run, so a
+# live handler is not overtaken, and a waiting retry then runs the request itself.
+ABANDONED_AFTER = timedelta(seconds=60)
+# A waiting retry looks at the claim this often, doubling up to the cap.
+_FIRST_LOOK, _MAX_LOOK = 0.02, 0.5
+# `status` besides an HTTP status: claimed, not answered yet; answered, only the hash kept.
+_IN_PROGRESS, _UNSTORED = 0, 1
+
+_CLAIM = (
+    "INSERT INTO tokens.idempotency_keys AS k (user_id, key, request_hash, status, response)"
+    " VALUES ($1, $2, $3, 0, $4::text::jsonb) ON CONFLICT (user_id, key) DO UPDATE"
+    " SET request_hash = EXCLUDED.request_hash, response = EXCLUDED.response,"
+    " created_at = now() WHERE k.status = 0 AND k.created_at < now() - $5::interval"
+    " RETURNING true"
+)
 _LOOKUP = (
     "SELECT request_hash, status, response::text FROM tokens.idempotency_keys"
     " WHERE user_id = $1 AND key = $2"
 )
-_REMEMBER = (
-    "INSERT INTO tokens.idempotency_keys (user_id, key, request_hash, status, response)"
-    " VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT (user_id, key) DO NOTHING"
+# Each only while the claim is still this request's (its token), not one that took it over.
+_FINISH = (
+    "UPDATE tokens.idempotency_keys SET status = $4, response = $5::text::jsonb"
+    " WHERE user_id = $1 AND key = $2 AND status = 0 AND response = $3::text::jsonb"
+)
+# The service role may not DELETE here: a released claim is one already abandoned.
+_RELEASE = (
+    "UPDATE tokens.idempotency_keys SET created_at = '-infinity'"
+    " WHERE user_id = $1 AND key = $2 AND status = 0 AND response = $3::text::jsonb"
 )
 
 
@@ -129,28 +166,50 @@ def idempotent(handler: Handler, body: type[BaseModel] | None) -> Handler:
         # before the key is looked at, and is never stored.
         parsed = await read_body(request, body) if body is not None else None
         digest = request_hash(parsed.model_dump() if parsed is not None else {})
-        db, user_id = context_of(request).db, current_user(request).id
-        stored = await _lookup(db, user_id, key)
-        if stored is not None:
-            return _replay(request, digest, *stored)
+        claim = _Claim(context_of(request).db, current_user(request).id, key, digest)
         request[_KEY_OF_REQUEST] = key
-        try:
-            response = await handler(request)
-        except ExistsWithDifferentFields:
-            # An id derived from the key exists with other fields: another body got there first.
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with another request"
-            ) from None
-        except DomainError as error:
-            if not isinstance(error, ReplayedError) and error.status < 500:
-                failure = {"code": error.code, "message": error.message, "details": error.details}
-                await _remember(db, user_id, key, digest, error.status, failure)
-            raise
-        if response.status < 300 and RESPONSE_DATA in response:
-            await _remember(db, user_id, key, digest, response.status, response[RESPONSE_DATA])
-        return response
+        stored = await claim.take()
+        if stored is None:
+            return await _run(handler, request, claim)
+        status, raw = stored
+        if status == _UNSTORED:
+            return await _keyed(handler, request)
+        return _replay(request, status, raw)
 
     return once
+
+
+async def _run(handler: Handler, request: web.Request, claim: _Claim) -> web.StreamResponse:
+    """The claimed request: its answer stored over the claim, or the claim released."""
+    try:
+        response = await _keyed(handler, request)
+    except DomainError as error:
+        # A refusal on the key's own ground is not this body's answer: its first body's is.
+        if error.status < 500 and not isinstance(error, ReplayedError | IdempotencyKeyReused):
+            failure = {"code": error.code, "message": error.message, "details": error.details}
+            await claim.finish(error.status, failure)
+        else:
+            await claim.release()
+        raise
+    except BaseException:
+        await claim.release()
+        raise
+    if response.status >= 300:
+        await claim.release()
+    elif RESPONSE_DATA in response:
+        await claim.finish(response.status, response[RESPONSE_DATA])
+    else:
+        # The route keeps its answer out of the store; the key still keeps the request's hash.
+        await claim.finish(_UNSTORED, None)
+    return response
+
+
+async def _keyed(handler: Handler, request: web.Request) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ExistsWithDifferentFields:
+        # An id derived from the key exists with other fields: another body got there first.
+        raise IdempotencyKeyReused("this Idempotency-Key was used with another request") from None
 
 
 def ledger_keyed(handler: Handler, body: type[BaseModel] | None) -> Handler:
@@ -164,21 +223,12 @@ def ledger_keyed(handler: Handler, body: type[BaseModel] | None) -> Handler:
             # A body the route refuses is refused before a missing key would be (as above).
             await read_body(request, body)
         request[_KEY_OF_REQUEST] = key
-        try:
-            return await handler(request)
-        except ExistsWithDifferentFields:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with another request"
-            ) from None
+        return await _keyed(handler, request)
 
     return keyed
 
 
-def _replay(
-    request: web.Request, digest: str, stored_hash: str, status: int, raw: str
-) -> web.Response:
-    if stored_hash != digest:
-        raise IdempotencyKeyReused("this Idempotency-Key was used with another request")
+def _replay(request: web.Request, status: int, raw: str) -> web.Response:
     response = json.loads(raw)
     if status >= 400:
         raise ReplayedError(
@@ -187,22 +237,52 @@ def _replay(
     return ok(request, response, status=status)
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """One request's hold on (user, key), told apart from a later one's by its token."""
+
+    db: Database
+    user_id: UUID
+    key: str
+    digest: str
+    token: str = field(default_factory=lambda: json.dumps({"claim": uuid4().hex}))
+
+    async def take(self) -> tuple[int, str] | None:
+        """None once this request holds the key; else the stored (status, response), after
+        waiting out another request's claim. Raises IdempotencyKeyReused."""
+        wait = _FIRST_LOOK
+        while True:
+            async with self.db.statement() as conn:
+                driver = await _driver(conn)
+                args = (self.user_id, self.key, self.digest, self.token, ABANDONED_AFTER)
+                if await driver.fetchval(_CLAIM, *args):
+                    return None
+                row = await driver.fetchrow(_LOOKUP, self.user_id, self.key)
+            # The same key with another body is refused at once, even while the first runs.
+            if row[0] != self.digest:
+                raise IdempotencyKeyReused("this Idempotency-Key was used with another request")
+            if row[1] != _IN_PROGRESS:
+                return row[1], row[2]
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, _MAX_LOOK)
+
+    async def finish(self, status: int, response: Any) -> None:
+        stored = json.dumps(_storable(response), default=str)
+        async with self.db.statement() as conn:
+            await (await _driver(conn)).fetchval(
+                _FINISH, self.user_id, self.key, self.token, status, stored
+            )
+
+    async def release(self) -> None:
+        # The handler's error is what matters; a claim this fails to release is abandoned
+        # after ABANDONED_AFTER all the same.
+        with contextlib.suppress(Exception):
+            async with self.db.statement() as conn:
+                await (await _driver(conn)).fetchval(_RELEASE, self.user_id, self.key, self.token)
+
+
 async def _driver(conn: Any) -> Any:
     return (await conn.get_raw_connection()).driver_connection
-
-
-async def _lookup(db: Database, user_id: UUID, key: str) -> tuple[str, int, str] | None:
-    async with db.statement() as conn:
-        row = await (await _driver(conn)).fetchrow(_LOOKUP, user_id, key)
-    return None if row is None else (row[0], row[1], row[2])
-
-
-async def _remember(
-    db: Database, user_id: UUID, key: str, digest: str, status: int, response: Any
-) -> None:
-    stored = json.dumps(_storable(response), default=str)
-    async with db.statement() as conn:
-        await (await _driver(conn)).fetchval(_REMEMBER, user_id, key, digest, status, stored)
 
 
 def _storable(value: Any) -> Any:

@@ -176,6 +176,8 @@ async def create_gift(request: web.Request) -> web.Response:
         split=body.split,
         message=body.message,
     )
+    # The key's stored request hash refuses another body first; this catches one whose first
+    # attempt left no record (it failed after the gift was made).
     if (gift.kind, gift.asset, gift.amount) != (body.kind, body.asset.upper(), amount):
         raise IdempotencyKeyReused("this Idempotency-Key was used with another request")
     link = app_link = None
@@ -183,7 +185,9 @@ async def create_gift(request: web.Request) -> web.Response:
         link, app_link = ctx.gifts.link(gift.secret), ctx.gifts.app_link(gift.secret)
     response = ok(request, gift_out(gift, user.id, link, app_link), status=201)
     if link is not None:
-        # Not kept by the idempotency store: the secret is stored nowhere in clear.
+        # Not kept by the idempotency store: the secret is stored nowhere in clear. The key
+        # keeps the request's hash all the same, so a retry with another body is a 409, and one
+        # with this body runs again and finds this gift by its key-derived id.
         del response[RESPONSE_DATA]
     return response
 

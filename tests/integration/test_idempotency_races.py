@@ -1,0 +1,161 @@
+"""One Idempotency-Key does the work once, however its retries race, and a key names one body.
+
+Real concurrency through the API (asyncio.gather on the test client), no timing assumptions:
+whatever order the requests arrive in, every answer is the first one's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from db.database import Database
+from services.promo.usecase import Promos
+from tests.api import api, tma, web_user  # noqa: F401
+from tests.ledger_helpers import available, fund, make_user
+from webapp_api import idempotency
+
+ADMIN = web_user(900, "Root", username="root")
+ANN = web_user(7101, "Ann", username="ann_api")
+BOB = web_user(7102, "Bob", username="bob_api")
+REDEEM = "/api/v1/promo/redeem"
+
+
+async def _promo(api: TestClient[Any, Any], code: str) -> None:
+    terms = {"code": code, "asset": "VIBE", "amount": "1000", "max_uses": 100, "per_user": 50}
+    response = await api.post(
+        "/api/v1/admin/promo", json=terms, headers=tma(ADMIN) | {"Idempotency-Key": code}
+    )
+    assert response.status == 201, await response.text()
+
+
+async def _redemptions(db: Database) -> int:
+    async with db.service() as session:
+        count = await session.scalar(text("SELECT count(*) FROM gifts.promo_redemptions"))
+    return int(count or 0)
+
+
+async def _gifts(db: Database) -> int:
+    async with db.service() as session:
+        count = await session.scalar(text("SELECT count(*) FROM gifts.gifts"))
+    return int(count or 0)
+
+
+async def test_concurrent_retries_of_one_key_redeem_once_and_answer_alike(
+    api: TestClient[Any, Any], db: Database
+) -> None:
+    await _promo(api, "RACE10")
+    headers = tma(ANN) | {"Idempotency-Key": "one-retry-key"}
+    responses = await asyncio.gather(
+        *(api.post(REDEEM, json={"code": "race10"}, headers=headers) for _ in range(10))
+    )
+    answers = [(response.status, (await response.json())["data"]) for response in responses]
+    # Each waited for the first and answered its response: one status, one transfer.
+    assert {status for status, _ in answers} == {200}
+    assert len({data["transfer_id"] for _, data in answers}) == 1
+    assert await _redemptions(db) == 1
+    # A later retry replays it too, and a new key redeems again.
+    again = await api.post(REDEEM, json={"code": "race10"}, headers=headers)
+    assert (await again.json())["data"] == answers[0][1]
+    fresh = await api.post(
+        REDEEM, json={"code": "race10"}, headers=tma(ANN) | {"Idempotency-Key": "another"}
+    )
+    assert fresh.status == 200 and await _redemptions(db) == 2
+
+
+async def test_a_failed_handler_frees_its_key_for_a_retry(
+    api: TestClient[Any, Any], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _promo(api, "FAILONCE")
+    original = Promos.redeem
+    calls: list[int] = []
+
+    async def fail_first(self: Promos, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away mid-request")
+        return await original(self, **kwargs)
+
+    monkeypatch.setattr(Promos, "redeem", fail_first)
+    headers = tma(ANN) | {"Idempotency-Key": "retry-after-crash"}
+    failed = await api.post(REDEEM, json={"code": "failonce"}, headers=headers)
+    assert failed.status == 500
+    retried = await api.post(REDEEM, json={"code": "failonce"}, headers=headers)
+    assert retried.status == 200, await retried.text()
+    assert len(calls) == 2 and await _redemptions(db) == 1
+
+
+async def test_an_abandoned_claim_does_not_block_its_key(
+    api: TestClient[Any, Any], db: Database
+) -> None:
+    await _promo(api, "ABANDON")
+    ann = await make_user(db, "ann_api", 7101)
+    # What a process that died mid-request leaves: a claim nobody will finish.
+    async with db.statement() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tokens.idempotency_keys"
+                " (user_id, key, request_hash, status, response, created_at)"
+                " VALUES (:user_id, 'dead-key', :digest, 0, '{\"claim\": \"gone\"}',"
+                " now() - :age * interval '1 second')"
+            ),
+            {
+                "user_id": ann.id,
+                "digest": idempotency.request_hash({"code": "abandon"}),
+                "age": idempotency.ABANDONED_AFTER.total_seconds() + 1,
+            },
+        )
+    headers = tma(ANN) | {"Idempotency-Key": "dead-key"}
+    response = await api.post(REDEEM, json={"code": "abandon"}, headers=headers)
+    assert response.status == 200, await response.text()
+    assert await _redemptions(db) == 1
+
+
+async def test_a_gift_key_with_another_body_is_refused(
+    api: TestClient[Any, Any], db: Database
+) -> None:
+    ann = await make_user(db, "ann_api", 7101)
+    await make_user(db, "bob_api", 7102)
+    await fund(db, ann.id, 10**9, "VIBE")
+    packet = tma(ANN) | {"Idempotency-Key": "packet-key"}
+    first = {"kind": "packet", "amount": "1000", "shares": 2, "message": "first"}
+    created = await api.post("/api/v1/gifts", json=first, headers=packet)
+    assert created.status == 201
+    other = first | {"shares": 10, "split": "random", "message": "second"}
+    refused = await api.post("/api/v1/gifts", json=other, headers=packet)
+    assert refused.status == 409
+    assert (await refused.json())["error"]["code"] == "idempotency_key_reused"
+
+    link = tma(ANN) | {"Idempotency-Key": "link-key"}
+    named = {"kind": "link", "amount": "1000", "recipient": "@bob_api"}
+    assert (await api.post("/api/v1/gifts", json=named, headers=link)).status == 201
+    opened = await api.post("/api/v1/gifts", json={"kind": "link", "amount": "1000"}, headers=link)
+    assert opened.status == 409
+    assert (await opened.json())["error"]["code"] == "idempotency_key_reused"
+    assert await _gifts(db) == 2
+
+
+async def test_a_gift_key_with_the_same_body_answers_the_same_gift(
+    api: TestClient[Any, Any], db: Database
+) -> None:
+    ann = await make_user(db, "ann_api", 7101)
+    await fund(db, ann.id, 10**9, "VIBE")
+    headers = tma(ANN) | {"Idempotency-Key": "same-gift"}
+    body = {"kind": "packet", "amount": "1000", "shares": 3, "message": "hi"}
+    responses = await asyncio.gather(
+        *(api.post("/api/v1/gifts", json=body, headers=headers) for _ in range(5))
+    )
+    answers = [(response.status, (await response.json())["data"]) for response in responses]
+    assert {status for status, _ in answers} == {201}
+    assert len({data["id"] for _, data in answers}) == 1
+    # The secret is in one answer only: the one that created the gift.
+    assert sum(data["link"] is not None for _, data in answers) == 1
+    replay = await api.post("/api/v1/gifts", json=body, headers=headers)
+    replayed = (await replay.json())["data"]
+    assert (replay.status, replayed["id"], replayed["link"]) == (201, answers[0][1]["id"], None)
+    assert await _gifts(db) == 1
+    assert await available(db, ann.id) == 10**9 - 1000
