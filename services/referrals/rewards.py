@@ -253,6 +253,9 @@ _CLAIM_NOTICES = text(
           LEFT JOIN referrals.notices n ON n.referrer_id = r.referrer_id
          WHERE r.notified_at IS NULL AND r.status <> 'voided'
            AND (n.last_sent_at IS NULL OR n.last_sent_at <= now() - interval '1 minute')
+           -- Never paid (the posting job voids their holds when due): nothing to announce.
+           AND NOT EXISTS (SELECT FROM auth.users u WHERE u.id = r.referrer_id
+                             AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL))
          ORDER BY r.created_at LIMIT :limit
          FOR UPDATE OF r SKIP LOCKED
     )

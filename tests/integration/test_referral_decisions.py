@@ -158,6 +158,11 @@ async def test_a_voided_reward_is_never_announced(
     assert [n["template"] for n in notices] == ["referrals.reward_notice"]
     text = catalog.get("en", notices[0]["template"], **json.loads(notices[0]["params"]))
     assert text.startswith("+10 VIBE from a level-1 friend")
+    # A referrer banned before the notice went is not told of a reward they will not be paid.
+    await buy(api, dp, bot, tg_user(8001), "stars_50")
+    await owner.execute("UPDATE auth.users SET banned_at = now() WHERE telegram_id = 8000")
+    await owner.execute("UPDATE referrals.notices SET last_sent_at = now() - interval '2 minutes'")
+    assert await send_reward_notices(db) == 0
     await assert_invariants(owner_url)
 
 
