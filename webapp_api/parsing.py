@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TypeVar, cast
 
 import pydantic
@@ -52,7 +53,27 @@ def read_query(request: web.Request, model: type[M]) -> M:
                 {"loc": n, "msg": "given more than once", "type": "repeated"} for n in repeated
             ],
         )
+    # Pydantic's lax ints take " 1", "+1", "01" and "1.0" for 1; a number in our query
+    # strings is written one way, as the links and the Mini App write it.
+    loose = [
+        name
+        for name, field in model.model_fields.items()
+        if field.annotation is int
+        and name in request.query
+        and not _INTEGER.fullmatch(request.query[name])
+    ]
+    if loose:
+        raise ValidationError(
+            "query parameters are invalid",
+            fields=[
+                {"loc": n, "msg": "not a whole number in decimal digits", "type": "int_parsing"}
+                for n in loose
+            ],
+        )
     try:
         return model.model_validate(dict(request.query))
     except pydantic.ValidationError as exc:
         raise ValidationError("query parameters are invalid", fields=field_errors(exc)) from None
+
+
+_INTEGER = re.compile(r"0|[1-9][0-9]{0,17}")

@@ -115,6 +115,19 @@ async def test_a_level_out_of_range_is_the_code_the_document_lists(
     assert "invalid_level" not in documented("GET", "/api/v1/referrals/downline")[422]
 
 
+@pytest.mark.parametrize(
+    "query", ["level=1.0", "level=+1", "level=01", "level=%201", "limit=2.0&level=1"]
+)
+async def test_a_number_written_loosely_is_refused(api: TestClient[Any, Any], query: str) -> None:
+    """Pydantic's lax ints read each of these as a valid number; our query strings are written
+    in plain decimal digits, and anything else is a client's mistake to hear about."""
+    status, code, details = await error_of(
+        await api.get(f"/api/v1/referrals/downline?{query}", headers=tma(TOP))
+    )
+    assert (status, code) == (422, "validation_error")
+    assert [f["type"] for f in details["fields"]] == ["int_parsing"]
+
+
 async def test_the_invite_view_with_telegram_away_answers_a_code_its_document_lists(
     db: Database, catalog: Catalog
 ) -> None:
