@@ -47,6 +47,7 @@ from services.realtime.tasks import presence_heartbeat, purge_events
 from services.referrals.tasks import look_for_fraud, post_due_rewards, send_reward_notices
 from services.transfers.batcher import SendBatcher
 from services.users.cache import IdentityCache
+from webapp_api.idempotency import purge_keys
 from webapp_api.server import make_runner
 
 log = logging.getLogger(__name__)
@@ -380,6 +381,16 @@ async def scheduler(
         minutes=10,
         args=[services.db, webhook_receipt_seconds],
         id="ai_webhook_receipts_purge",
+        coalesce=True,
+        max_instances=1,
+    )
+    # Every instance schedules it; a try-lock per batch keeps one at it (db/purge.py).
+    jobs.add_job(
+        purge_keys,
+        "interval",
+        hours=1,
+        args=[services.db],
+        id="idempotency_purge",
         coalesce=True,
         max_instances=1,
     )

@@ -35,6 +35,10 @@ REFERRAL_NOTICES: Final = 0x7265666E
 # scheduler; the one that gets it deletes old receipts, the others skip the round. ASCII "aiwr".
 WEBHOOK_RECEIPT_PURGE: Final = 0x61697772
 
+# webapp_api.idempotency.purge_keys: try-locked per batch like the receipts' purge (db.purge).
+# ASCII "idem".
+IDEMPOTENCY_PURGE: Final = 0x6964656D
+
 # --- two keys: pg_advisory_xact_lock(namespace int4, key int4) ---
 
 # tokens.create_transfers (db/sql/tokens/create_transfers.sql), in SQL: a lock per transfer
@@ -61,6 +65,7 @@ SINGLE_KEYS: Final[dict[str, int]] = {
     "HOLD_EXPIRY": HOLD_EXPIRY,
     "REFERRAL_NOTICES": REFERRAL_NOTICES,
     "WEBHOOK_RECEIPT_PURGE": WEBHOOK_RECEIPT_PURGE,
+    "IDEMPOTENCY_PURGE": IDEMPOTENCY_PURGE,
 }
 NAMESPACES: Final[dict[str, int]] = {
     "TRANSFER_IDS": TRANSFER_IDS,

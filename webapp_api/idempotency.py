@@ -16,6 +16,9 @@ and one left by a process that died counts as abandoned after `ABANDONED_AFTER`,
 is blocked for good. No transaction or connection is held around the handler: the claim,
 the record and each look while waiting are one autocommit statement each.
 
+A key is kept for `KEY_RETENTION` (24 hours, as Stripe keeps them), then purged by every
+instance's scheduler (`purge_keys`): a retry a day later is a new request.
+
 A route may keep its answer out of the store (a gift link's secret is stored nowhere in
 clear): the key then keeps only the request's hash (status 1), so another body is still a
 409, and the same body runs the handler again, which answers from its key-derived ids.
@@ -45,8 +48,11 @@ from uuid import UUID, uuid4
 
 from aiohttp import web
 from pydantic import BaseModel
+from sqlalchemy import text
 
+from db import locks
 from db.database import Database
+from db.purge import purge_in_batches
 from services.errors import DomainError
 from services.ledger.errors import ExistsWithDifferentFields
 from webapp_api.context import context_of, current_user
@@ -64,9 +70,10 @@ KEY_PATTERN = rf"^[\x21-\x7e]{{1,{MAX_KEY}}}$"
 _KEY = re.compile(KEY_PATTERN)
 DESCRIPTION = (
     "Required; 1-255 visible ASCII characters, unique per intended operation. A retry with the "
-    "same key and body answers the first response again (an error included) and does nothing "
-    "twice; the same key with another body is 409 `idempotency_key_reused`; a missing or "
-    "malformed key is 422 `idempotency_key_required`."
+    "same key and body within 24 hours answers the first response again (an error included) "
+    "and does nothing twice; the same key with another body is 409 `idempotency_key_reused`; "
+    "a missing or malformed key is 422 `idempotency_key_required`. After 24 hours the key is "
+    "forgotten and a request with it is a new one."
 )
 LEDGER_DESCRIPTION = (
     "Required; 1-255 visible ASCII characters, unique per intended operation; the ledger "
@@ -82,6 +89,15 @@ SCHEMA: dict[str, Any] = {
     "minLength": 1,
     "maxLength": MAX_KEY,
 }
+
+# Far above any client's retry window, and above ABANDONED_AFTER: only answered keys and
+# abandoned claims are old enough to go.
+KEY_RETENTION = timedelta(hours=24)
+_PURGE = text(
+    "DELETE FROM tokens.idempotency_keys WHERE (user_id, key) IN"
+    " (SELECT user_id, key FROM tokens.idempotency_keys"
+    "   WHERE created_at < now() - make_interval(secs => :retention) LIMIT :batch)"
+)
 
 _KEY_OF_REQUEST = web.RequestKey("idempotency_key", str)
 # What jsonb refuses in a string: NUL, and an unpaired surrogate (JSON's "\ud800" decodes to
@@ -295,3 +311,16 @@ def _storable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_storable(item) for item in value]
     return value
+
+
+async def purge_keys(
+    db: Database, retention: timedelta = KEY_RETENTION, *, batch_size: int = 5000
+) -> int:
+    """Delete keys older than `retention`; how many this instance deleted."""
+    return await purge_in_batches(
+        db,
+        locks.IDEMPOTENCY_PURGE,
+        _PURGE,
+        {"retention": retention.total_seconds()},
+        batch_size,
+    )

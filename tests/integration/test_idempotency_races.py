@@ -159,3 +159,35 @@ async def test_a_gift_key_with_the_same_body_answers_the_same_gift(
     assert (replay.status, replayed["id"], replayed["link"]) == (201, answers[0][1]["id"], None)
     assert await _gifts(db) == 1
     assert await available(db, ann.id) == 10**9 - 1000
+
+
+async def test_keys_a_day_old_are_purged_and_the_key_then_names_a_new_request(
+    api: TestClient[Any, Any], db: Database
+) -> None:
+    """Two instances' purges at once delete each day-old key once and keep the recent ones; a
+    retry under a purged key is a new request, a retry under a kept one replays."""
+    await _promo(api, "KEEP10")
+    for key in ("old-1", "old-2", "new-1"):
+        response = await api.post(
+            REDEEM, json={"code": "keep10"}, headers=tma(ANN) | {"Idempotency-Key": key}
+        )
+        assert response.status == 200, await response.text()
+    async with db.service() as session:
+        await session.execute(
+            text(
+                "UPDATE tokens.idempotency_keys SET created_at = now() - interval '25 hours'"
+                " WHERE key LIKE 'old-%'"
+            )
+        )
+    counts = await asyncio.gather(*(idempotency.purge_keys(db, batch_size=1) for _ in range(2)))
+    assert sum(counts) + await idempotency.purge_keys(db) == 2
+    async with db.service() as session:
+        kept = (await session.scalars(text("SELECT key FROM tokens.idempotency_keys"))).all()
+    assert "new-1" in kept and not {"old-1", "old-2"} & set(kept)
+
+    for key, redemptions in (("new-1", 3), ("old-1", 4)):
+        again = await api.post(
+            REDEEM, json={"code": "keep10"}, headers=tma(ANN) | {"Idempotency-Key": key}
+        )
+        assert again.status == 200
+        assert await _redemptions(db) == redemptions

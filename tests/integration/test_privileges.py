@@ -467,6 +467,7 @@ gv_service   SELECT      table tokens.assets
 gv_service   INSERT      table tokens.debts
 gv_service   SELECT      table tokens.debts
 gv_service   UPDATE      table tokens.debts
+gv_service   DELETE      table tokens.idempotency_keys
 gv_service   INSERT      table tokens.idempotency_keys
 gv_service   SELECT      table tokens.idempotency_keys
 gv_service   UPDATE      table tokens.idempotency_keys
