@@ -34,6 +34,11 @@ async def _answer(message: Message, t: Translator, done: Redemption) -> None:
     )
 
 
+def _cause(message: Message) -> str:
+    """The command message: Telegram delivering its update again redeems nothing more."""
+    return f"tg:{message.chat.id}:{message.message_id}"
+
+
 async def redeem(
     message: Message, command: CommandObject, user: User, t: Translator, promos: Promos
 ) -> None:
@@ -41,7 +46,7 @@ async def redeem(
     if not code:
         await message.answer(t("promo.usage"))
         return
-    await _answer(message, t, await promos.redeem(user=user, code=code))
+    await _answer(message, t, await promos.redeem(user=user, code=code, cause=_cause(message)))
 
 
 async def redeem_link(
@@ -56,7 +61,7 @@ async def redeem_link(
     if is_new_user:
         # Someone arriving by a promo link has not seen the bot yet.
         await welcome(message, user, t, webapp_url)
-    await _answer(message, t, await promos.redeem(user=user, code=deep_link))
+    await _answer(message, t, await promos.redeem(user=user, code=deep_link, cause=_cause(message)))
 
 
 def _expiry(text: str) -> datetime:

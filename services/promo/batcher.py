@@ -25,13 +25,14 @@ from services.promo.service import redeem_hash, redemption_of
 
 log = logging.getLogger(__name__)
 
-_BATCH = "SELECT gifts.redeem_promos($1, $2::uuid[])"
+_BATCH = "SELECT gifts.redeem_promos($1, $2::uuid[], $3::text[])"
 
 
 @dataclass(frozen=True)
 class _Redeem:
     hashed: bytes
     user_id: UUID
+    cause: str | None
 
 
 class RedemptionBatcher(OnDemandBatcher[_Redeem, Redemption]):
@@ -41,21 +42,34 @@ class RedemptionBatcher(OnDemandBatcher[_Redeem, Redemption]):
         # Waiting redemptions by code hash, oldest code first.
         self._waiting: dict[bytes, list[Pending[_Redeem, Redemption]]] = {}
 
-    async def redeem(self, hashed: bytes, user_id: UUID) -> Redemption:
+    async def redeem(self, hashed: bytes, user_id: UUID, cause: str | None = None) -> Redemption:
         """`services.promo.service.redeem_hash` in the next statement for this code; raises
         what it raises."""
-        return await self._submit(_Redeem(hashed, user_id))
+        return await self._submit(_Redeem(hashed, user_id, cause))
 
     def _put(self, pending: Pending[_Redeem, Redemption]) -> None:
         self._waiting.setdefault(pending.item.hashed, []).append(pending)
 
     def _take(self) -> list[Pending[_Redeem, Redemption]]:
-        """A worker's share of the oldest code's waiting redemptions."""
+        """A worker's share of the oldest code's waiting redemptions. A cause already taken
+        (Telegram delivered one message twice at once) waits for the next statement, which
+        answers it with the redemption this one makes."""
         if not self._waiting:
             return []
         hashed, queue = next(iter(self._waiting.items()))
         share = self.share(len(queue))
-        group, rest = queue[:share], queue[share:]
+        group: list[Pending[_Redeem, Redemption]] = []
+        rest: list[Pending[_Redeem, Redemption]] = []
+        causes: set[tuple[UUID, str]] = set()
+        for pending in queue:
+            item = pending.item
+            cause = None if item.cause is None else (item.user_id, item.cause)
+            if len(group) < share and cause not in causes:
+                group.append(pending)
+                if cause is not None:
+                    causes.add(cause)
+            else:
+                rest.append(pending)
         if rest:
             self._waiting[hashed] = rest
         else:
@@ -69,7 +83,13 @@ class RedemptionBatcher(OnDemandBatcher[_Redeem, Redemption]):
         hashed = group[0].item.hashed
         try:
             async with self._db.statement() as conn:
-                answers = await run_native(conn, _BATCH, hashed, [p.item.user_id for p in group])
+                answers = await run_native(
+                    conn,
+                    _BATCH,
+                    hashed,
+                    [p.item.user_id for p in group],
+                    [p.item.cause for p in group],
+                )
         except Exception:
             log.exception("a batch of %d redemptions failed; redeeming each alone", len(group))
             await asyncio.gather(*(self._alone(p) for p in group))
@@ -90,7 +110,8 @@ class RedemptionBatcher(OnDemandBatcher[_Redeem, Redemption]):
         self.alone += 1
         try:
             async with self._db.statement() as conn:
-                result = await redeem_hash(conn, pending.item.hashed, pending.item.user_id)
+                item = pending.item
+                result = await redeem_hash(conn, item.hashed, item.user_id, item.cause)
         except Exception as error:
             pending.fail(error)
         else:

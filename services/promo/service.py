@@ -66,7 +66,7 @@ _INSERT = text(
     RETURNING id
     """
 )
-_REDEEM = "SELECT gifts.redeem_promo($1, $2)"
+_REDEEM = "SELECT gifts.redeem_promo($1, $2, $3)"
 _INSERT_SLOTS = text(
     "INSERT INTO gifts.promo_slots (promo_id, slot, max_uses, budget) "
     "SELECT :id, i - 1, u, b FROM unnest(CAST(:uses AS integer[]), CAST(:budgets AS numeric[])) "
@@ -219,9 +219,14 @@ async def create(session: ServiceTx, *, admin: User, terms: PromoTerms) -> Promo
     return await get(session, code)
 
 
-async def redeem(conn: AsyncConnection, *, user: User, raw_code: str) -> Redemption:
+async def redeem(
+    conn: AsyncConnection, *, user: User, raw_code: str, cause: str | None = None
+) -> Redemption:
     """Credit the code's amount to `user`, within the code's rules, in one statement
     (`gifts.redeem_promo`, on a `db.statement()` connection: it commits by itself).
+
+    `cause` (the bot's chat and message) keys the redemption: the same cause again answers
+    the first redemption and pays nothing more.
 
     The code is looked up by its sha256 and never compared character by character, so the
     answer's timing tells nothing about how much of a guess was right.
@@ -232,13 +237,15 @@ async def redeem(conn: AsyncConnection, *, user: User, raw_code: str) -> Redempt
     code = normalize_code(raw_code)
     if code is None:
         raise PromoUnavailable("this code is not available")
-    return await redeem_hash(conn, code_hash(code), user.id)
+    return await redeem_hash(conn, code_hash(code), user.id, cause)
 
 
-async def redeem_hash(conn: AsyncConnection, hashed: bytes, user_id: UUID) -> Redemption:
+async def redeem_hash(
+    conn: AsyncConnection, hashed: bytes, user_id: UUID, cause: str | None = None
+) -> Redemption:
     """`redeem` of a normalized code's hash. Raises what `redeem` raises."""
     try:
-        raw = await run_native(conn, _REDEEM, hashed, user_id)
+        raw = await run_native(conn, _REDEEM, hashed, user_id, cause)
     except asyncpg.RaiseError as error:
         message = getattr(error, "message", "") or str(error)
         raise refusal(message, getattr(error, "hint", None)) from None

@@ -34,19 +34,23 @@ class Promos:
         async with self.db.statement() as conn:
             return await self.assets.get(conn, code)
 
-    async def redeem(self, *, user: User, code: str, ip: str | None = None) -> Redemption:
-        """Raises RateLimited, PromoUnavailable and the ledger's refusals of the credit."""
+    async def redeem(
+        self, *, user: User, code: str, ip: str | None = None, cause: str | None = None
+    ) -> Redemption:
+        """`cause` (the bot's chat and message) keys the redemption: Telegram delivering the
+        update again gets the first answer. Raises RateLimited, PromoUnavailable and the
+        ledger's refusals of the credit."""
         if self.user_limit is not None:
             await self.user_limit.hit(str(user.telegram_id))
         if ip is not None and self.ip_limit is not None:
             await self.ip_limit.hit(ip)
         if self.batcher is None:
             async with self.db.statement() as conn:
-                return await service.redeem(conn, user=user, raw_code=code)
+                return await service.redeem(conn, user=user, raw_code=code, cause=cause)
         normalized = service.normalize_code(code)
         if normalized is None:
             raise PromoUnavailable("this code is not available")
-        return await self.batcher.redeem(service.code_hash(normalized), user.id)
+        return await self.batcher.redeem(service.code_hash(normalized), user.id, cause)
 
     async def create(
         self,

@@ -374,8 +374,9 @@ gv_owner     EXECUTE     default for gv_owner on functions
 gv_service   ATTRIBUTES  NOLOGIN INHERIT
 gv_service   SELECT      column auth.identity_key.key
 gv_service   EXECUTE     function auth.current_user_id()
-gv_service   EXECUTE     function gifts.redeem_promo(bytea,uuid)
-gv_service   EXECUTE     function gifts.redeem_promos(bytea,uuid[])
+gv_service   EXECUTE     function gifts.promo_redeemed(uuid)
+gv_service   EXECUTE     function gifts.redeem_promo(bytea,uuid,text)
+gv_service   EXECUTE     function gifts.redeem_promos(bytea,uuid[],text[])
 gv_service   EXECUTE     function ops.enqueue(jsonb)
 gv_service   EXECUTE     function ops.next_event_id()
 gv_service   EXECUTE     function tokens.create_transfers(jsonb,boolean)

@@ -171,6 +171,35 @@ async def test_a_batch_answers_each_member_its_own_outcome(db: Database) -> None
     assert await held_budget(db, promo) == 0
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["alone", "batched"])
+async def test_one_cause_redeems_once_however_often_and_concurrently_it_comes(
+    db: Database, batched: bool
+) -> None:
+    """A bot message (its chat and message id) is the redemption's cause: its deliveries at
+    once, in one statement or racing in several, pay once and all answer that redemption;
+    another message of the same user is a use of its own."""
+    admin = await make_admin(db)
+    p = promos(db, batched=batched)
+    await p.create(admin=admin, code="CAUSE", asset="VIBE", amount=5, max_uses=50, per_user=5)
+    ann, bob = await make_user(db), await make_user(db)
+    start = {u.id: await available(db, u.id) for u in (ann, bob)}
+    tries = [(ann, "tg:1:1")] * 10 + [(ann, "tg:1:2")] * 3 + [(bob, "tg:2:1")] * 10
+    done = await asyncio.gather(*(p.redeem(user=u, code="cause", cause=c) for u, c in tries))
+    by_cause: dict[str, set[tuple[object, int]]] = {}
+    for (_, cause), redemption in zip(tries, done, strict=True):
+        by_cause.setdefault(cause, set()).add((redemption.transfer_id, redemption.use_number))
+    assert {cause: len(answers) for cause, answers in by_cause.items()} == {
+        "tg:1:1": 1,
+        "tg:1:2": 1,
+        "tg:2:1": 1,
+    }
+    assert len({answers.pop()[0] for answers in by_cause.values()}) == 3
+    assert [await available(db, u.id) - start[u.id] for u in (ann, bob)] == [10, 5]
+    promo, rows = await p.stats(admin=admin, code="cause")
+    assert (promo.used, promo.paid, len(rows)) == (3, 15, 3)
+    assert await held_budget(db, promo) == 50 * 5 - 15
+
+
 async def test_unknown_used_expired_and_ineligible_answer_the_same(db: Database) -> None:
     admin = await make_admin(db)
     p = promos(db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from uuid import uuid4
 
@@ -104,3 +105,37 @@ async def test_a_gift_link_is_claimed_from_start(
     )
     await send(api, dispatcher, bot, BOB, f"/start gift_{gift.secret}")
     assert last_text(api) == catalog.get("ru", "error.gift_unavailable")
+
+
+async def test_a_redeem_message_delivered_again_redeems_once(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    dispatcher: Dispatcher,
+    db: Database,
+    catalog: Catalog,
+) -> None:
+    """Telegram delivers an update again when our process took it and did not get to
+    acknowledge it; a code allowing several uses per user paid each delivery before."""
+    api, _ = botapi
+    await send(api, dispatcher, bot, ADMIN, "/promo_create triple 1 VIBE 10 3 7d")
+    update = await api.user_sends(ANN, "/redeem triple")
+    await dispatcher.feed_raw_update(bot, update)
+    redeemed = catalog.get("en", "promo.redeemed", code="TRIPLE", amount="1", asset="VIBE")
+    assert last_text(api) == redeemed
+    ann = await user_of(db, ANN["id"])
+    once = await available(db, ann.id)
+
+    await dispatcher.feed_raw_update(bot, update)
+    await asyncio.gather(*(dispatcher.feed_raw_update(bot, update) for _ in range(5)))
+    assert [c["text"] for c in api.calls_of("sendMessage")[-6:]] == [redeemed] * 6
+    assert await available(db, ann.id) == once
+    # Closed since: the delivery that redeemed still answers as it did.
+    await send(api, dispatcher, bot, ANN, "/redeem triple")
+    assert await available(db, ann.id) == once + 1_000_000
+    async with db.service() as session:
+        await session.execute(text("UPDATE gifts.promo_codes SET active = false"))
+    await dispatcher.feed_raw_update(bot, update)
+    assert last_text(api) == redeemed
+    async with db.service() as session:
+        uses = await session.scalar(text("SELECT count(*) FROM gifts.promo_redemptions"))
+    assert uses == 2

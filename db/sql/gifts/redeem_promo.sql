@@ -1,7 +1,9 @@
 -- gifts.redeem_promo: one promo redemption, decided and paid in one statement.
--- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
+-- `p_cause` (the bot's chat and message): the credit's id derives from it instead of the
+-- user's ordinal, so the same cause redeems once and answers the same again.
+-- The whole current definition; migrations apply frozen copies of it (0023_promo_causes).
 --
-CREATE OR REPLACE FUNCTION gifts.redeem_promo(p_hash bytea, p_user uuid)
+CREATE OR REPLACE FUNCTION gifts.redeem_promo(p_hash bytea, p_user uuid, p_cause text DEFAULT NULL::text)
  RETURNS jsonb
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
@@ -17,6 +19,8 @@ DECLARE
     results text[];
     failure text;
     slot_key text;
+    done jsonb;
+    cause_id uuid;
     started timestamptz := clock_timestamp();
 BEGIN
     SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
@@ -25,7 +29,19 @@ BEGIN
       INTO p
       FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
      WHERE c.code_hash = p_hash;
-    IF NOT FOUND OR NOT p.open THEN
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'unavailable');
+    END IF;
+    -- Its cause redeemed already (an update delivered again): that answer, even if the code
+    -- closed or the user's uses ran out since.
+    IF p_cause IS NOT NULL THEN
+        cause_id := md5('promo_cause:' || p.id || ':' || p_user || ':' || p_cause)::uuid;
+        done := gifts.promo_redeemed(cause_id);
+        IF done IS NOT NULL THEN
+            RETURN done;
+        END IF;
+    END IF;
+    IF NOT p.open THEN
         RETURN jsonb_build_object('result', 'unavailable');
     END IF;
     SELECT x.banned_at, x.created_at INTO u FROM auth.users x WHERE x.id = p_user;
@@ -35,23 +51,33 @@ BEGIN
            AND now() - u.created_at < make_interval(secs => p.min_account_age)) THEN
         RETURN jsonb_build_object('result', 'unavailable');
     END IF;
-    SELECT count(*)::integer + 1 INTO ord
-      FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_user;
-    IF ord > p.per_user THEN
-        RETURN jsonb_build_object('result', 'unavailable');
-    END IF;
-
     -- The user's ordinal first: a concurrent redemption by the same user queues here, before
-    -- either holds a slot, and the later one finds the ordinal taken.
-    credit_id := md5('promo:' || p.id || ':' || p_user || ':' || ord)::uuid;
-    INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id)
-    VALUES (p.id, p_user, ord, p.amount, credit_id)
-    -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice): with
-    -- one as the target, two inserts of one key could wait on each other's other one.
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'unavailable');
-    END IF;
+    -- either holds a slot, and the later one finds the ordinal taken. A cause's (another
+    -- message of the user) then counts again and takes the next ordinal, within per_user.
+    LOOP
+        SELECT count(*)::integer + 1 INTO ord
+          FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_user;
+        IF ord > p.per_user THEN
+            RETURN jsonb_build_object('result', 'unavailable');
+        END IF;
+        credit_id := coalesce(cause_id,
+                              md5('promo:' || p.id || ':' || p_user || ':' || ord)::uuid);
+        INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id)
+        VALUES (p.id, p_user, ord, p.amount, credit_id)
+        -- Every unique key an arbiter (the ordinal's, the transfer id's: the same key twice):
+        -- with one as the target, two inserts of one key could wait on each other's other one.
+        ON CONFLICT DO NOTHING;
+        EXIT WHEN FOUND;
+        -- Without a cause, a concurrent redemption took the ordinal: nothing redeemed here.
+        IF p_cause IS NULL THEN
+            RETURN jsonb_build_object('result', 'unavailable');
+        END IF;
+        -- The same cause redeeming at once waited for the other's commit: its answer.
+        done := gifts.promo_redeemed(credit_id);
+        IF done IS NOT NULL THEN
+            RETURN done;
+        END IF;
+    END LOOP;
 
     -- The decision, on one free slot (SKIP LOCKED: a transaction never waits for a slot while
     -- it holds another, so slots cannot deadlock). While every slot with uses left is busy,

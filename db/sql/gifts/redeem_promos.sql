@@ -1,9 +1,12 @@
 -- gifts.redeem_promos: concurrent redemptions of one code, decided and paid in one statement.
--- The whole current definition; migration 0017_market_safety applies a frozen copy of it.
+-- `p_causes[i]` (the bot's chat and message, or NULL): member i's credit id derives from it, as
+-- in `gifts.redeem_promo`, so a cause redeems once and answers the same again. A user's cause
+-- appears once in a batch (the batcher keeps a second one for the next statement).
+-- The whole current definition; migration 0023_promo_causes applies a frozen copy of it.
 -- No sequential scans: planned while the redemptions table was small, the per-user count
 -- scanned all of it, and each batch grew slower as the code was used.
 --
-CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[])
+CREATE OR REPLACE FUNCTION gifts.redeem_promos(p_hash bytea, p_users uuid[], p_causes text[] DEFAULT NULL::text[])
  RETURNS jsonb[]
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
@@ -30,16 +33,35 @@ DECLARE
     batch jsonb;
     results text[];
     failure text;
+    done jsonb;
     started timestamptz := clock_timestamp();
 BEGIN
+    IF (SELECT count(DISTINCT (x.u, x.c)) <> count(x.c)
+          FROM unnest(p_users, p_causes) AS x(u, c) WHERE x.c IS NOT NULL) THEN
+        RAISE EXCEPTION 'a cause appears twice in one batch' USING ERRCODE = '22023';
+    END IF;
     SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
            c.min_account_age, c.created_at, c.shard,
            c.active AND (c.expires_at IS NULL OR c.expires_at > now()) AS open
       INTO p
       FROM gifts.promo_codes c JOIN tokens.assets a ON a.code = c.asset
      WHERE c.code_hash = p_hash;
-    IF NOT FOUND OR NOT p.open THEN
+    IF NOT FOUND THEN
         RETURN array_fill(jsonb_build_object('result', 'unavailable'), ARRAY[total]);
+    END IF;
+    -- Members whose cause redeemed already (an update delivered again): that answer, even if
+    -- the code closed or the user's uses ran out since.
+    FOR m IN 1 .. total LOOP
+        CONTINUE WHEN p_causes[m] IS NULL;
+        credit_ids[m] := md5('promo_cause:' || p.id || ':' || p_users[m] || ':'
+                             || p_causes[m])::uuid;
+        answers[m] := gifts.promo_redeemed(credit_ids[m]);
+    END LOOP;
+    IF NOT p.open THEN
+        FOR m IN 1 .. total LOOP
+            answers[m] := coalesce(answers[m], jsonb_build_object('result', 'unavailable'));
+        END LOOP;
+        RETURN answers;
     END IF;
 
     -- Each member's rules and next ordinal, read in one query in user id order (a user twice
@@ -55,6 +77,7 @@ BEGIN
                  WHERE r.promo_id = p.id AND r.user_id = x.id) AS done
           FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
           LEFT JOIN auth.users usr ON usr.id = x.id
+         WHERE answers[x.i] IS NULL
          ORDER BY x.id, x.i
     LOOP
         m := u.m;
@@ -112,7 +135,8 @@ BEGIN
             answers[m] := jsonb_build_object('result', 'retry');
             CONTINUE;
         END IF;
-        credit_ids[m] := md5('promo:' || p.id || ':' || p_users[m] || ':' || ords[m])::uuid;
+        credit_ids[m] := coalesce(
+            credit_ids[m], md5('promo:' || p.id || ':' || p_users[m] || ':' || ords[m])::uuid);
         INSERT INTO gifts.promo_redemptions (promo_id, user_id, n, amount, transfer_id, slot,
                                              use_number)
         VALUES (p.id, p_users[m], ords[m], p.amount, credit_ids[m], s.slot, first_use + served)
@@ -120,7 +144,13 @@ BEGIN
         -- with one as the target, two inserts of one key could wait on each other's other one.
         ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
-            answers[m] := jsonb_build_object('result', 'unavailable');
+            -- Without a cause, a concurrent redemption took the ordinal. With one: the same
+            -- cause redeemed at once in another statement (its answer), or another message of
+            -- the user took the ordinal (counted again in the next statement).
+            answers[m] := CASE
+                WHEN p_causes[m] IS NULL THEN jsonb_build_object('result', 'unavailable')
+                ELSE coalesce(gifts.promo_redeemed(credit_ids[m]),
+                              jsonb_build_object('result', 'retry')) END;
             credit_ids[m] := NULL;
             CONTINUE;
         END IF;
