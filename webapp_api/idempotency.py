@@ -13,8 +13,10 @@ which request runs it, and the others wait for its answer and replay it, as a re
 would. The answer is stored
 over the claim when the handler returns; a claim whose handler failed is released at once,
 and one left by a process that died counts as abandoned after `ABANDONED_AFTER`, so no key
-is blocked for good. No transaction or connection is held around the handler: the claim,
-the record and each look while waiting are one autocommit statement each.
+is blocked for good; a live claim is renewed while its handler runs, so however long that
+takes it is never taken for abandoned. No transaction or connection is held around the
+handler: the claim, each renewal, the record and each look while waiting are one autocommit
+statement each.
 
 A key is kept for `KEY_RETENTION` (24 hours, as Stripe keeps them), then purged by every
 instance's scheduler (`purge_keys`): a retry a day later is a new request.
@@ -110,6 +112,9 @@ _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 # A claim older than this is abandoned (its process died): far above any handler's run, so a
 # live handler is not overtaken, and a waiting retry then runs the request itself.
 ABANDONED_AFTER = timedelta(seconds=60)
+# While its handler runs, a claim is renewed four times per ABANDONED_AFTER, so a live one
+# never looks abandoned however long the handler takes (a Telegram call allows 60 s).
+_RENEWALS_PER_WINDOW = 4
 # A waiting retry looks at the claim this often, doubling up to the cap.
 _FIRST_LOOK, _MAX_LOOK = 0.02, 0.5
 # `status` besides an HTTP status: claimed, not answered yet; answered, only the hash kept.
@@ -131,7 +136,11 @@ _FINISH = (
     "UPDATE tokens.idempotency_keys SET status = $4, response = $5::text::jsonb"
     " WHERE user_id = $1 AND key = $2 AND status = 0 AND response = $3::text::jsonb"
 )
-# The service role may not DELETE here: a released claim is one already abandoned.
+_RENEW = (
+    "UPDATE tokens.idempotency_keys SET created_at = now()"
+    " WHERE user_id = $1 AND key = $2 AND status = 0 AND response = $3::text::jsonb"
+)
+# Not a DELETE: a released claim is one already abandoned, for any waiting retry to take.
 _RELEASE = (
     "UPDATE tokens.idempotency_keys SET created_at = '-infinity'"
     " WHERE user_id = $1 AND key = $2 AND status = 0 AND response = $3::text::jsonb"
@@ -197,9 +206,11 @@ def idempotent(handler: Handler, body: type[BaseModel] | None) -> Handler:
 
 async def _run(handler: Handler, request: web.Request, claim: _Claim) -> web.StreamResponse:
     """The claimed request: its answer stored over the claim, or the claim released."""
+    renewal = asyncio.create_task(claim.renew())
     try:
         response = await _keyed(handler, request)
     except DomainError as error:
+        await _stop(renewal)
         # A refusal on the key's own ground is not this body's answer: its first body's is.
         if error.status < 500 and not isinstance(error, ReplayedError | IdempotencyKeyReused):
             failure = {"code": error.code, "message": error.message, "details": error.details}
@@ -208,8 +219,10 @@ async def _run(handler: Handler, request: web.Request, claim: _Claim) -> web.Str
             await claim.release()
         raise
     except BaseException:
+        await _stop(renewal)
         await claim.release()
         raise
+    await _stop(renewal)
     if response.status >= 300:
         await claim.release()
     elif RESPONSE_DATA in response:
@@ -218,6 +231,14 @@ async def _run(handler: Handler, request: web.Request, claim: _Claim) -> web.Str
         # The route keeps its answer out of the store; the key still keeps the request's hash.
         await claim.finish(_UNSTORED, None)
     return response
+
+
+async def _stop(renewal: asyncio.Task[None]) -> None:
+    """Ends the renewal before the claim is finished or released, so it cannot touch the key
+    after."""
+    renewal.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await renewal
 
 
 async def _keyed(handler: Handler, request: web.Request) -> web.StreamResponse:
@@ -262,6 +283,7 @@ class _Claim:
     key: str
     digest: str
     token: str = field(default_factory=lambda: json.dumps({"claim": uuid4().hex}))
+    abandoned_after: timedelta = ABANDONED_AFTER
 
     async def take(self) -> tuple[int, str] | None:
         """None once this request holds the key; else the stored (status, response), after
@@ -270,7 +292,7 @@ class _Claim:
         while True:
             async with self.db.statement() as conn:
                 driver = await _driver(conn)
-                args = (self.user_id, self.key, self.digest, self.token, ABANDONED_AFTER)
+                args = (self.user_id, self.key, self.digest, self.token, self.abandoned_after)
                 if await driver.fetchval(_CLAIM, *args):
                     return None
                 row = await driver.fetchrow(_LOOKUP, self.user_id, self.key)
@@ -281,6 +303,16 @@ class _Claim:
                 return row[1], row[2]
             await asyncio.sleep(wait)
             wait = min(wait * 2, _MAX_LOOK)
+
+    async def renew(self) -> None:
+        """Keep the claim alive until cancelled. A renewal that fails is retried at the next
+        interval; a claim left unrenewed for `abandoned_after` is taken over, as before."""
+        interval = self.abandoned_after.total_seconds() / _RENEWALS_PER_WINDOW
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                async with self.db.statement() as conn:
+                    await (await _driver(conn)).fetchval(_RENEW, self.user_id, self.key, self.token)
 
     async def finish(self, status: int, response: Any) -> None:
         stored = json.dumps(_storable(response), default=str)

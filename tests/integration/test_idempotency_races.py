@@ -7,6 +7,7 @@ whatever order the requests arrive in, every answer is the first one's.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -191,3 +192,27 @@ async def test_keys_a_day_old_are_purged_and_the_key_then_names_a_new_request(
         )
         assert again.status == 200
         assert await _redemptions(db) == redemptions
+
+
+async def test_a_claim_renewed_while_its_handler_runs_is_never_taken_over(db: Database) -> None:
+    """A handler slower than the abandonment window (a Telegram call may take 60 s) keeps its
+    claim: a retry waits for its answer instead of running the request a second time. The
+    same claim left unrenewed is taken over, which is what the renewal prevents."""
+    ann = await make_user(db, "ann_api", 7101)
+    window = timedelta(seconds=2)
+
+    def claim(key: str) -> Any:
+        return idempotency._Claim(db, ann.id, key, "digest", abandoned_after=window)
+
+    slow, silent = claim("slow"), claim("silent")
+    assert await slow.take() is None and await silent.take() is None
+    renewal = asyncio.create_task(slow.renew())
+    await asyncio.sleep(2 * window.total_seconds())
+    # Abandoned: the retry takes it.
+    assert await claim("silent").take() is None
+    retry = asyncio.create_task(claim("slow").take())
+    await asyncio.sleep(window.total_seconds())
+    assert not retry.done()
+    renewal.cancel()
+    await slow.finish(201, {"id": 1})
+    assert await retry == (201, '{"id": 1}')
