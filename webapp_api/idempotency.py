@@ -95,10 +95,13 @@ SCHEMA: dict[str, Any] = {
 # Far above any client's retry window, and above ABANDONED_AFTER: only answered keys and
 # abandoned claims are old enough to go.
 KEY_RETENTION = timedelta(hours=24)
+# The age is tested again outside the subquery: a row a retry re-claimed (created_at = now())
+# while the DELETE waited for it is re-checked there, and kept; the subquery's answer would not be.
 _PURGE = text(
     "DELETE FROM tokens.idempotency_keys WHERE (user_id, key) IN"
     " (SELECT user_id, key FROM tokens.idempotency_keys"
     "   WHERE created_at < now() - make_interval(secs => :retention) LIMIT :batch)"
+    " AND created_at < now() - make_interval(secs => :retention)"
 )
 
 _KEY_OF_REQUEST = web.RequestKey("idempotency_key", str)
@@ -237,8 +240,9 @@ async def _stop(renewal: asyncio.Task[None]) -> None:
     """Ends the renewal before the claim is finished or released, so it cannot touch the key
     after."""
     renewal.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await renewal
+    # Waits without taking the renewal's CancelledError for this task's own: a cancellation
+    # of the request while it waits still reaches the request.
+    await asyncio.wait([renewal])
 
 
 async def _keyed(handler: Handler, request: web.Request) -> web.StreamResponse:
@@ -296,6 +300,8 @@ class _Claim:
                 if await driver.fetchval(_CLAIM, *args):
                     return None
                 row = await driver.fetchrow(_LOOKUP, self.user_id, self.key)
+            if row is None:
+                continue  # purged between the two statements: the key is free again
             # The same key with another body is refused at once, even while the first runs.
             if row[0] != self.digest:
                 raise IdempotencyKeyReused("this Idempotency-Key was used with another request")

@@ -10,11 +10,13 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from db.database import Database
+from db.urls import asyncpg_dsn
 from services.promo.usecase import Promos
 from tests.api import api, tma, web_user  # noqa: F401
 from tests.ledger_helpers import available, fund, make_user
@@ -216,3 +218,99 @@ async def test_a_claim_renewed_while_its_handler_runs_is_never_taken_over(db: Da
     renewal.cancel()
     await slow.finish(201, {"id": 1})
     assert await retry == (201, '{"id": 1}')
+
+
+async def _waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
+    """Until `n` backends of this database wait for a lock (`conn` sees every backend)."""
+    for _ in range(1000):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        if waiting >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never saw {n} waiting on a lock")
+
+
+async def test_the_purge_keeps_a_claim_a_retry_took_over_while_it_waited(
+    api: TestClient[Any, Any], db: Database, owner_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed request's released claim is old enough to purge; the client's retry takes it
+    over while the purge's DELETE waits for the row. The DELETE must see the row the retry
+    left (created now) and keep it: else the answer is never stored and the next retry under
+    the key redeems a second time."""
+    await _promo(api, "PURGE10")
+    original = Promos.redeem
+
+    async def boom(self: Promos, **kwargs: Any) -> Any:
+        raise RuntimeError("transient")
+
+    monkeypatch.setattr(Promos, "redeem", boom)
+    headers = tma(ANN) | {"Idempotency-Key": "retry-me"}
+    assert (await api.post(REDEEM, json={"code": "purge10"}, headers=headers)).status == 500
+    monkeypatch.setattr(Promos, "redeem", original)
+
+    # A third transaction holds the row a moment, only so that the retry's claim and then the
+    # purge queue on it in that order.
+    locker = await asyncpg.connect(asyncpg_dsn(owner_url))
+    watcher = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        hold = locker.transaction()
+        await hold.start()
+        await locker.execute(
+            "SELECT 1 FROM tokens.idempotency_keys WHERE key = 'retry-me' FOR UPDATE"
+        )
+        retry = asyncio.create_task(api.post(REDEEM, json={"code": "purge10"}, headers=headers))
+        await _waiting_on_locks(watcher, 1)
+        purge = asyncio.create_task(idempotency.purge_keys(db))
+        await _waiting_on_locks(watcher, 2)
+        await hold.commit()
+        response = await retry
+        assert response.status == 200, await response.text()
+        first = (await response.json())["data"]
+        assert await purge == 0
+    finally:
+        await locker.close()
+        await watcher.close()
+    again = await api.post(REDEEM, json={"code": "purge10"}, headers=headers)
+    assert (again.status, (await again.json())["data"]) == (200, first)
+    assert await _redemptions(db) == 1
+
+
+async def test_a_key_purged_between_the_claim_and_its_lookup_is_a_new_request(
+    api: TestClient[Any, Any], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim finds a day-old answer; the purge deletes it before the lookup reads it. The
+    key is then free: the retry is a new request, never a 500."""
+    await _promo(api, "LOOK10")
+    headers = tma(ANN) | {"Idempotency-Key": "old-1"}
+    assert (await api.post(REDEEM, json={"code": "look10"}, headers=headers)).status == 200
+    async with db.service() as session:
+        await session.execute(
+            text(
+                "UPDATE tokens.idempotency_keys SET created_at = now() - interval '25 hours'"
+                " WHERE key = 'old-1'"
+            )
+        )
+    real_driver = idempotency._driver
+
+    class PurgeBeforeLookup:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def fetchval(self, *args: Any) -> Any:
+            return await self.inner.fetchval(*args)
+
+        async def fetchrow(self, sql: str, *args: Any) -> Any:
+            if sql == idempotency._LOOKUP:
+                assert await idempotency.purge_keys(db) == 1
+            return await self.inner.fetchrow(sql, *args)
+
+    async def driver(conn: Any) -> Any:
+        return PurgeBeforeLookup(await real_driver(conn))
+
+    monkeypatch.setattr(idempotency, "_driver", driver)
+    retry = await api.post(REDEEM, json={"code": "look10"}, headers=headers)
+    assert retry.status == 200, await retry.text()
+    assert await _redemptions(db) == 2
