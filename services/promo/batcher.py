@@ -35,12 +35,18 @@ class _Redeem:
     cause: str | None
 
 
+def _cause_of(item: _Redeem) -> tuple[UUID, str] | None:
+    return None if item.cause is None else (item.user_id, item.cause)
+
+
 class RedemptionBatcher(OnDemandBatcher[_Redeem, Redemption]):
     def __init__(self, db: Database, *, max_batch: int = 32, workers: int = 2) -> None:
         super().__init__(max_batch=max_batch, workers=workers)
         self._db = db
         # Waiting redemptions by code hash, oldest code first.
         self._waiting: dict[bytes, list[Pending[_Redeem, Redemption]]] = {}
+        # (user, cause) of the redemptions in the statements running now.
+        self._flight: set[tuple[UUID, str]] = set()
 
     async def redeem(self, hashed: bytes, user_id: UUID, cause: str | None = None) -> Redemption:
         """`services.promo.service.redeem_hash` in the next statement for this code; raises
@@ -51,30 +57,38 @@ class RedemptionBatcher(OnDemandBatcher[_Redeem, Redemption]):
         self._waiting.setdefault(pending.item.hashed, []).append(pending)
 
     def _take(self) -> list[Pending[_Redeem, Redemption]]:
-        """A worker's share of the oldest code's waiting redemptions. A cause already taken
-        (Telegram delivered one message twice at once) waits for the next statement, which
-        answers it with the redemption this one makes."""
-        if not self._waiting:
-            return []
-        hashed, queue = next(iter(self._waiting.items()))
-        share = self.share(len(queue))
-        group: list[Pending[_Redeem, Redemption]] = []
-        rest: list[Pending[_Redeem, Redemption]] = []
-        causes: set[tuple[UUID, str]] = set()
-        for pending in queue:
-            item = pending.item
-            cause = None if item.cause is None else (item.user_id, item.cause)
-            if len(group) < share and cause not in causes:
-                group.append(pending)
-                if cause is not None:
-                    causes.add(cause)
+        """A worker's share of the oldest code's waiting redemptions that it can take.
+
+        A cause (one Telegram message) goes in one statement at a time: a second delivery of
+        it waits for a later statement, which answers it with the redemption the first made.
+        Two statements redeeming one cause at once would wait on each other's locks in
+        opposite orders (the ordinal's row, a slot) until one gave up.
+        """
+        for hashed, queue in list(self._waiting.items()):
+            share = self.share(len(queue))
+            group: list[Pending[_Redeem, Redemption]] = []
+            rest: list[Pending[_Redeem, Redemption]] = []
+            for pending in queue:
+                cause = _cause_of(pending.item)
+                if len(group) < share and (cause is None or cause not in self._flight):
+                    group.append(pending)
+                    if cause is not None:
+                        self._flight.add(cause)
+                else:
+                    rest.append(pending)
+            if rest:
+                self._waiting[hashed] = rest
             else:
-                rest.append(pending)
-        if rest:
-            self._waiting[hashed] = rest
-        else:
-            del self._waiting[hashed]
-        return group
+                del self._waiting[hashed]
+            if group:
+                return group
+        return []
+
+    def _finished(self, group: list[Pending[_Redeem, Redemption]]) -> None:
+        for pending in group:
+            cause = _cause_of(pending.item)
+            if cause is not None:
+                self._flight.discard(cause)
 
     async def _run(self, group: list[Pending[_Redeem, Redemption]]) -> None:
         if len(group) == 1:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from db.database import Database
 from db.models import User
+from db.urls import app_url_from_owner, asyncpg_dsn
 from services.errors import DomainError, RateLimited
 from services.ledger.errors import AdminOnly
 from services.ledger.service import AssetRegistry
+from services.promo import service
 from services.promo.batcher import RedemptionBatcher
 from services.promo.errors import InvalidPromoTerms, PromoCodeTaken, PromoUnavailable
 from services.promo.schemas import Promo
@@ -198,6 +204,82 @@ async def test_one_cause_redeems_once_however_often_and_concurrently_it_comes(
     promo, rows = await p.stats(admin=admin, code="cause")
     assert (promo.used, promo.paid, len(rows)) == (3, 15, 3)
     assert await held_budget(db, promo) == 50 * 5 - 15
+
+
+@asynccontextmanager
+async def service_connection(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A bare connection as the service role; a statement that loops gives up after 10 s."""
+    conn = await asyncpg.connect(
+        asyncpg_dsn(app_url_from_owner(owner_url)),
+        server_settings={"role": "gv_service", "statement_timeout": "10000"},
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def owner_connection(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
+    """Until `n` backends of this database wait for a lock (`conn` sees every backend)."""
+    for _ in range(1000):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        if waiting >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never saw {n} waiting on a lock")
+
+
+async def test_a_message_delivered_in_two_statements_leaves_the_users_later_uses_free(
+    db: Database, owner_url: str
+) -> None:
+    """A batch holding a message already redeemed by another statement answers it from that
+    redemption, and its other members take the ordinals after; the ordinal skipped there must
+    not make the user's next message loop for ever (alone) or be told `retry` for ever
+    (batched): each is the user's next use, within per_user."""
+    admin = await make_admin(db)
+    await promos(db).create(
+        admin=admin, code="GAP", asset="VIBE", amount=5, max_uses=50, per_user=4
+    )
+    ann, bob = await make_user(db), await make_user(db)
+    start = {u.id: await available(db, u.id) for u in (ann, bob)}
+    hashed = service.code_hash("GAP")
+    one = "SELECT gifts.redeem_promo($1, $2, $3)"
+    many = "SELECT gifts.redeem_promos($1, $2::uuid[], $3::text[])"
+    async with (
+        service_connection(owner_url) as first,
+        service_connection(owner_url) as second,
+        owner_connection(owner_url) as watcher,
+    ):
+        delivery = first.transaction()
+        await delivery.start()
+        assert json.loads(await first.fetchval(one, hashed, ann.id, "tg:1:1"))["result"] == "ok"
+        batch = asyncio.create_task(
+            second.fetchval(many, hashed, [ann.id] * 3, ["tg:1:2", "tg:1:1", "tg:1:3"])
+        )
+        await waiting_on_locks(watcher, 1)
+        await delivery.commit()
+        # tg:1:2 lost ordinal 1 to tg:1:1 and is asked again; tg:1:1 answers as it was paid;
+        # tg:1:3 took ordinal 3, leaving 2 free.
+        answers = [json.loads(a)["result"] for a in await batch]
+        assert answers == ["retry", "ok", "ok"]
+        again = json.loads(await second.fetchval(one, hashed, ann.id, "tg:1:2"))
+        batched = await second.fetchval(many, hashed, [ann.id, bob.id], ["tg:1:4", "tg:2:1"])
+    assert again["result"] == "ok"
+    assert [json.loads(a)["result"] for a in batched] == ["ok", "ok"]
+    paid = [await available(db, u.id) - start[u.id] for u in (ann, bob)]
+    assert paid == [4 * 5, 5]
 
 
 async def test_unknown_used_expired_and_ineligible_answer_the_same(db: Database) -> None:

@@ -21,6 +21,7 @@ DECLARE
     slot_key text;
     done jsonb;
     cause_id uuid;
+    used integer;
     started timestamptz := clock_timestamp();
 BEGIN
     SELECT c.id, c.code, c.asset, a.decimals, c.amount, c.per_user, c.new_users_only,
@@ -53,11 +54,13 @@ BEGIN
     END IF;
     -- The user's ordinal first: a concurrent redemption by the same user queues here, before
     -- either holds a slot, and the later one finds the ordinal taken. A cause's (another
-    -- message of the user) then counts again and takes the next ordinal, within per_user.
+    -- message of the user) then counts again and takes the next ordinal, within per_user:
+    -- each time round, a redemption committed meanwhile, so at most per_user times. Uses are
+    -- counted; the ordinal follows the highest taken (a batch may leave a gap below it).
     LOOP
-        SELECT count(*)::integer + 1 INTO ord
+        SELECT count(*)::integer, coalesce(max(r.n), 0) + 1 INTO used, ord
           FROM gifts.promo_redemptions r WHERE r.promo_id = p.id AND r.user_id = p_user;
-        IF ord > p.per_user THEN
+        IF used >= p.per_user THEN
             RETURN jsonb_build_object('result', 'unavailable');
         END IF;
         credit_id := coalesce(cause_id,

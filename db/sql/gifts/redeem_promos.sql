@@ -1,7 +1,8 @@
 -- gifts.redeem_promos: concurrent redemptions of one code, decided and paid in one statement.
 -- `p_causes[i]` (the bot's chat and message, or NULL): member i's credit id derives from it, as
 -- in `gifts.redeem_promo`, so a cause redeems once and answers the same again. A user's cause
--- appears once in a batch (the batcher keeps a second one for the next statement).
+-- appears once in a batch, and in one statement at a time (the batcher keeps another delivery
+-- for a later statement, which answers it).
 -- The whole current definition; migration 0023_promo_causes applies a frozen copy of it.
 -- No sequential scans: planned while the redemptions table was small, the per-user count
 -- scanned all of it, and each batch grew slower as the code was used.
@@ -34,6 +35,8 @@ DECLARE
     results text[];
     failure text;
     done jsonb;
+    prev_user uuid;
+    same integer := 0;
     started timestamptz := clock_timestamp();
 BEGIN
     IF (SELECT count(DISTINCT (x.u, x.c)) <> count(x.c)
@@ -73,23 +76,28 @@ BEGIN
                OR (p.min_account_age > 0
                    AND now() - usr.created_at < make_interval(secs => p.min_account_age))
                    AS refused,
-               (SELECT count(*)::integer FROM gifts.promo_redemptions r
-                 WHERE r.promo_id = p.id AND r.user_id = x.id) AS done
+               r.done, r.top
           FROM unnest(p_users) WITH ORDINALITY AS x(id, i)
           LEFT JOIN auth.users usr ON usr.id = x.id
+         CROSS JOIN LATERAL (SELECT count(*)::integer AS done, coalesce(max(d.n), 0) AS top
+                               FROM gifts.promo_redemptions d
+                              WHERE d.promo_id = p.id AND d.user_id = x.id) r
          WHERE answers[x.i] IS NULL
          ORDER BY x.id, x.i
     LOOP
         m := u.m;
-        k := u.done + 1;
-        IF cardinality(eligible) > 0 AND p_users[eligible[cardinality(eligible)]] = u.id THEN
-            k := greatest(k, ords[eligible[cardinality(eligible)]] + 1);
+        -- The user's uses are counted; their ordinals follow the highest taken, which a
+        -- cause's redemption answered from another statement may leave a gap below.
+        IF u.id IS DISTINCT FROM prev_user THEN
+            prev_user := u.id;
+            same := 0;
         END IF;
-        IF u.refused OR k > p.per_user THEN
+        IF u.refused OR u.done + same >= p.per_user THEN
             answers[m] := jsonb_build_object('result', 'unavailable');
             CONTINUE;
         END IF;
-        ords[m] := k;
+        ords[m] := u.top + same + 1;
+        same := same + 1;
         eligible := eligible || m;
     END LOOP;
     IF cardinality(eligible) = 0 THEN
