@@ -5,6 +5,7 @@ A template database is migrated once per run; every test gets its own clone of i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import uuid
@@ -92,3 +93,26 @@ async def migrated_template(cluster: PgCluster) -> MigratedTemplate:
     url = await cluster.create_database(name)
     await upgrade(url)
     return MigratedTemplate(cluster, name)
+
+
+@asynccontextmanager
+async def owner_connection(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A bare connection as the owner, which sees every backend in `pg_stat_activity`."""
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def waiting_on_locks(owner: asyncpg.Connection, count: int) -> None:
+    """Until `count` backends of this database wait for a lock (`owner` sees them all)."""
+    async with asyncio.timeout(20):
+        while (
+            await owner.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            < count
+        ):
+            await asyncio.sleep(0.01)

@@ -20,6 +20,7 @@ from db.urls import asyncpg_dsn
 from services.promo.usecase import Promos
 from tests.api import api, tma, web_user  # noqa: F401
 from tests.ledger_helpers import available, fund, make_user
+from tests.pg import waiting_on_locks
 from webapp_api import idempotency
 
 ADMIN = web_user(900, "Root", username="root")
@@ -220,19 +221,6 @@ async def test_a_claim_renewed_while_its_handler_runs_is_never_taken_over(db: Da
     assert await retry == (201, '{"id": 1}')
 
 
-async def _waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
-    """Until `n` backends of this database wait for a lock (`conn` sees every backend)."""
-    for _ in range(1000):
-        waiting = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'"
-        )
-        if waiting >= n:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never saw {n} waiting on a lock")
-
-
 async def test_the_purge_keeps_a_claim_a_retry_took_over_while_it_waited(
     api: TestClient[Any, Any], db: Database, owner_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,9 +250,9 @@ async def test_the_purge_keeps_a_claim_a_retry_took_over_while_it_waited(
             "SELECT 1 FROM tokens.idempotency_keys WHERE key = 'retry-me' FOR UPDATE"
         )
         retry = asyncio.create_task(api.post(REDEEM, json={"code": "purge10"}, headers=headers))
-        await _waiting_on_locks(watcher, 1)
+        await waiting_on_locks(watcher, 1)
         purge = asyncio.create_task(idempotency.purge_keys(db))
-        await _waiting_on_locks(watcher, 2)
+        await waiting_on_locks(watcher, 2)
         await hold.commit()
         response = await retry
         assert response.status == 200, await response.text()

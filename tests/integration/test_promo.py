@@ -26,6 +26,7 @@ from services.promo.usecase import Promos
 from services.ratelimit.limiter import MemoryWindows, RateLimiter
 from services.users.service import set_banned
 from tests.ledger_helpers import available, make_user
+from tests.pg import owner_connection, waiting_on_locks
 
 
 async def make_admin(db: Database) -> User:
@@ -217,28 +218,6 @@ async def service_connection(owner_url: str) -> AsyncIterator[asyncpg.Connection
         yield conn
     finally:
         await conn.close()
-
-
-@asynccontextmanager
-async def owner_connection(owner_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def waiting_on_locks(conn: asyncpg.Connection, n: int) -> None:
-    """Until `n` backends of this database wait for a lock (`conn` sees every backend)."""
-    for _ in range(1000):
-        waiting = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'"
-        )
-        if waiting >= n:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never saw {n} waiting on a lock")
 
 
 async def test_a_message_delivered_in_two_statements_leaves_the_users_later_uses_free(

@@ -40,6 +40,7 @@ from tests.integration.test_purchases_referrals import (
     user_id,
     wallet,
 )
+from tests.pg import waiting_on_locks
 from tests.telegram import ADMIN_ID, TOKEN, bot_dispatcher, send, tg_user
 
 __all__ = ["owner"]  # a fixture, imported for the tests below
@@ -201,19 +202,6 @@ async def test_instances_reconciling_at_once_settle_each_transaction_once(
     assert await owner.fetchval("SELECT seen FROM tokens.stars_sync") == len(buyers)
 
 
-async def locked_out(owner: asyncpg.Connection, count: int) -> None:
-    """Until `count` backends of this database wait for a lock."""
-    async with asyncio.timeout(20):
-        while (
-            await owner.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            < count
-        ):
-            await asyncio.sleep(0.02)
-
-
 async def test_two_refunds_of_one_buyer_at_once_end_as_if_one_followed_the_other(
     botapi: tuple[BotApiServer, str],
     bot: Bot,
@@ -250,7 +238,7 @@ async def test_two_refunds_of_one_buyer_at_once_end_as_if_one_followed_the_other
             ],
         )
         refunds = asyncio.gather(*(dp.feed_raw_update(bot, u) for u in updates))
-        await locked_out(owner, 2)
+        await waiting_on_locks(owner, 2)
     await refunds
 
     statuses = await owner.fetch("SELECT status FROM tokens.purchases")
