@@ -212,18 +212,18 @@ async def _run(handler: Handler, request: web.Request, claim: _Claim) -> web.Str
     renewal = asyncio.create_task(claim.renew())
     try:
         response = await _keyed(handler, request)
-    except DomainError as error:
+    except BaseException as error:
         await _stop(renewal)
         # A refusal on the key's own ground is not this body's answer: its first body's is.
-        if error.status < 500 and not isinstance(error, ReplayedError | IdempotencyKeyReused):
+        if (
+            isinstance(error, DomainError)
+            and error.status < 500
+            and not isinstance(error, ReplayedError | IdempotencyKeyReused)
+        ):
             failure = {"code": error.code, "message": error.message, "details": error.details}
             await claim.finish(error.status, failure)
         else:
             await claim.release()
-        raise
-    except BaseException:
-        await _stop(renewal)
-        await claim.release()
         raise
     await _stop(renewal)
     if response.status >= 300:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TypeVar, cast
 
 import pydantic
 from aiohttp import web
 
 from services.errors import ValidationError
-from services.validation import field_errors
+from services.validation import field_errors, parse_digits
 from webapp_api.errors import InvalidJson
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -60,7 +59,7 @@ def read_query(request: web.Request, model: type[M]) -> M:
         for name, field in model.model_fields.items()
         if field.annotation is int
         and name in request.query
-        and not _INTEGER.fullmatch(request.query[name])
+        and not _plain_integer(request.query[name])
     ]
     if loose:
         raise ValidationError(
@@ -76,4 +75,7 @@ def read_query(request: web.Request, model: type[M]) -> M:
         raise ValidationError("query parameters are invalid", fields=field_errors(exc)) from None
 
 
-_INTEGER = re.compile(r"0|[1-9][0-9]{0,17}")
+def _plain_integer(text: str) -> bool:
+    """ASCII digits, as `str(int)` writes them: no sign, space, point or leading zero."""
+    value = parse_digits(text, max_digits=18)
+    return value is not None and str(value) == text
