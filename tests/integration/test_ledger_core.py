@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from uuid import uuid4
 
 import pytest
@@ -188,6 +189,46 @@ async def test_groups_link_inside_an_unlinked_batch(db: Database) -> None:
     async with db.service() as session:
         again = await create_transfers(session, batch, linked=False)
     assert again == ["exists", "exists", "linked_event_failed", "insufficient_funds", "exists"]
+
+
+async def test_a_failed_group_undoes_its_hold_resolutions_and_daily_counts(db: Database) -> None:
+    """What a failed group changed is undone before the next group runs: the hold it posted can
+    be posted by a later group, and the daily allowance it used is there again."""
+    ann, bob = await make_user(db), await make_user(db)
+    await fund(db, ann.id, 100)
+    fees = system_account("fees")
+    hold_id = uuid4()
+    held = move(user_account(ann.id), user_account(bob.id), 30, id=hold_id, kind="pending")
+    async with db.service() as session:
+        assert await create_transfers(session, [held]) == ["ok"]
+    ann_vibe = user_account(ann.id)
+
+    def leg(group: int, **fields: object) -> dict[str, object]:
+        return {"id": str(uuid4()), "group": group, "asset": "VIBE", "code": "test"} | fields
+
+    batch = [
+        # Group 1 posts the hold and spends the day's allowance, then fails on its last leg.
+        leg(1, kind="post", pending_id=str(hold_id), asset=None, code=None),
+        leg(1, debit=ann_vibe, credit=fees, amount="20", daily_limit="25"),
+        leg(1, debit=ann_vibe, credit=fees, amount="1000"),
+        # Group 2 finds the hold pending and the allowance whole.
+        leg(2, kind="post", pending_id=str(hold_id), asset=None, code=None),
+        leg(2, debit=ann_vibe, credit=fees, amount="25", daily_limit="25"),
+    ]
+    async with db.service() as session:
+        results = await session.scalar(
+            text("SELECT tokens.create_transfers(CAST(:batch AS jsonb), false)"),
+            {"batch": json.dumps([{k: v for k, v in t.items() if v is not None} for t in batch])},
+        )
+    assert results == [
+        "linked_event_failed",
+        "linked_event_failed",
+        "insufficient_funds",
+        "ok",
+        "ok",
+    ]
+    assert await available(db, ann.id) == 100 - 30 - 25
+    assert await available(db, bob.id) == 30
 
 
 async def test_a_replayed_grant_moves_and_notifies_once(db: Database) -> None:

@@ -1,5 +1,5 @@
 -- tokens.create_transfers: every money movement, one call.
--- The whole current definition; migrations apply frozen copies of it (0017_market_safety).
+-- The whole current definition; migrations apply frozen copies of it (0024_batch_scaling).
 --
 CREATE OR REPLACE FUNCTION tokens.create_transfers(batch jsonb, linked boolean DEFAULT true)
  RETURNS text[]
@@ -27,15 +27,8 @@ DECLARE
     fps uuid[];
     grps integer[];
     results text[];
-    -- a group's state when it started, restored if one of its transfers fails
+    -- where the current group starts
     g_start integer;
-    g_dpend numeric[];
-    g_dpost numeric[];
-    g_cpend numeric[];
-    g_cpost numeric[];
-    g_daily jsonb[];
-    g_dirty boolean[];
-    g_done text[];
     i integer;
     k integer;
     failed boolean := false;
@@ -44,6 +37,7 @@ DECLARE
     f_result text[];
     f_fp uuid[];
     -- account keys wanted by single/pending transfers, as `address|asset`
+    wants boolean[];
     k_addr text[] := '{}';
     k_asset text[] := '{}';
     k_key text[] := '{}';
@@ -57,6 +51,23 @@ DECLARE
     a_cpost numeric[];
     a_daily jsonb[];
     a_dirty boolean[];
+    -- `address|asset` -> position in a_*: one lookup per account side, not a search of a_key
+    a_pos jsonb;
+    -- an account id / a hold id -> its position in a_* / h_*, for the holds being resolved
+    a_ipos jsonb;
+    h_pos jsonb;
+    -- what the current group changed, to undo if one of its transfers fails: per change, the
+    -- account's position and its figures before (a copy of every account per group was
+    -- quadratic in a batch of many groups)
+    u_pos integer[];
+    u_dpend numeric[];
+    u_dpost numeric[];
+    u_cpend numeric[];
+    u_cpost numeric[];
+    u_daily jsonb[];
+    u_dirty boolean[];
+    u_hold integer[];
+    u_done text[];
     today text := (now() AT TIME ZONE 'UTC')::date::text;
     -- holds referenced by post/void/expire
     want_holds uuid[] := '{}';
@@ -160,6 +171,7 @@ BEGIN
     END IF;
 
     -- Checks on the request alone; their failures are not stored (a retry fails the same way).
+    wants := array_fill(false, ARRAY[n]);
     FOR i IN 1..n LOOP
         CONTINUE WHEN results[i] IS NOT NULL;
         IF kinds[i] NOT IN ('single', 'pending', 'post', 'void', 'expire') THEN
@@ -185,16 +197,7 @@ BEGIN
             ELSIF timeouts[i] IS NOT NULL AND (kinds[i] <> 'pending' OR timeouts[i] <= 0) THEN
                 results[i] := 'timeout_reserved_for_pending_transfer';
             ELSE
-                IF NOT (debits[i] || '|' || assets[i]) = ANY (k_key) THEN
-                    k_key := k_key || (debits[i] || '|' || assets[i]);
-                    k_addr := k_addr || debits[i];
-                    k_asset := k_asset || assets[i];
-                END IF;
-                IF NOT (credits[i] || '|' || assets[i]) = ANY (k_key) THEN
-                    k_key := k_key || (credits[i] || '|' || assets[i]);
-                    k_addr := k_addr || credits[i];
-                    k_asset := k_asset || assets[i];
-                END IF;
+                wants[i] := true;
             END IF;
         ELSE
             IF pids[i] IS NULL THEN
@@ -227,6 +230,15 @@ BEGIN
         END IF;
         failed := false;
     END IF;
+    -- The accounts the valid single and pending transfers name, each once.
+    SELECT coalesce(array_agg(k.address), '{}'), coalesce(array_agg(k.asset), '{}'),
+           coalesce(array_agg(k.address || '|' || k.asset), '{}')
+      INTO k_addr, k_asset, k_key
+      FROM (SELECT DISTINCT s.address, s.asset
+              FROM unnest(debits, credits, assets, wants) AS u(debit, credit, asset, wanted)
+             CROSS JOIN LATERAL (VALUES (u.debit, u.asset), (u.credit, u.asset))
+                   AS s(address, asset)
+             WHERE u.wanted) k;
     t_store := array_fill(false, ARRAY[n]);
     t_debit := array_fill(NULL::bigint, ARRAY[n]);
     t_credit := array_fill(NULL::bigint, ARRAY[n]);
@@ -310,6 +322,14 @@ BEGIN
         ON CONFLICT DO NOTHING;
     END LOOP;
     a_dirty := array_fill(false, ARRAY[cardinality(a_id)]);
+    SELECT coalesce(jsonb_object_agg(k.key, k.pos), '{}') INTO a_pos
+      FROM unnest(a_key) WITH ORDINALITY AS k(key, pos);
+    IF cardinality(h_id) > 0 THEN
+        SELECT jsonb_object_agg(k.id, k.pos) INTO a_ipos
+          FROM unnest(a_id) WITH ORDINALITY AS k(id, pos);
+        SELECT jsonb_object_agg(k.id, k.pos) INTO h_pos
+          FROM unnest(h_id) WITH ORDINALITY AS k(id, pos);
+    END IF;
 
     -- Resolutions already recorded, read under the account locks so concurrent post and void
     -- of one hold see each other.
@@ -318,7 +338,7 @@ BEGIN
         SELECT array_agg(t.pending_id), array_agg(t.kind) INTO r_pid, r_kind
           FROM tokens.transfers t WHERE t.pending_id = ANY (h_id) AND t.result = 'ok';
         FOR k IN 1..coalesce(cardinality(r_pid), 0) LOOP
-            h_done[array_position(h_id, r_pid[k])] := r_kind[k];
+            h_done[(h_pos->>r_pid[k]::text)::integer] := r_kind[k];
         END LOOP;
     END IF;
 
@@ -326,23 +346,27 @@ BEGIN
     FOR i IN 1..n LOOP
         IF i = 1 OR grps[i] <> grps[i - 1] THEN
             g_start := i;
-            g_dpend := a_dpend;
-            g_dpost := a_dpost;
-            g_cpend := a_cpend;
-            g_cpost := a_cpost;
-            g_daily := a_daily;
-            g_dirty := a_dirty;
-            g_done := h_done;
+            u_pos := '{}'; u_dpend := '{}'; u_dpost := '{}'; u_cpend := '{}'; u_cpost := '{}';
+            u_daily := '{}'; u_dirty := '{}'; u_hold := '{}'; u_done := '{}';
         END IF;
         CONTINUE WHEN results[i] IS NOT NULL;
         t_store[i] := true;
         t_code[i] := coalesce(codes[i], '');
         IF kinds[i] IN ('single', 'pending') THEN
-            di := array_position(a_key, debits[i] || '|' || assets[i]);
-            ci := array_position(a_key, credits[i] || '|' || assets[i]);
+            di := (a_pos->>(debits[i] || '|' || assets[i]))::integer;
+            ci := (a_pos->>(credits[i] || '|' || assets[i]))::integer;
             t_debit[i] := a_id[di];
             t_credit[i] := a_id[ci];
             amt := amounts[i];
+            IF di IS NOT NULL AND ci IS NOT NULL THEN
+                u_pos := u_pos || ARRAY[di, ci];
+                u_dpend := u_dpend || ARRAY[a_dpend[di], a_dpend[ci]];
+                u_dpost := u_dpost || ARRAY[a_dpost[di], a_dpost[ci]];
+                u_cpend := u_cpend || ARRAY[a_cpend[di], a_cpend[ci]];
+                u_cpost := u_cpost || ARRAY[a_cpost[di], a_cpost[ci]];
+                u_daily := u_daily || ARRAY[a_daily[di], a_daily[ci]];
+                u_dirty := u_dirty || ARRAY[a_dirty[di], a_dirty[ci]];
+            END IF;
             si := array_position(s_code, assets[i]);
             IF di IS NULL OR ci IS NULL THEN
                 results[i] := 'account_not_found';
@@ -385,7 +409,7 @@ BEGIN
                 END IF;
             END IF;
         ELSE
-            hi := array_position(h_id, pids[i]);
+            hi := (h_pos->>pids[i]::text)::integer;
             t_asset[i] := coalesce(assets[i], h_asset[hi], '');
             IF hi IS NULL OR h_result[hi] <> 'ok' THEN
                 results[i] := 'pending_transfer_not_found';
@@ -415,16 +439,25 @@ BEGIN
                 ELSIF t_amount[i] > h_amount[hi] THEN
                     results[i] := 'exceeds_pending_transfer_amount';
                 ELSIF kinds[i] = 'post'
-                      AND greatest(a_dpost[array_position(a_id, h_debit[hi])],
-                                   a_cpost[array_position(a_id, h_credit[hi])])
+                      AND greatest(a_dpost[(a_ipos->>h_debit[hi]::text)::integer],
+                                   a_cpost[(a_ipos->>h_credit[hi]::text)::integer])
                           > max_total - t_amount[i] THEN
                     results[i] := 'account_total_overflow';
                 END IF;
             END IF;
             IF results[i] IS NULL THEN
+                di := (a_ipos->>h_debit[hi]::text)::integer;
+                ci := (a_ipos->>h_credit[hi]::text)::integer;
+                u_hold := u_hold || hi;
+                u_done := u_done || ARRAY[h_done[hi]];
+                u_pos := u_pos || ARRAY[di, ci];
+                u_dpend := u_dpend || ARRAY[a_dpend[di], a_dpend[ci]];
+                u_dpost := u_dpost || ARRAY[a_dpost[di], a_dpost[ci]];
+                u_cpend := u_cpend || ARRAY[a_cpend[di], a_cpend[ci]];
+                u_cpost := u_cpost || ARRAY[a_cpost[di], a_cpost[ci]];
+                u_daily := u_daily || ARRAY[a_daily[di], a_daily[ci]];
+                u_dirty := u_dirty || ARRAY[a_dirty[di], a_dirty[ci]];
                 h_done[hi] := kinds[i];
-                di := array_position(a_id, h_debit[hi]);
-                ci := array_position(a_id, h_credit[hi]);
                 a_dirty[di] := true;
                 a_dirty[ci] := true;
                 a_dpend[di] := a_dpend[di] - h_amount[hi];
@@ -438,14 +471,19 @@ BEGIN
         IF results[i] IS NULL THEN
             results[i] := 'ok';
         ELSE
-            -- Undo the group's earlier transfers; its later ones fail unapplied.
-            a_dpend := g_dpend;
-            a_dpost := g_dpost;
-            a_cpend := g_cpend;
-            a_cpost := g_cpost;
-            a_daily := g_daily;
-            a_dirty := g_dirty;
-            h_done := g_done;
+            -- Undo the group's earlier transfers, newest change first; its later ones fail
+            -- unapplied.
+            FOR k IN REVERSE cardinality(u_pos)..1 LOOP
+                a_dpend[u_pos[k]] := u_dpend[k];
+                a_dpost[u_pos[k]] := u_dpost[k];
+                a_cpend[u_pos[k]] := u_cpend[k];
+                a_cpost[u_pos[k]] := u_cpost[k];
+                a_daily[u_pos[k]] := u_daily[k];
+                a_dirty[u_pos[k]] := u_dirty[k];
+            END LOOP;
+            FOR k IN REVERSE cardinality(u_hold)..1 LOOP
+                h_done[u_hold[k]] := u_done[k];
+            END LOOP;
             FOR k IN g_start..n LOOP
                 EXIT WHEN grps[k] <> grps[i];
                 IF k <> i AND (results[k] IS NULL OR results[k] = 'ok') THEN

@@ -1,5 +1,5 @@
 -- tokens.credit_purchases: Stars payments credited, any number in one statement.
--- The whole current definition; migrations apply frozen copies of it (0020_purchase_rows).
+-- The whole current definition; migrations apply frozen copies of it (0024_batch_scaling).
 --
 -- Member i is one `successful_payment` (p_*[i]); its answer is element i of the result:
 --   {"result": "ok", "purchase_id", "vibe", "settled", "rewards"}   credited now
@@ -57,7 +57,6 @@ DECLARE
     code text;
     owed numeric;
     paid numeric;
-    v_amount numeric;
     r record;
     m integer;
     k integer;
@@ -125,26 +124,27 @@ BEGIN
             END LOOP;
 
             -- The upline, nearest first: one range of the closure table's primary key per buyer.
-            FOR r IN
-                SELECT i AS m, a.depth, a.ancestor_id
-                  FROM generate_subscripts(p_users, 1) i
-                 CROSS JOIN LATERAL (
-                       SELECT l.depth, l.ancestor_id
-                         FROM referrals.links l JOIN auth.users u ON u.id = l.ancestor_id
-                        WHERE l.descendant_id = p_users[i] AND l.depth <= levels
-                          AND u.banned_at IS NULL AND u.deleted_at IS NULL
-                       OFFSET 0) a
-                 WHERE fresh[i]
-                 ORDER BY i, a.depth
-            LOOP
-                v_amount := floor(p_vibes[r.m] * p_levels_bps[r.depth] / 10000);
-                CONTINUE WHEN v_amount <= 0;
-                w_member := w_member || r.m;
-                w_level := w_level || r.depth;
-                w_referrer := w_referrer || r.ancestor_id;
-                w_amount := w_amount || v_amount;
-                w_id := w_id || p_reward_ids[(r.m - 1) * levels + r.depth];
-                rewards[r.m] := rewards[r.m] + 1;
+            -- Gathered by one query, not appended row by row (each append copied the arrays).
+            SELECT coalesce(array_agg(x.m ORDER BY x.m, x.depth), '{}'),
+                   coalesce(array_agg(x.depth ORDER BY x.m, x.depth), '{}'),
+                   coalesce(array_agg(x.ancestor_id ORDER BY x.m, x.depth), '{}'),
+                   coalesce(array_agg(x.amount ORDER BY x.m, x.depth), '{}'),
+                   coalesce(array_agg(p_reward_ids[(x.m - 1) * levels + x.depth]
+                                      ORDER BY x.m, x.depth), '{}')
+              INTO w_member, w_level, w_referrer, w_amount, w_id
+              FROM (SELECT i AS m, a.depth, a.ancestor_id,
+                           floor(p_vibes[i] * p_levels_bps[a.depth] / 10000) AS amount
+                      FROM generate_subscripts(p_users, 1) i
+                     CROSS JOIN LATERAL (
+                           SELECT l.depth, l.ancestor_id
+                             FROM referrals.links l JOIN auth.users u ON u.id = l.ancestor_id
+                            WHERE l.descendant_id = p_users[i] AND l.depth <= levels
+                              AND u.banned_at IS NULL AND u.deleted_at IS NULL
+                           OFFSET 0) a
+                     WHERE fresh[i]) x
+             WHERE x.amount > 0;
+            FOR k IN 1..cardinality(w_member) LOOP
+                rewards[w_member[k]] := rewards[w_member[k]] + 1;
             END LOOP;
 
             -- Totals before the ledger's accounts, in (level, referrer) order, like every writer.
