@@ -12,6 +12,11 @@ Create Date: 2026-12-04
   its position, and a group keeps an undo log of the figures it changed.
 - `tokens.credit_purchases` gathers the rewards with one aggregate instead of appending to
   five arrays row by row.
+- `tokens.credit_purchases` no longer writes a `referral_reward` event per reward: the
+  referrer's app already gets the hold's `transfer` event from the ledger (8 event rows fewer
+  a purchase, of 18). Its reward rows are a plain insert: their ids derive from the charge id
+  of a purchase this statement just inserted, so the conflict check (a probe of two unique
+  indexes per reward) could never find one.
 """
 
 from __future__ import annotations
@@ -577,13 +582,14 @@ CREDIT_PURCHASES = r"""
 -- A member credited now gets, in this transaction: its purchase row, the settlement of what
 -- earlier forced refunds left owing (oldest debt first), a reward hold for each ancestor
 -- within the levels (floor(vibe × bps / 10 000) VIBE units; a banned or deleted ancestor keeps
--- their level and is paid nothing), the reward rows, the referrers' totals and
--- `referral_reward` events, and the shared-wallet rule. The money of each member is one linked
--- group in one unlinked ledger batch: one member's refusal never touches another's credit.
+-- their level and is paid nothing), the reward rows, the referrers' totals and the
+-- shared-wallet rule; the referrers' open apps learn of their rewards from the holds' `transfer`
+-- events, which the ledger writes. The money of each member is one linked group in one
+-- unlinked ledger batch: one member's refusal never touches another's credit.
 -- Rows are locked in the order every writer of them uses: purchases by charge id, debts by
 -- user, totals by (level, referrer), then the ledger's accounts. The ledger goes last: its
 -- account locks are the ones concurrent purchases queue on (a shared shard, a referrer two
--- buyers share), and the reward rows, events and flags written before it no longer extend
+-- buyers share), and the reward rows and flags written before it no longer extend
 -- them. A refused member undoes those too (the subtransaction below).
 -- Ids: the credit's and the rewards' come from the caller (derived from the charge id there,
 -- `services.purchases.service`); a debt settlement's from (charge id, debt), here.
@@ -734,22 +740,16 @@ BEGIN
                  WHERE t.purchase_id = x.debt;
             END IF;
 
-            WITH held AS (
-                INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
-                                               available_at)
-                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
-                       w.amount, now() + make_interval(days => p_hold_days)
-                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
-                       AS w(m, level, referrer, amount, id)
-                 WHERE fresh[w.m]
-                ON CONFLICT DO NOTHING
-                RETURNING referrer_id, level, amount, available_at
-            )
-            INSERT INTO ops.events (user_id, channel, type, data)
-            SELECT h.referrer_id, 'user', 'referral_reward',
-                   jsonb_build_object('level', h.level, 'asset', p_asset, 'amount', h.amount::text,
-                                      'available_at', h.available_at)
-              FROM held h;
+            -- No ON CONFLICT: a reward's id derives from its purchase's charge id, and only the
+            -- statement that inserted that purchase gets here (its conflict check cost a probe
+            -- of two unique indexes per reward).
+            INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
+                                           available_at)
+            SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
+                   w.amount, now() + make_interval(days => p_hold_days)
+              FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
+                   AS w(m, level, referrer, amount, id)
+             WHERE fresh[w.m];
 
             -- Shared wallets: an address the buyer shares with an ancestor just rewarded.
             INSERT INTO referrals.flags (user_id, rule, score, evidence)

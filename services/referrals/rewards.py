@@ -23,7 +23,6 @@ from services.ledger.assets import DEFAULT_ASSET, DEFAULT_ASSET_DECIMALS
 from services.ledger.schemas import ResolveHold, Transfer
 from services.ledger.service import apply, system_account, transfer_id, user_account
 from services.notifications.service import enqueue
-from services.realtime.service import publish_many
 from services.referrals.config import ReferralConfig
 from services.referrals.fraud import check_shared_wallets, void_reward
 from services.referrals.service import upline
@@ -95,7 +94,6 @@ _RECORD = text(
                   CAST(:referrers AS uuid[]), CAST(:amounts AS numeric[]))
            AS x(id, level, referrer, amount)
     ON CONFLICT DO NOTHING
-    RETURNING available_at
     """
 )
 
@@ -108,26 +106,24 @@ async def record_rewards(
     source: str,
     buyer_id: UUID,
 ) -> None:
-    """Store the rewards whose holds the caller's batch creates, run the rules that look at a
-    reward (shared wallets) and tell the referrers' open apps. Before the ledger
-    call: its locks on the shared system accounts are then held only until the commit."""
+    """Store the rewards whose holds the caller's batch creates and run the rules that look at
+    a reward (shared wallets). Before the ledger call: its locks on the shared system accounts
+    are then held only until the commit. The referrers' open apps learn of a reward from its
+    hold's `transfer` event (code `referral_reward`), which the ledger writes."""
     if not planned:
         return
-    rows = (
-        await session.execute(
-            _RECORD,
-            {
-                "source": source,
-                "referee": buyer_id,
-                "days": config.hold_days,
-                "ids": [p.id for p in planned],
-                "levels": [p.level for p in planned],
-                "referrers": [p.referrer_id for p in planned],
-                "amounts": [p.amount for p in planned],
-            },
-        )
-    ).all()
-    available_at = rows[0].available_at if rows else None
+    await session.execute(
+        _RECORD,
+        {
+            "source": source,
+            "referee": buyer_id,
+            "days": config.hold_days,
+            "ids": [p.id for p in planned],
+            "levels": [p.level for p in planned],
+            "referrers": [p.referrer_id for p in planned],
+            "amounts": [p.amount for p in planned],
+        },
+    )
     await add_pending(
         session,
         [p.referrer_id for p in planned],
@@ -135,22 +131,6 @@ async def record_rewards(
         [p.amount for p in planned],
     )
     await check_shared_wallets(session, buyer_id, [p.referrer_id for p in planned])
-    await publish_many(
-        session,
-        [
-            (
-                p.referrer_id,
-                "referral_reward",
-                {
-                    "level": p.level,
-                    "asset": DEFAULT_ASSET,
-                    "amount": str(p.amount),
-                    "available_at": available_at.isoformat() if available_at else None,
-                },
-            )
-            for p in planned
-        ],
-    )
 
 
 # A voided reward is never announced: marked as told, it also leaves rewards_unnotified_idx.

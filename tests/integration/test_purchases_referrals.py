@@ -188,16 +188,24 @@ async def test_a_chain_of_ten_pays_the_eight_nearest_ancestors_once_and_a_refund
     assert await wallet(owner, CHAIN[0]) == (20 * VIBE, 0)  # level 9: nothing
     for level, (telegram_id, amount, _) in expected.items():
         assert await wallet(owner, telegram_id) == (20 * VIBE, amount), level
-    # The referrers' and the buyer's open apps are told, in the purchase's transaction.
+    # The referrers' and the buyer's open apps are told, in the purchase's transaction: each
+    # referrer by their hold's transfer event, once.
     events = await owner.fetch(
         "SELECT u.telegram_id, e.type, e.data FROM ops.events e JOIN auth.users u "
-        "ON u.id = e.user_id WHERE e.type IN ('referral_reward', 'balance') AND e.id > $1"
+        "ON u.id = e.user_id WHERE e.type IN ('transfer', 'balance') AND e.id > $1"
         " ORDER BY e.id",
         before,
     )
-    assert sorted(r["telegram_id"] for r in events if r["type"] == "referral_reward") == sorted(
-        t for t, _, _ in expected.values()
-    )
+    held = [
+        (r["telegram_id"], int(json.loads(r["data"])["amount"]))
+        for r in events
+        if r["type"] == "transfer" and json.loads(r["data"])["code"] == "referral_reward"
+    ]
+    assert sorted(held) == sorted((t, amount) for t, amount, _ in expected.values())
+    assert {json.loads(r["data"])["kind"] for r in events if r["type"] == "transfer"} == {
+        "single",
+        "pending",
+    }
     # The balances, from the ledger's trigger: the buyer's only. A reward hold moves nothing a
     # referrer's balance shows (pending credits are not in it) until it is posted.
     assert [r["telegram_id"] for r in events if r["type"] == "balance"] == [bottom]

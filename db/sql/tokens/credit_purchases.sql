@@ -8,13 +8,14 @@
 -- A member credited now gets, in this transaction: its purchase row, the settlement of what
 -- earlier forced refunds left owing (oldest debt first), a reward hold for each ancestor
 -- within the levels (floor(vibe × bps / 10 000) VIBE units; a banned or deleted ancestor keeps
--- their level and is paid nothing), the reward rows, the referrers' totals and
--- `referral_reward` events, and the shared-wallet rule. The money of each member is one linked
--- group in one unlinked ledger batch: one member's refusal never touches another's credit.
+-- their level and is paid nothing), the reward rows, the referrers' totals and the
+-- shared-wallet rule; the referrers' open apps learn of their rewards from the holds' `transfer`
+-- events, which the ledger writes. The money of each member is one linked group in one
+-- unlinked ledger batch: one member's refusal never touches another's credit.
 -- Rows are locked in the order every writer of them uses: purchases by charge id, debts by
 -- user, totals by (level, referrer), then the ledger's accounts. The ledger goes last: its
 -- account locks are the ones concurrent purchases queue on (a shared shard, a referrer two
--- buyers share), and the reward rows, events and flags written before it no longer extend
+-- buyers share), and the reward rows and flags written before it no longer extend
 -- them. A refused member undoes those too (the subtransaction below).
 -- Ids: the credit's and the rewards' come from the caller (derived from the charge id there,
 -- `services.purchases.service`); a debt settlement's from (charge id, debt), here.
@@ -165,22 +166,16 @@ BEGIN
                  WHERE t.purchase_id = x.debt;
             END IF;
 
-            WITH held AS (
-                INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
-                                               available_at)
-                SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
-                       w.amount, now() + make_interval(days => p_hold_days)
-                  FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
-                       AS w(m, level, referrer, amount, id)
-                 WHERE fresh[w.m]
-                ON CONFLICT DO NOTHING
-                RETURNING referrer_id, level, amount, available_at
-            )
-            INSERT INTO ops.events (user_id, channel, type, data)
-            SELECT h.referrer_id, 'user', 'referral_reward',
-                   jsonb_build_object('level', h.level, 'asset', p_asset, 'amount', h.amount::text,
-                                      'available_at', h.available_at)
-              FROM held h;
+            -- No ON CONFLICT: a reward's id derives from its purchase's charge id, and only the
+            -- statement that inserted that purchase gets here (its conflict check cost a probe
+            -- of two unique indexes per reward).
+            INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
+                                           available_at)
+            SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
+                   w.amount, now() + make_interval(days => p_hold_days)
+              FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
+                   AS w(m, level, referrer, amount, id)
+             WHERE fresh[w.m];
 
             -- Shared wallets: an address the buyer shares with an ancestor just rewarded.
             INSERT INTO referrals.flags (user_id, rule, score, evidence)
