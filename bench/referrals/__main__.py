@@ -180,6 +180,7 @@ async def main(args: argparse.Namespace) -> None:
         for clients in args.clients:
             sales = Purchases(db, config, None, bot_username="", app_name="")
             ratios, baselines, runs = [], [], []
+            await purchases(sales, buyers, 2, clients)  # connections opened, plans cached
             for round_ in range(args.rounds):
                 baseline = await pgbench(url, args.seconds, clients)
                 run = await purchases(sales, buyers, args.seconds, clients)
