@@ -17,6 +17,10 @@ Create Date: 2026-12-04
   a purchase, of 18). Its reward rows are a plain insert: their ids derive from the charge id
   of a purchase this statement just inserted, so the conflict check (a probe of two unique
   indexes per reward) could never find one.
+- `tokens.create_transfers` opens a missing account also when the batch's other rows fill the
+  count: the lock took cross pairs (X's TON and Y's VIBE for a batch of X's VIBE and Y's TON),
+  and as many rows as accounts wanted ended the search though X's VIBE did not exist yet
+  (`account_not_found`). It now checks that every wanted account is among those locked.
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ DECLARE
     h_pos jsonb;
     -- what the current group changed, to undo if one of its transfers fails: per change, the
     -- account's position and its figures before (a copy of every account per group was
-    -- quadratic in a batch of many groups)
+    -- quadratic in a batch of many groups); appended one element at a time, which plpgsql
+    -- does in place (a linked batch is one group, however long)
     u_pos integer[];
     u_dpend numeric[];
     u_dpost numeric[];
@@ -348,9 +353,11 @@ BEGIN
         END IF;
         a_id := coalesce(a_id, '{}');
         a_key := coalesce(a_key, '{}');
-        EXIT WHEN attempt = 2 OR cardinality(k_key) = 0
-               OR (cardinality(hold_accounts) = 0 AND cardinality(a_id) = cardinality(k_key))
-               OR k_key <@ a_key;
+        SELECT coalesce(jsonb_object_agg(k.key, k.pos), '{}') INTO a_pos
+          FROM unnest(a_key) WITH ORDINALITY AS k(key, pos);
+        -- Every wanted account locked? Not a count: the rows locked may include cross pairs
+        -- (A's TON and B's VIBE) while A's VIBE is still missing, and need creating.
+        EXIT WHEN attempt = 2 OR cardinality(k_key) = 0 OR a_pos ?& k_key;
         INSERT INTO tokens.accounts (address, asset, user_id, kind, flags)
         SELECT k.address, k.asset, k.user_id, ak.kind, ak.flags
           FROM (SELECT w.address, w.asset,
@@ -367,8 +374,6 @@ BEGIN
         ON CONFLICT DO NOTHING;
     END LOOP;
     a_dirty := array_fill(false, ARRAY[cardinality(a_id)]);
-    SELECT coalesce(jsonb_object_agg(k.key, k.pos), '{}') INTO a_pos
-      FROM unnest(a_key) WITH ORDINALITY AS k(key, pos);
     IF cardinality(h_id) > 0 THEN
         SELECT jsonb_object_agg(k.id, k.pos) INTO a_ipos
           FROM unnest(a_id) WITH ORDINALITY AS k(id, pos);
@@ -404,13 +409,15 @@ BEGIN
             t_credit[i] := a_id[ci];
             amt := amounts[i];
             IF di IS NOT NULL AND ci IS NOT NULL THEN
-                u_pos := u_pos || ARRAY[di, ci];
-                u_dpend := u_dpend || ARRAY[a_dpend[di], a_dpend[ci]];
-                u_dpost := u_dpost || ARRAY[a_dpost[di], a_dpost[ci]];
-                u_cpend := u_cpend || ARRAY[a_cpend[di], a_cpend[ci]];
-                u_cpost := u_cpost || ARRAY[a_cpost[di], a_cpost[ci]];
-                u_daily := u_daily || ARRAY[a_daily[di], a_daily[ci]];
-                u_dirty := u_dirty || ARRAY[a_dirty[di], a_dirty[ci]];
+                FOREACH k IN ARRAY ARRAY[di, ci] LOOP
+                    u_pos := array_append(u_pos, k);
+                    u_dpend := array_append(u_dpend, a_dpend[k]);
+                    u_dpost := array_append(u_dpost, a_dpost[k]);
+                    u_cpend := array_append(u_cpend, a_cpend[k]);
+                    u_cpost := array_append(u_cpost, a_cpost[k]);
+                    u_daily := array_append(u_daily, a_daily[k]);
+                    u_dirty := array_append(u_dirty, a_dirty[k]);
+                END LOOP;
             END IF;
             si := array_position(s_code, assets[i]);
             IF di IS NULL OR ci IS NULL THEN
@@ -493,15 +500,17 @@ BEGIN
             IF results[i] IS NULL THEN
                 di := (a_ipos->>h_debit[hi]::text)::integer;
                 ci := (a_ipos->>h_credit[hi]::text)::integer;
-                u_hold := u_hold || hi;
-                u_done := u_done || ARRAY[h_done[hi]];
-                u_pos := u_pos || ARRAY[di, ci];
-                u_dpend := u_dpend || ARRAY[a_dpend[di], a_dpend[ci]];
-                u_dpost := u_dpost || ARRAY[a_dpost[di], a_dpost[ci]];
-                u_cpend := u_cpend || ARRAY[a_cpend[di], a_cpend[ci]];
-                u_cpost := u_cpost || ARRAY[a_cpost[di], a_cpost[ci]];
-                u_daily := u_daily || ARRAY[a_daily[di], a_daily[ci]];
-                u_dirty := u_dirty || ARRAY[a_dirty[di], a_dirty[ci]];
+                u_hold := array_append(u_hold, hi);
+                u_done := array_append(u_done, h_done[hi]);
+                FOREACH k IN ARRAY ARRAY[di, ci] LOOP
+                    u_pos := array_append(u_pos, k);
+                    u_dpend := array_append(u_dpend, a_dpend[k]);
+                    u_dpost := array_append(u_dpost, a_dpost[k]);
+                    u_cpend := array_append(u_cpend, a_cpend[k]);
+                    u_cpost := array_append(u_cpost, a_cpost[k]);
+                    u_daily := array_append(u_daily, a_daily[k]);
+                    u_dirty := array_append(u_dirty, a_dirty[k]);
+                END LOOP;
                 h_done[hi] := kinds[i];
                 a_dirty[di] := true;
                 a_dirty[ci] := true;

@@ -231,6 +231,24 @@ async def test_a_failed_group_undoes_its_hold_resolutions_and_daily_counts(db: D
     assert await available(db, bob.id) == 30
 
 
+async def test_missing_accounts_are_opened_when_other_assets_of_their_owners_exist(
+    db: Database,
+) -> None:
+    """The accounts locked for a two-asset batch include cross pairs (X's TON, Y's VIBE): as
+    many rows as accounts wanted, while X's VIBE and Y's TON still need opening."""
+    x, y = await make_user(db), await make_user(db)
+    await fund(db, x.id, 10, asset="TON")
+    await fund(db, y.id, 10, asset="VIBE")
+    issuance = system_account("issuance")
+    batch = [
+        move(issuance, user_account(x.id), 5, code="test_funding"),
+        move(issuance, user_account(y.id), 5, code="test_funding", asset="TON"),
+    ]
+    async with db.service() as session:
+        assert await create_transfers(session, batch, linked=False) == ["ok", "ok"]
+    assert await available(db, x.id) == 5 and await available(db, y.id, "TON") == 5
+
+
 async def test_a_replayed_grant_moves_and_notifies_once(db: Database) -> None:
     admin = await make_user(db, "root")
     admin.role = "admin"  # as ADMIN_IDS makes it at sign-in
