@@ -353,23 +353,31 @@ BEGIN
         CONTINUE WHEN results[i] IS NOT NULL;
         t_store[i] := true;
         t_code[i] := coalesce(codes[i], '');
+        -- The two accounts the transfer may change (a hold's, for a resolution), saved to the
+        -- group's undo log before anything changes them.
         IF kinds[i] IN ('single', 'pending') THEN
             di := (a_pos->>(debits[i] || '|' || assets[i]))::integer;
             ci := (a_pos->>(credits[i] || '|' || assets[i]))::integer;
+        ELSE
+            hi := (h_pos->>pids[i]::text)::integer;
+            di := (a_ipos->>h_debit[hi]::text)::integer;
+            ci := (a_ipos->>h_credit[hi]::text)::integer;
+        END IF;
+        IF di IS NOT NULL AND ci IS NOT NULL THEN
+            FOREACH k IN ARRAY ARRAY[di, ci] LOOP
+                u_pos := array_append(u_pos, k);
+                u_dpend := array_append(u_dpend, a_dpend[k]);
+                u_dpost := array_append(u_dpost, a_dpost[k]);
+                u_cpend := array_append(u_cpend, a_cpend[k]);
+                u_cpost := array_append(u_cpost, a_cpost[k]);
+                u_daily := array_append(u_daily, a_daily[k]);
+                u_dirty := array_append(u_dirty, a_dirty[k]);
+            END LOOP;
+        END IF;
+        IF kinds[i] IN ('single', 'pending') THEN
             t_debit[i] := a_id[di];
             t_credit[i] := a_id[ci];
             amt := amounts[i];
-            IF di IS NOT NULL AND ci IS NOT NULL THEN
-                FOREACH k IN ARRAY ARRAY[di, ci] LOOP
-                    u_pos := array_append(u_pos, k);
-                    u_dpend := array_append(u_dpend, a_dpend[k]);
-                    u_dpost := array_append(u_dpost, a_dpost[k]);
-                    u_cpend := array_append(u_cpend, a_cpend[k]);
-                    u_cpost := array_append(u_cpost, a_cpost[k]);
-                    u_daily := array_append(u_daily, a_daily[k]);
-                    u_dirty := array_append(u_dirty, a_dirty[k]);
-                END LOOP;
-            END IF;
             si := array_position(s_code, assets[i]);
             IF di IS NULL OR ci IS NULL THEN
                 results[i] := 'account_not_found';
@@ -412,7 +420,6 @@ BEGIN
                 END IF;
             END IF;
         ELSE
-            hi := (h_pos->>pids[i]::text)::integer;
             t_asset[i] := coalesce(assets[i], h_asset[hi], '');
             IF hi IS NULL OR h_result[hi] <> 'ok' THEN
                 results[i] := 'pending_transfer_not_found';
@@ -442,26 +449,14 @@ BEGIN
                 ELSIF t_amount[i] > h_amount[hi] THEN
                     results[i] := 'exceeds_pending_transfer_amount';
                 ELSIF kinds[i] = 'post'
-                      AND greatest(a_dpost[(a_ipos->>h_debit[hi]::text)::integer],
-                                   a_cpost[(a_ipos->>h_credit[hi]::text)::integer])
+                      AND greatest(a_dpost[di], a_cpost[ci])
                           > max_total - t_amount[i] THEN
                     results[i] := 'account_total_overflow';
                 END IF;
             END IF;
             IF results[i] IS NULL THEN
-                di := (a_ipos->>h_debit[hi]::text)::integer;
-                ci := (a_ipos->>h_credit[hi]::text)::integer;
                 u_hold := array_append(u_hold, hi);
                 u_done := array_append(u_done, h_done[hi]);
-                FOREACH k IN ARRAY ARRAY[di, ci] LOOP
-                    u_pos := array_append(u_pos, k);
-                    u_dpend := array_append(u_dpend, a_dpend[k]);
-                    u_dpost := array_append(u_dpost, a_dpost[k]);
-                    u_cpend := array_append(u_cpend, a_cpend[k]);
-                    u_cpost := array_append(u_cpost, a_cpost[k]);
-                    u_daily := array_append(u_daily, a_daily[k]);
-                    u_dirty := array_append(u_dirty, a_dirty[k]);
-                END LOOP;
                 h_done[hi] := kinds[i];
                 a_dirty[di] := true;
                 a_dirty[ci] := true;
