@@ -133,20 +133,36 @@ CHECKS: list[tuple[str, str]] = [
 ]
 
 
-# Referrals (migration 0011_purchases). The ledger's holds and the reward rows tell one story:
-# a held reward is an open hold, a posted one a posted hold, a voided one a voided hold; and the
+# Referrals (migrations 0011_purchases, 0025_reward_events). A reward is its ledger hold: each
+# reward of an event is an accepted hold of its amount to its referrer, every reward hold
+# belongs to an event, and an event is resolved exactly when none of its rewards is held; the
 # Invite view's per-level sums are the sums of the rewards.
 CHECKS += [
     (
-        "a referral reward's status differs from its ledger hold's",
+        "a referral reward is not a hold of its amount to its referrer",
         """
         SELECT count(*) FROM referrals.rewards w
         LEFT JOIN tokens.transfers h ON h.id = w.id AND h.kind = 'pending' AND h.result = 'ok'
+              AND h.code = 'referral_reward' AND h.amount = w.amount
+        LEFT JOIN tokens.accounts a ON a.id = h.credit_account_id AND a.user_id = w.referrer_id
         LEFT JOIN tokens.transfers r ON r.pending_id = w.id AND r.result = 'ok'
-        WHERE h.id IS NULL
-           OR (w.status = 'held') <> (r.id IS NULL)
-           OR (w.status = 'posted' AND r.kind <> 'post')
-           OR (w.status = 'voided' AND r.kind <> 'void')
+        WHERE h.id IS NULL OR a.id IS NULL OR r.kind = 'expire'
+        """,
+    ),
+    (
+        "a referral reward hold belongs to no reward event",
+        """
+        SELECT count(*) FROM tokens.transfers h
+        WHERE h.code = 'referral_reward' AND h.kind = 'pending' AND h.result = 'ok'
+          AND NOT EXISTS (SELECT FROM referrals.rewards w WHERE w.id = h.id)
+        """,
+    ),
+    (
+        "a reward event is marked resolved while a reward is held, or not when none is",
+        """
+        SELECT count(*) FROM referrals.reward_events e
+        WHERE (e.resolved_at IS NULL) <> EXISTS (
+            SELECT FROM referrals.rewards w WHERE w.source = e.source AND w.status = 'held')
         """,
     ),
     (

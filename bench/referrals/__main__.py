@@ -10,7 +10,7 @@ the summary is the median ratio per client count, then the two peaks compared: t
 median rate of purchases over the client counts against the best of TPC-B.
 Every purchase is `Purchases.credit`, as the bot's `successful_payment` handler calls it (the
 buyer already loaded, as the bot's middleware has them): the purchase row, the credit and 8
-reward holds as one linked ledger group, the reward rows, totals, realtime events and the
+reward holds as one linked ledger group, the reward event, totals, realtime events and the
 shared-wallet rule, in one transaction; concurrent purchases share a statement
 (`services/purchases/batcher.py`).
 """
@@ -218,27 +218,19 @@ async def main(args: argparse.Namespace) -> None:
         root = 50_000_000
         began = time.monotonic()
         await build_tree(owner, root, sizes)
-        # One reward per descendant, for the root, at the descendant's level: sums to read too.
-        await owner.execute(
-            """
-            INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
-                                           status, available_at, resolved_at)
-            SELECT gen_random_uuid(), 'bench:' || l.descendant_id, l.depth, l.ancestor_id,
-                   l.descendant_id, 1000, CASE WHEN l.depth % 2 = 0 THEN 'posted' ELSE 'held' END,
-                   now(), CASE WHEN l.depth % 2 = 0 THEN now() END
-              FROM referrals.links l JOIN auth.users u ON u.id = l.ancestor_id
-             WHERE u.telegram_id = $1
-            """,
-            root,
-        )
+        # Sums to read too: as if each descendant had earned the root one reward of 1,000 units
+        # at their level, paid on even levels and held on odd ones.
         await owner.execute(
             """
             INSERT INTO referrals.totals (referrer_id, level, referees, pending, available)
-            SELECT referrer_id, level, count(*),
-                   coalesce(sum(amount) FILTER (WHERE status = 'held'), 0),
-                   coalesce(sum(amount) FILTER (WHERE status = 'posted'), 0)
-              FROM referrals.rewards WHERE source LIKE 'bench:%' GROUP BY referrer_id, level
-            """
+            SELECT l.ancestor_id, l.depth, count(*),
+                   CASE WHEN l.depth % 2 = 1 THEN 1000 * count(*) ELSE 0 END,
+                   CASE WHEN l.depth % 2 = 0 THEN 1000 * count(*) ELSE 0 END
+              FROM referrals.links l JOIN auth.users u ON u.id = l.ancestor_id
+             WHERE u.telegram_id = $1
+             GROUP BY l.ancestor_id, l.depth
+            """,
+            root,
         )
         # What autovacuum does to a table that grew: the visibility map lets the counts be
         # index-only scans.

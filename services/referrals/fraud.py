@@ -16,11 +16,10 @@ from sqlalchemy import text
 from db.database import ServiceTx
 from db.models import User
 from services.ledger.errors import AdminOnly
-from services.ledger.schemas import ResolveHold
-from services.ledger.service import apply, transfer_id
+from services.ledger.service import apply
 from services.referrals.config import FraudRules
 from services.referrals.errors import FlagDecided, FlagNotFound
-from services.referrals.totals import resolve_totals
+from services.referrals.holds import HeldReward, held_rewards, lock_events, settle
 from services.users.access import is_admin
 from services.users.bans import ban as ban_user
 
@@ -249,14 +248,19 @@ _DECIDE = text(
     "UPDATE referrals.flags SET status = :status, decided_by = :admin, decided_at = now() "
     "WHERE id = :id AND status = 'open' RETURNING user_id"
 )
-# The held rewards a rejected user would receive or caused, decided once; marked as told so the
-# notice job never announces them.
-_VOID_HELD = text(
+# The events of the held rewards a rejected user caused, and of those they would receive (found
+# through the ledger: their account's reward holds without a resolution).
+_HELD_EVENTS = text(
     """
-    UPDATE referrals.rewards SET status = 'voided', resolved_at = now(),
-           notified_at = coalesce(notified_at, now())
-     WHERE status = 'held' AND (referrer_id = :user OR referee_id = :user)
-    RETURNING id, referrer_id, level, amount
+    SELECT e.source FROM referrals.reward_events e
+     WHERE e.referee_id = :user AND e.resolved_at IS NULL
+    UNION
+    SELECT h.metadata ->> 'source' FROM tokens.accounts a
+      JOIN tokens.transfers h ON h.credit_account_id = a.id
+     WHERE a.user_id = :user AND h.code = 'referral_reward' AND h.kind = 'pending'
+       AND h.result = 'ok'
+       AND NOT EXISTS (SELECT FROM tokens.transfers r WHERE r.pending_id = h.id
+                         AND r.result = 'ok')
     """
 )
 
@@ -286,18 +290,19 @@ async def decide(
     if user_id is None:
         await get_flag(session, flag_id)  # raises FlagNotFound for an unknown id
         raise FlagDecided("this flag was already decided", id=flag_id)
-    voided: list[Any] = []
+    voided = 0
     if not approve:
-        voided = list((await session.execute(_VOID_HELD, {"user": user_id})).all())
-        if voided:
-            await resolve_totals(session, voided, posted=False)
-            await apply(session, [void_reward(r.id) for r in voided])
+        found = (await session.execute(_HELD_EVENTS, {"user": user_id})).scalars().all()
+        sources = await lock_events(session, found)
+        held = await held_rewards(session, sources)
+
+        def theirs(reward: HeldReward) -> bool | None:
+            return False if user_id in (reward.referrer_id, reward.referee_id) else None
+
+        settled = await settle(session, sources, held, theirs)
+        if settled.resolutions:
+            await apply(session, settled.resolutions)
+        voided = settled.voided
         if ban:
             await ban_user(session, user_id)
-    return Decision(flag_id, user_id, status, len(voided))
-
-
-def void_reward(reward_id: UUID) -> ResolveHold:
-    return ResolveHold(
-        id=transfer_id("referral_void", reward_id), pending_id=reward_id, kind="void"
-    )
+    return Decision(flag_id, user_id, status, voided)

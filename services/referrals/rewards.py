@@ -3,7 +3,9 @@ the transaction (and the ledger batch) of the qualifying event, posted by a sche
 their hold period ends, voided when the event is refunded, the user is judged fraudulent, or
 the referrer is banned or deleted by then.
 
-A reward's id derives from (source event, level), so a replayed event pays once.
+A reward's id derives from (source event, level), so a replayed event pays once. A reward is
+its ledger hold; what the ledger does not know (the referee, the date, whether anyone was told)
+is one `referrals.reward_events` row per qualifying event.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 
 from db import locks
 from db.database import Database, ServiceTx
@@ -24,9 +26,10 @@ from services.ledger.schemas import ResolveHold, Transfer
 from services.ledger.service import apply, system_account, transfer_id, user_account
 from services.notifications.service import enqueue
 from services.referrals.config import ReferralConfig
-from services.referrals.fraud import check_shared_wallets, void_reward
+from services.referrals.fraud import check_shared_wallets
+from services.referrals.holds import HeldReward, held_rewards, lock_events, settle
 from services.referrals.service import upline
-from services.referrals.totals import add_pending, resolve_totals
+from services.referrals.totals import add_pending
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +89,13 @@ def hold_transfers(planned: list[PlannedReward], source: str, shard: int) -> lis
 
 _RECORD = text(
     """
-    INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
-                                   available_at)
-    SELECT x.id, :source, x.level, x.referrer, :referee, x.amount,
-           now() + make_interval(days => :days)
-      FROM unnest(CAST(:ids AS uuid[]), CAST(:levels AS smallint[]),
-                  CAST(:referrers AS uuid[]), CAST(:amounts AS numeric[]))
-           AS x(id, level, referrer, amount)
+    INSERT INTO referrals.reward_events (source, referee_id, ids, levels, referrers, amounts,
+                                         available_at)
+    VALUES (:source, :referee, CAST(:ids AS uuid[]), CAST(:levels AS smallint[]),
+            CAST(:referrers AS uuid[]), CAST(:amounts AS numeric[]),
+            now() + make_interval(days => :days))
     ON CONFLICT DO NOTHING
+    RETURNING source
     """
 )
 
@@ -106,13 +108,13 @@ async def record_rewards(
     source: str,
     buyer_id: UUID,
 ) -> None:
-    """Store the rewards whose holds the caller's batch creates and run the rules that look at
-    a reward (shared wallets). Before the ledger call: its locks on the shared system accounts
+    """Store the event whose holds the caller's batch creates and run the rules that look at a
+    reward (shared wallets). Before the ledger call: its locks on the shared system accounts
     are then held only until the commit. The referrers' open apps learn of a reward from its
     hold's `transfer` event (code `referral_reward`), which the ledger writes."""
     if not planned:
         return
-    await session.execute(
+    recorded = await session.scalar(
         _RECORD,
         {
             "source": source,
@@ -124,6 +126,8 @@ async def record_rewards(
             "amounts": [p.amount for p in planned],
         },
     )
+    if recorded is None:  # a replay: its rewards are counted already
+        return
     await add_pending(
         session,
         [p.referrer_id for p in planned],
@@ -133,114 +137,113 @@ async def record_rewards(
     await check_shared_wallets(session, buyer_id, [p.referrer_id for p in planned])
 
 
-# A voided reward is never announced: marked as told, it also leaves rewards_unnotified_idx.
-_VOID_SOURCE = text(
-    "UPDATE referrals.rewards SET status = 'voided', resolved_at = now(), "
-    "notified_at = coalesce(notified_at, now()) "
-    "WHERE source = :source AND status = 'held' RETURNING id, referrer_id, level, amount"
-)
-
-
 async def void_source(session: ServiceTx, source: str) -> list[ResolveHold]:
-    """Mark the event's held rewards voided (once) and give back the voids for the caller's
-    ledger batch; a reward already posted stays paid."""
-    rows = (await session.execute(_VOID_SOURCE, {"source": source})).all()
-    await resolve_totals(session, rows, posted=False)
-    return [void_reward(r.id) for r in rows]
+    """Void the event's held rewards (once) and give back the voids for the caller's ledger
+    batch; a reward already posted stays paid."""
+    sources = await lock_events(session, [source])
+    settled = await settle(session, sources, await held_rewards(session, sources), _void)
+    return settled.resolutions
 
 
-# Due holds of users without an open flag, claimed with SKIP LOCKED: instances share the work.
-# A banned or deleted referrer's share is not paid (credit_purchases rewards no such ancestor):
-# their due holds are claimed apart and voided, whatever the flags, rather than held for ever.
+def _void(_: HeldReward) -> bool:
+    return False
+
+
+def _when_due(reward: HeldReward) -> bool | None:
+    """A banned or deleted referrer's share is not paid (credit_purchases rewards no such
+    ancestor): voided when due, whatever the flags, rather than held for ever."""
+    if reward.forfeited:
+        return False
+    return None if reward.flagged else True
+
+
+# Due events, claimed with SKIP LOCKED: instances share the work. Walked in key order, so an
+# event a flag keeps partly held is passed once a run, not claimed again and again.
 _CLAIM_DUE = text(
     """
-    UPDATE referrals.rewards r SET status = 'posted', resolved_at = now()
-     WHERE r.id IN (
-        SELECT d.id FROM referrals.rewards d
-         WHERE d.status = 'held' AND d.available_at <= :now
-           AND NOT EXISTS (SELECT FROM referrals.flags f WHERE f.status = 'open'
-                             AND f.user_id IN (d.referrer_id, d.referee_id))
-           AND NOT EXISTS (SELECT FROM auth.users u WHERE u.id = d.referrer_id
-                             AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL))
-         ORDER BY d.available_at LIMIT :limit
-         FOR UPDATE SKIP LOCKED)
-     RETURNING r.id, r.referrer_id, r.level, r.amount
+    SELECT source, available_at FROM referrals.reward_events
+     WHERE resolved_at IS NULL AND available_at <= :now
+       AND (available_at, source) > (CAST(:after_at AS timestamptz), CAST(:after AS text))
+     ORDER BY available_at, source LIMIT :limit
+       FOR UPDATE SKIP LOCKED
     """
 )
-_CLAIM_FORFEITED = text(
-    """
-    UPDATE referrals.rewards r SET status = 'voided', resolved_at = now(),
-           notified_at = coalesce(r.notified_at, now())
-     WHERE r.id IN (
-        SELECT d.id FROM referrals.rewards d JOIN auth.users u ON u.id = d.referrer_id
-         WHERE d.status = 'held' AND d.available_at <= :now
-           AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL)
-         ORDER BY d.available_at LIMIT :limit
-         FOR UPDATE OF d SKIP LOCKED)
-     RETURNING r.id, r.referrer_id, r.level, r.amount
-    """
-)
-
-
-def post_reward(reward_id: UUID) -> ResolveHold:
-    return ResolveHold(
-        id=transfer_id("referral_post", reward_id), pending_id=reward_id, kind="post"
-    )
+_START = datetime(1, 1, 1, tzinfo=UTC)
 
 
 async def post_due_rewards(
     db: Database, *, now: datetime | None = None, batch_size: int = 500
 ) -> int:
-    """Post every held reward whose date passed (`now`: the clock, a test's later day), and
-    void those of banned or deleted referrers; returns how many were posted. Any number of
-    instances may run it at once."""
+    """Post every held reward whose date passed (`now`: the clock, a test's later day), unless
+    a flag holds it, and void those of banned or deleted referrers; returns how many were
+    posted. A transaction a batch of events; any number of instances may run it at once."""
     at = now or datetime.now(UTC)
-    forfeited = await _resolve_due(db, _CLAIM_FORFEITED, at, batch_size, post=False)
-    posted = await _resolve_due(db, _CLAIM_DUE, at, batch_size, post=True)
-    if forfeited:
-        log.info("voided %d referral rewards of banned or deleted referrers", forfeited)
+    after_at, after = _START, ""
+    posted = voided = 0
+    while True:
+        async with db.service() as session:
+            rows = (
+                await session.execute(
+                    _CLAIM_DUE,
+                    {"now": at, "after_at": after_at, "after": after, "limit": batch_size},
+                )
+            ).all()
+            if rows:
+                sources = [r.source for r in rows]
+                held = await held_rewards(session, sources)
+                settled = await settle(session, sources, held, _when_due)
+                if settled.resolutions:
+                    await apply(session, settled.resolutions)
+                posted += settled.posted
+                voided += settled.voided
+        if len(rows) < batch_size:
+            break
+        after_at, after = rows[-1].available_at, rows[-1].source
+    if voided:
+        log.info("voided %d referral rewards of banned or deleted referrers", voided)
     if posted:
         log.info("posted %d referral rewards", posted)
     return posted
 
 
-async def _resolve_due(
-    db: Database, claim: TextClause, now: datetime, batch_size: int, *, post: bool
-) -> int:
-    """Claim due holds with `claim` in batches and post or void them, a transaction a batch.
-    Voids and posts never share one: each resolve_totals call locks its totals rows in order,
-    and two calls in one transaction would not lock them in one order."""
-    resolved = 0
-    while True:
-        async with db.service() as session:
-            rows = (await session.execute(claim, {"now": now, "limit": batch_size})).all()
-            if rows:
-                await resolve_totals(session, rows, posted=post)
-                resolve = post_reward if post else void_reward
-                await apply(session, [resolve(r.id) for r in rows])
-        resolved += len(rows)
-        if len(rows) < batch_size:
-            return resolved
-
-
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-# Referrers not told in the last minute, and their rewards nobody was told about yet. Voids
-# mark a reward as told; the status test also keeps out those voided before they did.
-_CLAIM_NOTICES = text(
+# Events nobody was told of become notice items, a row per reward: written here, off the
+# purchase path, and gone once announced.
+_TAKE_NEW = text(
+    """
+    WITH new AS (
+        SELECT source FROM referrals.reward_events WHERE notified_at IS NULL
+         ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        UPDATE referrals.reward_events e SET notified_at = now()
+          FROM new WHERE e.source = new.source
+        RETURNING e.ids, e.levels, e.referrers, e.amounts, e.available_at
+    )
+    INSERT INTO referrals.notice_items (reward_id, referrer_id, level, amount, available_at)
+    SELECT x.id, x.referrer, x.level, x.amount, t.available_at
+      FROM taken t
+     CROSS JOIN LATERAL unnest(t.ids, t.levels, t.referrers, t.amounts)
+           AS x(id, level, referrer, amount)
+    ON CONFLICT DO NOTHING
+    """
+)
+# The items of referrers not told in the last minute. A voided reward is never announced, nor
+# one for a banned or deleted referrer (never paid: the posting job voids it when due).
+_TAKE_DUE = text(
     """
     WITH due AS (
-        SELECT r.id FROM referrals.rewards r
-          LEFT JOIN referrals.notices n ON n.referrer_id = r.referrer_id
-         WHERE r.notified_at IS NULL AND r.status <> 'voided'
-           AND (n.last_sent_at IS NULL OR n.last_sent_at <= now() - interval '1 minute')
-           -- Never paid (the posting job voids their holds when due): nothing to announce.
-           AND NOT EXISTS (SELECT FROM auth.users u WHERE u.id = r.referrer_id
-                             AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL))
-         ORDER BY r.created_at LIMIT :limit
-         FOR UPDATE OF r SKIP LOCKED
+        SELECT DISTINCT i.referrer_id FROM referrals.notice_items i
+          LEFT JOIN referrals.notices n ON n.referrer_id = i.referrer_id
+         WHERE n.last_sent_at IS NULL OR n.last_sent_at <= now() - interval '1 minute'
+    ), gone AS (
+        DELETE FROM referrals.notice_items i USING due WHERE i.referrer_id = due.referrer_id
+        RETURNING i.reward_id, i.referrer_id, i.level, i.amount, i.available_at
     )
-    UPDATE referrals.rewards r SET notified_at = now() FROM due WHERE r.id = due.id
-    RETURNING r.referrer_id, r.level, r.amount, r.available_at
+    SELECT g.referrer_id, g.level, g.amount, g.available_at FROM gone g
+     WHERE NOT EXISTS (SELECT FROM tokens.transfers r WHERE r.pending_id = g.reward_id
+                         AND r.result = 'ok' AND r.kind <> 'post')
+       AND NOT EXISTS (SELECT FROM auth.users u WHERE u.id = g.referrer_id
+                         AND (u.banned_at IS NOT NULL OR u.deleted_at IS NOT NULL))
     """
 )
 _PACE = text(
@@ -260,7 +263,8 @@ async def send_reward_notices(db: Database, *, limit: int = 5000) -> int:
     async with db.service() as session:
         if not await session.scalar(_TRY_LOCK, {"key": locks.REFERRAL_NOTICES}):
             return 0
-        rows = (await session.execute(_CLAIM_NOTICES, {"limit": limit})).all()
+        await session.execute(_TAKE_NEW, {"limit": limit})
+        rows = (await session.execute(_TAKE_DUE)).all()
         if not rows:
             return 0
         by_referrer: dict[UUID, list[tuple[int, int, datetime]]] = defaultdict(list)

@@ -7,7 +7,7 @@ so two transactions never wait on each other crosswise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import text
@@ -36,26 +36,39 @@ _LOCK_TOTALS = text(
 _RESOLVE_TOTALS = text(
     """
     UPDATE referrals.totals t
-       SET pending = t.pending - x.amount,
-           available = t.available + CASE WHEN :posted THEN x.amount ELSE 0 END
-      FROM (SELECT y.referrer, y.level, sum(y.amount) AS amount
+       SET pending = t.pending - x.amount, available = t.available + x.paid
+      FROM (SELECT y.referrer, y.level, sum(y.amount) AS amount,
+                   coalesce(sum(y.amount) FILTER (WHERE y.posted), 0) AS paid
               FROM unnest(CAST(:referrers AS uuid[]), CAST(:levels AS smallint[]),
-                          CAST(:amounts AS numeric[])) AS y(referrer, level, amount)
+                          CAST(:amounts AS numeric[]), CAST(:posted AS boolean[]))
+                   AS y(referrer, level, amount, posted)
              GROUP BY y.referrer, y.level) x
      WHERE t.referrer_id = x.referrer AND t.level = x.level
     """
 )
 
 
-async def resolve_totals(session: ServiceTx, resolved: Sequence[Any], *, posted: bool) -> None:
-    """Rewards left the hold (rows with referrer_id, level, amount): paid, or voided."""
-    if not resolved:
+class Resolved(Protocol):
+    @property
+    def referrer_id(self) -> UUID: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def amount(self) -> int: ...
+
+
+async def resolve_totals(
+    session: ServiceTx, posted: Sequence[Resolved], voided: Sequence[Resolved]
+) -> None:
+    """Rewards left the hold: paid, or voided. One pass locks every row concerned in order."""
+    rows = [(r, True) for r in posted] + [(r, False) for r in voided]
+    if not rows:
         return
     params = {
-        "referrers": [r.referrer_id for r in resolved],
-        "levels": [r.level for r in resolved],
-        "amounts": [r.amount for r in resolved],
-        "posted": posted,
+        "referrers": [r.referrer_id for r, _ in rows],
+        "levels": [r.level for r, _ in rows],
+        "amounts": [r.amount for r, _ in rows],
+        "posted": [paid for _, paid in rows],
     }
     await session.execute(_LOCK_TOTALS, params)
     await session.execute(_RESOLVE_TOTALS, params)

@@ -14,6 +14,7 @@ import pytest
 from aiogram import Bot
 
 from db.database import Database
+from db.migrate import downgrade, upgrade
 from db.urls import asyncpg_dsn
 from sandbox.botapi import BotApiServer
 from services.i18n import Catalog
@@ -76,7 +77,9 @@ async def test_an_approved_daily_cap_stands_for_its_day_and_a_new_day_may_flag_a
 
     # A day later (the flag and the rewards moved back a day), over the cap again: new evidence.
     await owner.execute("UPDATE referrals.flags SET created_at = created_at - interval '1 day'")
-    await owner.execute("UPDATE referrals.rewards SET created_at = created_at - interval '1 day'")
+    await owner.execute(
+        "UPDATE referrals.reward_events SET created_at = created_at - interval '1 day'"
+    )
     for _ in range(2):
         await buy(api, dp, bot, tg_user(9701), "stars_50")
     assert await look_for_fraud(db, rules) == 1
@@ -145,8 +148,11 @@ async def test_a_voided_reward_is_never_announced(
     await send(api, dp, bot, ADMIN, f"/flag_reject {flag_id}")
     assert "1 held rewards voided" in last_text(api, ADMIN_ID)
     assert await send_reward_notices(db) == 0
+    assert await owner.fetchval("SELECT count(*) FROM referrals.notice_items") == 0
     assert (
-        await owner.fetchval("SELECT count(*) FROM referrals.rewards WHERE notified_at IS NULL")
+        await owner.fetchval(
+            "SELECT count(*) FROM referrals.reward_events WHERE notified_at IS NULL"
+        )
         == 0
     )
     # A reward still held is announced alone.
@@ -206,4 +212,87 @@ async def test_a_due_hold_of_a_banned_or_deleted_referrer_is_voided_not_paid(
     )
     assert [(r["telegram_id"], int(r["available"])) for r in totals] == [(7002, 10 * VIBE)]
     assert await post_due_rewards(db, now=later) == 0
+    await assert_invariants(owner_url)
+
+
+async def test_a_flag_holds_only_its_users_share_and_the_job_walks_past_it(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+    owner_url: str,
+) -> None:
+    api, _ = botapi
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot))
+    await build_chain(api, dp, bot, owner, [6000, 6001, 6002])
+    flagged = await owner.fetchval("SELECT id FROM auth.users WHERE telegram_id = 6000")
+    flag_id = await owner.fetchval(
+        "INSERT INTO referrals.flags (user_id, rule, score, evidence)"
+        " VALUES ($1, 'velocity', 60, '{}') RETURNING id",
+        flagged,
+    )
+    # 6001's purchase pays only 6000; each of 6002's pays 6001 (level 1) and 6000 (level 2).
+    await buy(api, dp, bot, tg_user(6001), "stars_50")
+    for _ in range(2):
+        await buy(api, dp, bot, tg_user(6002), "stars_50")
+    later = datetime.now(UTC) + timedelta(days=8)
+    # One event a transaction: the event 6000's flag holds whole comes first and stays due, and
+    # the job still reaches the two behind it, paying 6001 and keeping 6000's share.
+    assert await post_due_rewards(db, now=later, batch_size=1) == 2
+    assert await wallet(owner, 6001) == (140 * VIBE, 0)  # 100 of them bought
+    assert await wallet(owner, 6000) == (20 * VIBE, 20 * VIBE)
+    unresolved = "SELECT count(*) FROM referrals.reward_events WHERE resolved_at IS NULL"
+    assert await owner.fetchval(unresolved) == 3
+    await assert_invariants(owner_url)
+    # Rejected: 6000's held rewards, found through 6000's ledger holds, are voided.
+    await send(api, dp, bot, ADMIN, f"/flag_reject {flag_id}")
+    assert "3 held rewards voided" in last_text(api, ADMIN_ID)
+    assert await wallet(owner, 6000) == (20 * VIBE, 0)
+    assert await owner.fetchval(unresolved) == 0
+    assert await post_due_rewards(db, now=later, batch_size=1) == 0
+    await assert_invariants(owner_url)
+
+
+async def test_the_reward_events_migration_moves_rewards_both_ways(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+    owner_url: str,
+) -> None:
+    api, _ = botapi
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot))
+    await build_chain(api, dp, bot, owner, [5000, 5001, 5002])
+    await buy(api, dp, bot, tg_user(5002), "stars_50")
+    assert await send_reward_notices(db) == 2  # both referrers told of the first purchase
+    await buy(api, dp, bot, tg_user(5002), "stars_50")  # nobody told yet
+    refunded, _ = await buy(api, dp, bot, tg_user(5001), "stars_50")
+    await send(api, dp, bot, ADMIN, f"/refund {refunded}")  # voided before anyone was told
+    await db.dispose()
+
+    await downgrade(owner_url, "0024_batch_scaling")
+    rows = await owner.fetch(
+        "SELECT r.level, r.status, r.notified_at IS NULL AS untold, r.resolved_at IS NULL AS open"
+        " FROM referrals.rewards r ORDER BY r.created_at, r.level"
+    )
+    assert [tuple(r) for r in rows] == [
+        (1, "held", False, True),
+        (2, "held", False, True),
+        (1, "held", True, True),
+        (2, "held", True, True),
+        (1, "voided", False, False),
+    ]
+    await upgrade(owner_url)
+    events = await owner.fetch(
+        "SELECT cardinality(ids) AS n, notified_at IS NULL AS untold, resolved_at IS NULL AS open"
+        " FROM referrals.reward_events ORDER BY created_at"
+    )
+    assert [tuple(e) for e in events] == [(2, False, True), (2, False, True), (1, False, False)]
+    # The two rewards nobody was told of wait as notice items: told once, not twice or never.
+    assert await owner.fetch(
+        "SELECT i.level FROM referrals.notice_items i JOIN referrals.rewards r"
+        " ON r.id = i.reward_id ORDER BY i.level"
+    ) == [(1,), (2,)]
     await assert_invariants(owner_url)

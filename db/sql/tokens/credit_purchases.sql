@@ -1,5 +1,5 @@
 -- tokens.credit_purchases: Stars payments credited, any number in one statement.
--- The whole current definition; migrations apply frozen copies of it (0024_batch_scaling).
+-- The whole current definition; migrations apply frozen copies of it (0025_reward_events).
 --
 -- Member i is one `successful_payment` (p_*[i]); its answer is element i of the result:
 --   {"result": "ok", "purchase_id", "vibe", "settled", "rewards"}   credited now
@@ -8,15 +8,18 @@
 -- A member credited now gets, in this transaction: its purchase row, the settlement of what
 -- earlier forced refunds left owing (oldest debt first), a reward hold for each ancestor
 -- within the levels (floor(vibe × bps / 10 000) VIBE units; a banned or deleted ancestor keeps
--- their level and is paid nothing), the reward rows, the referrers' totals and the
--- shared-wallet rule; the referrers' open apps learn of their rewards from the holds' `transfer`
--- events, which the ledger writes. The money of each member is one linked group in one
--- unlinked ledger batch: one member's refusal never touches another's credit.
+-- their level and is paid nothing), one `referrals.reward_events` row naming them, the
+-- referrers' totals and the shared-wallet rule; the referrers' open apps learn of their
+-- rewards from the holds' `transfer` events, which the ledger writes. The money of each
+-- member is one linked group in one unlinked ledger batch: one member's refusal never touches
+-- another's credit.
 -- Rows are locked in the order every writer of them uses: purchases by charge id, debts by
 -- user, totals by (level, referrer), then the ledger's accounts. The ledger goes last: its
 -- account locks are the ones concurrent purchases queue on (a shared shard, a referrer two
--- buyers share), and the reward rows and flags written before it no longer extend
+-- buyers share), and the reward events and flags written before it no longer extend
 -- them. A refused member undoes those too (the subtransaction below).
+-- A purchase's rewards are one event row, not a row per reward: 8 rows with their indexes and
+-- foreign keys were a quarter of a purchase's cost (README, "Where a purchase's cost goes").
 -- Ids: the credit's and the rewards' come from the caller (derived from the charge id there,
 -- `services.purchases.service`); a debt settlement's from (charge id, debt), here.
 -- Every read is a few rows by key, planned once per connection: no hashing of scans, which a
@@ -166,16 +169,17 @@ BEGIN
                  WHERE t.purchase_id = x.debt;
             END IF;
 
-            -- No ON CONFLICT: a reward's id derives from its purchase's charge id, and only the
-            -- statement that inserted that purchase gets here (its conflict check cost a probe
-            -- of two unique indexes per reward).
-            INSERT INTO referrals.rewards (id, source, level, referrer_id, referee_id, amount,
-                                           available_at)
-            SELECT w.id, 'stars:' || p_charges[w.m], w.level, w.referrer, p_users[w.m],
-                   w.amount, now() + make_interval(days => p_hold_days)
+            -- No ON CONFLICT: a source derives from its purchase's charge id, and only the
+            -- statement that inserted that purchase gets here.
+            INSERT INTO referrals.reward_events (source, referee_id, ids, levels, referrers,
+                                                 amounts, available_at)
+            SELECT 'stars:' || p_charges[w.m], p_users[w.m], array_agg(w.id ORDER BY w.level),
+                   array_agg(w.level ORDER BY w.level), array_agg(w.referrer ORDER BY w.level),
+                   array_agg(w.amount ORDER BY w.level), now() + make_interval(days => p_hold_days)
               FROM unnest(w_member, w_level, w_referrer, w_amount, w_id)
                    AS w(m, level, referrer, amount, id)
-             WHERE fresh[w.m];
+             WHERE fresh[w.m]
+             GROUP BY w.m;
 
             -- Shared wallets: an address the buyer shares with an ancestor just rewarded.
             INSERT INTO referrals.flags (user_id, rule, score, evidence)
