@@ -170,7 +170,14 @@ async def test_the_user_role_reads_no_referral_table_and_only_its_own_purchases(
     top = await me(client, web_user(11_301, "Top"))
     low = await me(client, web_user(11_302, "Low"), start_param=f"ref_{top['referral_code']}")
     async with db.user(UUID(top["id"])) as session:
-        for table in ("referrals.links", "referrals.rewards", "referrals.flags", "tokens.debts"):
+        for table in (
+            "referrals.links",
+            "referrals.rewards",
+            "referrals.reward_events",
+            "referrals.notice_items",
+            "referrals.flags",
+            "tokens.debts",
+        ):
             with pytest.raises(Exception, match="permission denied"):
                 async with session.begin_nested():
                     await session.execute(text(f"SELECT * FROM {table}"))

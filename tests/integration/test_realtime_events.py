@@ -157,7 +157,7 @@ async def test_a_hold_s_credit_side_gets_a_balance_event_only_when_it_is_posted(
                     credit=user_account(bob.id),
                     asset="VIBE",
                     amount=50,
-                    code="referral_reward",
+                    code="test_hold",  # not a referral reward: those come with their event
                 )
                 for hold in holds
             ],
