@@ -1,7 +1,7 @@
 """Concurrent Stars payments credited together, in one statement (`tokens.credit_purchases`).
 
 A purchase is the heaviest write the platform makes: the purchase row, a ledger group of up to
-ten transfers (credit, debt settlements, eight reward holds), eight reward rows, eight totals
+ten transfers (credit, debt settlements, eight reward holds), one reward event, eight totals
 and the events. One at a time, a purchase was eleven round trips inside an open transaction,
 and the server spent most of it waiting for the client's next statement. Here the payments
 waiting at the same moment go together: one round trip, one pass of the ledger function, one
