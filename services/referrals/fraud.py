@@ -244,6 +244,7 @@ def _flag(row: Any) -> Flag:
     )
 
 
+_FLAGGED = text("SELECT user_id FROM referrals.flags WHERE id = :id")
 _DECIDE = text(
     "UPDATE referrals.flags SET status = :status, decided_by = :admin, decided_at = now() "
     "WHERE id = :id AND status = 'open' RETURNING user_id"
@@ -284,16 +285,22 @@ async def decide(
     if not is_admin(admin):
         raise AdminOnly("only admins decide flags")
     status = "approved" if approve else "rejected"
+    flagged: UUID | None = await session.scalar(_FLAGGED, {"id": flag_id})
+    if flagged is None:
+        raise FlagNotFound("no such flag", id=flag_id)
+    sources: list[str] = []
+    if not approve:
+        # The events before the flag, in the order a refund takes them (its event, then the
+        # refund-loop flag it raises): the other order deadlocked with a refund of the user's.
+        found = (await session.execute(_HELD_EVENTS, {"user": flagged})).scalars().all()
+        sources = await lock_events(session, found)
     user_id: UUID | None = await session.scalar(
         _DECIDE, {"status": status, "admin": admin.id, "id": flag_id}
     )
     if user_id is None:
-        await get_flag(session, flag_id)  # raises FlagNotFound for an unknown id
         raise FlagDecided("this flag was already decided", id=flag_id)
     voided = 0
     if not approve:
-        found = (await session.execute(_HELD_EVENTS, {"user": user_id})).scalars().all()
-        sources = await lock_events(session, found)
         held = await held_rewards(session, sources)
 
         def theirs(reward: HeldReward) -> bool | None:

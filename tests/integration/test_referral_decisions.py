@@ -296,3 +296,52 @@ async def test_the_reward_events_migration_moves_rewards_both_ways(
         " ON r.id = i.reward_id ORDER BY i.level"
     ) == [(1,), (2,)]
     await assert_invariants(owner_url)
+
+
+async def test_a_rejection_waits_for_a_refund_of_the_flagged_buyer_instead_of_deadlocking(
+    botapi: tuple[BotApiServer, str],
+    bot: Bot,
+    db: Database,
+    catalog: Catalog,
+    owner: asyncpg.Connection,
+    owner_url: str,
+) -> None:
+    api, _ = botapi
+    dp = bot_dispatcher(db, catalog, purchases=sales_of(db, bot))
+    await build_chain(api, dp, bot, owner, [4000, 4001])
+    charge, _ = await buy(api, dp, bot, tg_user(4001), "stars_50")
+    buyer = await owner.fetchval("SELECT id FROM auth.users WHERE telegram_id = 4001")
+    raise_loop = (
+        "INSERT INTO referrals.flags (user_id, rule, score, evidence)"
+        " VALUES ($1, 'refund_loop', 50, '{}') ON CONFLICT (user_id, rule)"
+        " WHERE status = 'open' DO UPDATE SET score = excluded.score RETURNING id"
+    )
+    flag_id = await owner.fetchval(raise_loop, buyer)
+    # A refund's locks, in its order and held open: the purchase's event, then (below) the
+    # refund-loop flag it raises again.
+    refund = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        async with refund.transaction():
+            await refund.execute(
+                "SELECT FROM referrals.reward_events WHERE source = $1 FOR UPDATE",
+                f"stars:{charge}",
+            )
+            reject = asyncio.create_task(send(api, dp, bot, ADMIN, f"/flag_reject {flag_id}"))
+            waiting = 0
+            for _ in range(500):
+                waiting = await owner.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting == 1  # the rejection waits for the event
+            # Taking the flag the rejection would hold if it had taken it first: a deadlock.
+            assert await refund.fetchval(raise_loop, buyer) == flag_id
+        await reject
+    finally:
+        await refund.close()
+    assert "1 held rewards voided" in last_text(api, ADMIN_ID)
+    assert await flags(owner) == [("refund_loop", "rejected")]
+    await assert_invariants(owner_url)
