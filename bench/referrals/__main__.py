@@ -209,7 +209,10 @@ async def main(args: argparse.Namespace) -> None:
             f" {best_bought} clients ÷ TPC-B {tpcb[best_tpcb]:.0f}/s at {best_tpcb} clients ="
             f" {bought[best_bought] / tpcb[best_tpcb]:.2f}"
         )
-        holds = await owner.fetchval("SELECT count(*) FROM referrals.rewards")
+        # From the events, not the rewards view: that would look up each hold's resolution.
+        holds = await owner.fetchval(
+            "SELECT coalesce(sum(cardinality(ids)), 0) FROM referrals.reward_events"
+        )
         print(f"{holds} reward holds written")
         await db.dispose()
 
